@@ -1,0 +1,276 @@
+"""The ``sohoa`` command. Builds configuration once, runs one command, maps errors to exit codes.
+
+Commands::
+
+    sohoa digitize PATH... [--warehouse URL] [--scheduler ADDRESS] [--workers N]
+    sohoa export [--warehouse URL] [--output FILE]
+    sohoa verify RECORD.json [--trust CA.pem]
+    sohoa signer [--state DIR] [--host 127.0.0.1] [--port 8700]
+    sohoa schemas [--check | --write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .config import ClusterSettings, Settings, settings_from_env
+from .errors import ExitCode, SohoaError, exit_code_for
+
+log = logging.getLogger("sohoa")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", type=Path, help="state directory of embedded services (default: $SOHOA_HOME or ~/.local/share/sohoa)")
+    parser.add_argument("--warehouse", metavar="URL", help="S3 warehouse, http(s)://KEY:SECRET@host:port/bucket (default: embedded SeaweedFS)")
+    parser.add_argument("--signer", metavar="URL", help="remote signer base URL (default: embedded signer); credentials from SOHOA_SIGNER_USER/PASSWORD")
+    parser.add_argument("-v", "--verbose", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sohoa", description="Digitize Vietnamese administrative records into signed, reusable data.")
+    parser.add_argument("--version", action="version", version=f"sohoa {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("digitize", help="deskew, OCR, extract, sign and store scans (files or folders)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _common(p)
+    p.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler (default: a LocalCluster)")
+    p.add_argument("--workers", type=int, metavar="N", help="LocalCluster worker processes (default: one per core)")
+    p.add_argument("--inline", action="store_true", help="run in this process without Dask (debugging)")
+    p.add_argument("--force", action="store_true", help="process again documents already in the warehouse")
+    p.add_argument("--no-pdf-signature", action="store_true", help="do not PAdES-sign the searchable PDFs")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser("export", help="print every record as JSON Lines")
+    _common(p)
+    p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+
+    p = sub.add_parser("verify", help="verify a record's signature (offline) and its chain to the CA")
+    p.add_argument("record", type=Path)
+    p.add_argument("--trust", type=Path, action="append", help="trusted CA certificate (PEM); default: the embedded signer's CA")
+    p.add_argument("--home", type=Path)
+
+    p = sub.add_parser("signer", help="run the remote-signing service (CSC API)")
+    p.add_argument("--state", type=Path, help="state directory (keys, certificates, users)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8700)
+    p.add_argument("--home", type=Path)
+
+    p = sub.add_parser("schemas", help="check or write the JSON Schemas in schemas/")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--check", action="store_true")
+    g.add_argument("--write", action="store_true")
+
+    for module_name in EXTENSION_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not module_name.startswith(str(exc.name)):
+                raise
+            continue
+        module.register(sub, COMMANDS, common=_common)
+    return parser
+
+
+#: Modules that add sub-commands: each has ``register(subparsers, commands, common=...)``
+#: adding its parsers and ``commands[name] = fn(args) -> int``.
+EXTENSION_MODULES = ("pipeline.api.commands", "pipeline.catalog.commands")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Public for extension modules: the same settings every command builds."""
+    return _settings(args)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "home", None):
+        overrides["home"] = args.home
+    if getattr(args, "warehouse", None):
+        overrides["warehouse_url"] = args.warehouse
+    if getattr(args, "signer", None):
+        overrides["signer_url"] = args.signer
+    if getattr(args, "scheduler", None) or getattr(args, "workers", None):
+        overrides["cluster"] = ClusterSettings(scheduler_address=getattr(args, "scheduler", None), n_workers=getattr(args, "workers", None))
+    if getattr(args, "force", False):
+        overrides["force"] = True
+    if getattr(args, "no_pdf_signature", False):
+        overrides["sign_pdf"] = False
+    return settings_from_env(**overrides)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_digitize(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .executor import DaskExecutor, InlineExecutor, dask_client
+    from .inputs import iter_input_files
+    from .orchestrate import BatchRunner
+    from .services import running_services
+    from .warehouse import Warehouse
+
+    os.environ["OMP_THREAD_LIMIT"] = "1"  # the process edge: inline OCR runs here too
+    settings = _settings(args)
+    inputs = list(iter_input_files(args.paths))
+    missing = [i.path for i in inputs if i.explicit and not i.path.exists()]
+    if missing:
+        raise SohoaError(f"no such file or folder: {', '.join(map(str, missing))}")
+    if not inputs:
+        print("sohoa: no scans found (PDF, TIFF, JPEG, PNG) in the given paths", file=sys.stderr)
+        return ExitCode.input_file
+
+    bar = tqdm(total=len(inputs), unit="doc", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+
+    def progress(outcome) -> None:
+        bar.update(1)
+        bar.set_postfix_str(f"{outcome.status}: {outcome.source_file}"[:60])
+        if outcome.status == "failed" and outcome.error:
+            bar.write(f"  failed  {outcome.source_file}: [{outcome.error.stage}/{outcome.error.code}] {outcome.error.message}")
+
+    with running_services(settings) as resolved:
+        warehouse = Warehouse(resolved.warehouse)
+        if args.inline:
+            runner = BatchRunner(resolved, InlineExecutor(), warehouse, progress=progress, manifest_dir=resolved.home / "runs")
+            summary = runner.run(inputs)
+        else:
+            with dask_client(resolved.cluster, resolved) as client:
+                runner = BatchRunner(resolved, DaskExecutor(client), warehouse, progress=progress, manifest_dir=resolved.home / "runs")
+                summary = runner.run(inputs)
+    bar.close()
+    data = summary.as_dict()
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        print(
+            f"documents: {data['documents']}  ok: {data['ok']}  needs review: {data['needs_review']}  "
+            f"failed: {data['failed']}  skipped (already stored): {data['skipped']}\n"
+            f"pages: {data['pages']}  time: {data['seconds']:.1f} s  pages/second: {data['pages_per_second']:.2f}\n"
+            f"warehouse: {resolved.warehouse.url()}  manifest: {resolved.home / 'runs' / (summary.run_id + '.jsonl')}"
+        )
+    if data["failed"]:
+        return ExitCode.some_documents_failed
+    return ExitCode.ok
+
+
+def export_line(record: dict) -> dict:
+    """The export view of a record: identity, status, fields, text (JSON Lines, one per record)."""
+    return {
+        "document_id": record["document_id"],
+        "source_file": record["source_file"],
+        "record_type": record["record_type"],
+        "version": record.get("version", 1),
+        "status": record["status"],
+        "error": record.get("error"),
+        "fields": record.get("fields", {}),
+        "field_confidence": record.get("field_confidence", {}),
+        "review_reasons": record.get("review_reasons", []),
+        "validation_errors": record.get("validation_errors", []),
+        "page_count": record.get("page_count"),
+        "text": record.get("text", ""),
+        "signed": bool(record.get("signature")),
+    }
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .services import running_services
+    from .warehouse import Warehouse
+
+    settings = _settings(args)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    count = 0
+    try:
+        with running_services(settings, need_signer=False) as resolved:
+            for record in Warehouse(resolved.warehouse).iter_records():
+                out.write(json.dumps(export_line(record), ensure_ascii=False) + "\n")
+                count += 1
+    finally:
+        if args.output:
+            out.close()
+    print(f"exported {count} records", file=sys.stderr)
+    return ExitCode.ok
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify_record_bytes
+
+    settings = _settings(args)
+    trust = args.trust or [settings.home / "signer" / "ca" / "ca.pem"]
+    anchors = []
+    for path in trust:
+        if not Path(path).exists():
+            raise SohoaError(f"trusted CA certificate not found: {path} (give --trust CA.pem)")
+        anchors.append(Path(path).read_bytes())
+    data = args.record.read_bytes()
+    report = verify_record_bytes(data, anchors)
+    if report.ok:
+        print(f"OK: {args.record} signed by {report.signer} at {report.signed_at}")
+        return ExitCode.ok
+    print(f"FAILED: {args.record}", file=sys.stderr)
+    for problem in report.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return ExitCode.verification_failed
+
+
+def cmd_signer(args: argparse.Namespace) -> int:
+    from .signer import serve
+
+    settings = _settings(args)
+    state = args.state or (settings.home / "signer")
+    serve(state, host=args.host, port=args.port)
+    return ExitCode.ok
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from .validate import generate_schemas, schemas_dir, write_schemas
+
+    if args.write:
+        for path in write_schemas():
+            print(f"wrote {path}")
+        return ExitCode.ok
+    stale = []
+    for name, schema in generate_schemas().items():
+        path = schemas_dir() / name
+        if not path.exists() or json.loads(path.read_text(encoding="utf-8")) != schema:
+            stale.append(name)
+    if stale:
+        print(f"schemas out of date: {', '.join(stale)} (run: sohoa schemas --write)", file=sys.stderr)
+        return ExitCode.other_error
+    print("schemas up to date")
+    return ExitCode.ok
+
+
+COMMANDS = {
+    "digitize": cmd_digitize,
+    "export": cmd_export,
+    "verify": cmd_verify,
+    "signer": cmd_signer,
+    "schemas": cmd_schemas,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return ExitCode.ctrl_c
+    except SohoaError as exc:
+        print(f"sohoa: {exc}", file=sys.stderr)
+        return int(exit_code_for(exc))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

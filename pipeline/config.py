@@ -1,0 +1,197 @@
+"""Configuration, built once at the edge (CLI, API, worker preload) and passed down.
+
+Nothing below this module reads the environment: stages receive the settings they need as
+arguments. :func:`settings_from_env` is the only reader of ``SOHOA_*`` variables and is
+called by the entry points only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Bounds that protect workers from hostile or broken input."""
+
+    max_file_bytes: int = 200 * 1024 * 1024
+    max_pages: int = 300
+    max_page_pixels: int = 60_000_000  # ~ A3 at 600 dpi
+    render_dpi: int = 300
+    ocr_timeout_s: float = 180.0
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """Deskew and clean-up."""
+
+    deskew: bool = True
+    max_skew_deg: float = 20.0
+    fix_orientation: bool = True
+    remove_borders: bool = True
+    denoise: bool = True
+    suppress_seals: bool = True
+    target_dpi: int = 300
+    jpeg_quality: int = 80
+
+
+@dataclass(frozen=True)
+class OcrSettings:
+    lang: str = "vie"
+    psm: int = 4
+    oem: int = 1
+    preserve_interword_spaces: bool = True
+    user_patterns: bool = True
+    min_page_confidence: float = 70.0
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """S3 endpoint of the warehouse. ``endpoint`` is ``host:port``."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    bucket: str = "sohoa"
+    secure: bool = False
+    region: str | None = None
+    retention_days: int = 3650  # write-once retention of originals (compliance mode)
+
+    @classmethod
+    def from_url(cls, url: str, **overrides) -> "WarehouseSettings":
+        """Parse ``http(s)://ACCESS:SECRET@host:port/bucket?retention_days=N``."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "s3"):
+            raise ConfigurationError(f"warehouse URL must be http://, https:// or s3://, got {url!r}")
+        if not parts.hostname:
+            raise ConfigurationError(f"warehouse URL has no host: {url!r}")
+        access = unquote(parts.username or "") or overrides.pop("access_key", "")
+        secret = unquote(parts.password or "") or overrides.pop("secret_key", "")
+        if not access or not secret:
+            raise ConfigurationError(
+                "warehouse credentials missing: give them in the URL (http://KEY:SECRET@host:port/bucket) "
+                "or in SOHOA_S3_ACCESS_KEY / SOHOA_S3_SECRET_KEY"
+            )
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        bucket = parts.path.strip("/") or "sohoa"
+        query = parse_qs(parts.query)
+        kwargs = dict(
+            endpoint=f"{parts.hostname}:{port}",
+            access_key=access,
+            secret_key=secret,
+            bucket=bucket,
+            secure=parts.scheme == "https",
+        )
+        if "retention_days" in query:
+            kwargs["retention_days"] = int(query["retention_days"][0])
+        if "region" in query:
+            kwargs["region"] = query["region"][0]
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def url(self, *, with_secret: bool = False) -> str:
+        scheme = "https" if self.secure else "http"
+        cred = f"{self.access_key}:{self.secret_key if with_secret else '***'}@"
+        return f"{scheme}://{cred}{self.endpoint}/{self.bucket}"
+
+
+@dataclass(frozen=True)
+class SignerSettings:
+    """Remote signing service (CSC API). ``url`` is the service base, e.g. ``http://127.0.0.1:8700``."""
+
+    url: str
+    username: str
+    password: str
+    credential_id: str | None = None  # None: the first credential the signer lists
+    pin: str | None = None  # PIN for credentials/authorize (SCAL2)
+    timeout_s: float = 30.0
+    trust_anchor: Path | None = None  # CA certificate (PEM) that verification trusts
+    timestamp_url: str | None = None  # RFC 3161 TSA for PAdES B-T (e.g. URL + "/tsa"); None: B-B
+    retry_attempts: int = 4  # tries of one signing call on connection errors, then SignerUnavailableError
+    retry_initial_delay_s: float = 0.2  # first backoff delay (doubles per try, capped at 5 s)
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Where Dask tasks run: an address, or a LocalCluster of ``n_workers`` processes."""
+
+    scheduler_address: str | None = None
+    n_workers: int | None = None  # None: one per core
+    threads_per_worker: int = 1
+    memory_limit: str = "auto"
+    max_in_flight_documents: int | None = None  # None: 4 per worker
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs. Immutable: derive variants with :meth:`replace`."""
+
+    home: Path
+    warehouse: WarehouseSettings | None = None  # None: the embedded SeaweedFS
+    signer: SignerSettings | None = None  # None: the embedded signer
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    image: ImageSettings = field(default_factory=ImageSettings)
+    ocr: OcrSettings = field(default_factory=OcrSettings)
+    model_dir: Path | None = None  # trained spaCy model; None: the bundled one in models/
+    sign_pdf: bool = True
+    force: bool = False  # reprocess documents already in the warehouse
+
+    def replace(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def default_home() -> Path:
+    """Where embedded services keep their state when no ``--home`` is given."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "sohoa"
+
+
+def settings_from_env(environ: dict[str, str] | None = None, **overrides) -> Settings:
+    """Build :class:`Settings` from ``SOHOA_*`` variables; explicit overrides win.
+
+    Only entry points call this. Recognised variables: ``SOHOA_HOME``, ``SOHOA_WAREHOUSE``
+    (URL), ``SOHOA_S3_ACCESS_KEY``, ``SOHOA_S3_SECRET_KEY``, ``SOHOA_SIGNER_URL``,
+    ``SOHOA_SIGNER_USER``, ``SOHOA_SIGNER_PASSWORD``, ``SOHOA_SIGNER_CREDENTIAL``,
+    ``SOHOA_SIGNER_PIN``, ``SOHOA_TRUST_ANCHOR``, ``SOHOA_SCHEDULER``.
+    """
+    env = dict(os.environ if environ is None else environ)
+    home = Path(overrides.pop("home", None) or env.get("SOHOA_HOME") or default_home())
+
+    warehouse = overrides.pop("warehouse", None)
+    warehouse_url = overrides.pop("warehouse_url", None) or env.get("SOHOA_WAREHOUSE")
+    if warehouse is None and warehouse_url:
+        cred = {}
+        if env.get("SOHOA_S3_ACCESS_KEY"):
+            cred["access_key"] = env["SOHOA_S3_ACCESS_KEY"]
+        if env.get("SOHOA_S3_SECRET_KEY"):
+            cred["secret_key"] = env["SOHOA_S3_SECRET_KEY"]
+        warehouse = WarehouseSettings.from_url(warehouse_url, **cred)
+
+    signer = overrides.pop("signer", None)
+    signer_url = overrides.pop("signer_url", None) or env.get("SOHOA_SIGNER_URL")
+    if signer is None and signer_url:
+        user = env.get("SOHOA_SIGNER_USER")
+        password = env.get("SOHOA_SIGNER_PASSWORD")
+        if not user or not password:
+            raise ConfigurationError("SOHOA_SIGNER_USER and SOHOA_SIGNER_PASSWORD are required with a signer URL")
+        trust = env.get("SOHOA_TRUST_ANCHOR")
+        signer = SignerSettings(
+            url=signer_url.rstrip("/"),
+            username=user,
+            password=password,
+            credential_id=env.get("SOHOA_SIGNER_CREDENTIAL") or None,
+            pin=env.get("SOHOA_SIGNER_PIN") or None,
+            trust_anchor=Path(trust) if trust else None,
+        )
+
+    cluster = overrides.pop("cluster", None)
+    if cluster is None:
+        cluster = ClusterSettings(scheduler_address=env.get("SOHOA_SCHEDULER") or None)
+
+    return Settings(home=home, warehouse=warehouse, signer=signer, cluster=cluster, **overrides)

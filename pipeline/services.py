@@ -1,0 +1,33 @@
+"""Resolve the services a command needs: configured ones, or embedded ones on loopback.
+
+With no warehouse endpoint configured, an embedded SeaweedFS starts (``pipeline.s3server``);
+with no signer configured, the embedded CSC signer starts (``pipeline.signer.embedded``).
+Both keep their state under ``settings.home`` so that later commands find the same data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from .config import Settings
+
+
+@contextlib.contextmanager
+def running_services(settings: Settings, *, need_signer: bool = True) -> Iterator[Settings]:
+    """Yield settings with warehouse (and signer) resolved, starting embedded ones as needed."""
+    with contextlib.ExitStack() as stack:
+        if settings.warehouse is None:
+            from .s3server import EmbeddedS3
+
+            s3 = stack.enter_context(EmbeddedS3(settings.home))
+            settings = settings.replace(warehouse=s3.settings)
+        if need_signer and settings.signer is None:
+            from .signer.embedded import start_embedded_signer
+
+            signer = stack.enter_context(start_embedded_signer(settings.home / "signer"))
+            settings = settings.replace(signer=signer.settings)
+        from .warehouse import Warehouse
+
+        Warehouse(settings.warehouse).ensure_bucket()
+        yield settings

@@ -1,0 +1,39 @@
+"""sohoa's remote-signing service (dịch vụ ký số từ xa): a CSC API v2 subset with its own CA.
+
+Modules, one concern each:
+
+* :mod:`.algorithms` — signature algorithm OIDs, raw sign/verify of pre-computed hashes;
+* :mod:`.ca` — certificate and CRL profiles (root CA → issuing CA → unit certificates, TSA);
+* :mod:`.keystore` — the state directory: encrypted keys, certificates, users, revocations;
+* :mod:`.auth` — scrypt password/PIN hashes, bearer tokens;
+* :mod:`.sad` — Signature Activation Data bound to hashes;
+* :mod:`.tsa` — RFC 3161 time-stamping for PAdES B-T;
+* :mod:`.service` — the CSC operations and the FastAPI app, :func:`serve`;
+* :mod:`.admin` — revocation, users, the ``python -m pipeline.signer`` command line;
+* :mod:`.embedded` — :func:`start_embedded_signer`, the service on loopback for one process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import ServiceConfig
+
+
+def serve(
+    state_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    *,
+    passphrase: bytes | str | None = None,
+    config: "ServiceConfig | None" = None,
+) -> None:
+    """Run the signing service in the foreground (``sohoa signer``); see :func:`.service.serve`."""
+    from .service import serve as _serve
+
+    _serve(Path(state_dir), host, port, passphrase=passphrase, config=config)
+
+
+__all__ = ["serve"]

@@ -1,0 +1,106 @@
+"""Store stage: searchable PDF, signatures, and the warehouse writes in a safe order.
+
+Write order makes the record the commit point: page images, the signed searchable PDF and
+the lookup indexes go first; the signed record last. A crash before the record leaves only
+re-creatable artefacts, and a re-run (which skips documents whose record exists) redoes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from . import __version__
+from .errors import SohoaError
+from .models import PageOutput, SourceRef
+from .pdf import build_searchable_pdf
+from .runtime import Runtime
+
+#: Fields whose values identify a person or organisation the document concerns.
+SUBJECT_FIELDS = ("personal_id", "owner_personal_id", "business_code", "tax_code")
+
+#: Decree 30/2020 rule for a digitized copy's signature: organisation, copy type, time.
+COPY_TYPE = "Bản sao điện tử từ bản chính (số hóa)"
+
+
+def subject_ids(record: dict[str, Any]) -> list[str]:
+    fields = record.get("fields") or {}
+    return sorted({str(fields[f]) for f in SUBJECT_FIELDS if fields.get(f)})
+
+
+def record_summary(record: dict[str, Any]) -> dict[str, Any]:
+    fields = record.get("fields") or {}
+    return {
+        "document_id": record["document_id"],
+        "record_type": record["record_type"],
+        "status": record["status"],
+        "number": fields.get("number"),
+        "issuer": fields.get("issuer"),
+        "date": fields.get("date"),
+        "doc_type": fields.get("doc_type"),
+        "source_file": record["source_file"],
+    }
+
+
+def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], outputs: list[PageOutput]) -> dict[str, Any]:
+    """Build and sign the searchable PDF, sign the record, write everything. Returns the signed record."""
+    from .sign import canonical_bytes
+
+    wh = runtime.warehouse
+    settings = runtime.settings
+    title = record["fields"].get("number") or record["source_file"]
+    pdf = build_searchable_pdf(
+        [(o.image_jpeg, o.result.width, o.result.height, o.result.dpi, o.text_pdf) for o in outputs],
+        title=f"{title} — {record['source_file']}",
+        producer=f"sohoa {__version__}",
+    )
+    if settings.sign_pdf:
+        pdf = runtime.signer.sign_pdf(
+            pdf,
+            signer_name=record["fields"].get("issuer") or "sohoa",
+            reason=COPY_TYPE,
+            location=record["fields"].get("place") or "Việt Nam",
+            visible=False,
+        )
+    record["provenance"]["searchable_pdf_sha256"] = hashlib.sha256(pdf).hexdigest()
+    signed = runtime.signer.sign_record(record)
+    data = canonical_bytes(signed)
+
+    for o in outputs:
+        wh.put_page_image(ref.document_id, o.result.page, o.image_jpeg)
+    wh.put_pdf(ref.document_id, pdf)
+    write_indexes(runtime, signed)
+    wh.put_record(ref.document_id, data, status=signed["status"])
+    wh.clear_failed(ref.document_id)
+    return signed
+
+
+def write_indexes(runtime: Runtime, record: dict[str, Any]) -> None:
+    wh = runtime.warehouse
+    summary = record_summary(record)
+    fields = record.get("fields") or {}
+    if fields.get("number"):
+        wh.put_index("number", fields["number"], record["document_id"], summary)
+    if fields.get("issuer"):
+        wh.put_index("issuer", fields["issuer"], record["document_id"], summary)
+    for subject in subject_ids(record):
+        wh.put_subject_entry(subject, record["document_id"], summary)
+
+
+def store_failed(runtime: Runtime, ref: SourceRef, record: dict[str, Any]) -> bool:
+    """Record a failed document in the records and the failed area. Signed when the signer
+    answers; a failure to sign or store is itself kept in the record's error. Returns whether
+    the warehouse accepted it (False only when the warehouse itself is unavailable)."""
+    from .sign import canonical_bytes
+
+    wh = runtime.warehouse
+    try:
+        record = runtime.signer.sign_record(record)
+    except SohoaError as exc:
+        record["error"]["message"] += f" (record left unsigned: {exc.message})"
+    try:
+        wh.put_failed(ref.document_id, {"document_id": ref.document_id, "source_file": ref.source_file, "error": record["error"]})
+        wh.put_record(ref.document_id, canonical_bytes(record), status="failed")
+    except SohoaError:
+        return False
+    return True

@@ -1,0 +1,121 @@
+"""Load stage: every supported scan type opens; every kind of bad input fails with a typed error."""
+
+import io
+
+import numpy as np
+import pikepdf
+import pytest
+from PIL import Image
+
+from pipeline.config import LimitSettings
+from pipeline.errors import (
+    CorruptDocumentError,
+    DecompressionBombError,
+    EmptyFileError,
+    EncryptedDocumentError,
+    TooManyPagesError,
+    UnsupportedFormatError,
+)
+from pipeline.load import JPEG, PDF, PNG, TIFF, probe, render_page, sniff_media_type
+
+LIMITS = LimitSettings(render_dpi=100)
+
+
+def _page(text_value: int = 0, size=(827, 1169)) -> Image.Image:
+    im = Image.new("RGB", size, "white")
+    arr = np.asarray(im).copy()
+    arr[100:120, 100 + text_value : 400 + text_value] = 0
+    return Image.fromarray(arr)
+
+
+def _pdf(pages: int = 2) -> bytes:
+    buf = io.BytesIO()
+    imgs = [_page(i * 10) for i in range(pages)]
+    imgs[0].save(buf, format="PDF", save_all=True, append_images=imgs[1:], resolution=100)
+    return buf.getvalue()
+
+
+def _image(fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    _page().save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def test_media_type_comes_from_magic_bytes_not_the_name():
+    assert sniff_media_type(_pdf(1)) == PDF
+    assert sniff_media_type(_image("PNG")) == PNG
+    assert sniff_media_type(_image("JPEG")) == JPEG
+    assert sniff_media_type(_image("TIFF")) == TIFF
+
+
+def test_empty_file_is_rejected_as_empty():
+    with pytest.raises(EmptyFileError, match="empty"):
+        probe(b"", LIMITS)
+
+
+def test_a_text_file_is_not_a_scan():
+    with pytest.raises(UnsupportedFormatError, match="not a PDF, TIFF, JPEG or PNG"):
+        probe("Kính gửi: Ủy ban nhân dân".encode(), LIMITS)
+
+
+def test_truncated_pdf_is_reported_as_corrupt():
+    data = _pdf(2)
+    with pytest.raises(CorruptDocumentError):
+        info = probe(data[: len(data) // 3], LIMITS)
+        render_page(data[: len(data) // 3], info, 1, LIMITS)
+
+
+def test_password_protected_pdf_is_reported_as_encrypted():
+    src = pikepdf.open(io.BytesIO(_pdf(1)))
+    buf = io.BytesIO()
+    src.save(buf, encryption=pikepdf.Encryption(user="secret", owner="owner"))
+    with pytest.raises(EncryptedDocumentError, match="password"):
+        probe(buf.getvalue(), LIMITS)
+
+
+def test_multi_page_pdf_pages_are_rasterized_one_at_a_time():
+    data = _pdf(3)
+    info = probe(data, LIMITS)
+    assert info.page_count == 3
+    page = render_page(data, info, 2, LIMITS)
+    assert page.page == 2 and page.dpi == 100
+    assert page.image.ndim == 3 and page.image.shape[2] == 3
+    assert len(page.sha256) == 64
+
+
+def test_multi_page_tiff_counts_frames_and_reads_each():
+    buf = io.BytesIO()
+    _page(0).save(buf, format="TIFF", save_all=True, append_images=[_page(50)], dpi=(200, 200))
+    info = probe(buf.getvalue(), LIMITS)
+    assert info.page_count == 2
+    first = render_page(buf.getvalue(), info, 1, LIMITS)
+    second = render_page(buf.getvalue(), info, 2, LIMITS)
+    assert first.dpi == 200
+    assert first.sha256 != second.sha256
+
+
+def test_image_without_resolution_gets_one_inferred_from_a4_width():
+    info = probe(_image("PNG"), LIMITS)
+    page = render_page(_image("PNG"), info, 1, LIMITS)
+    assert 95 <= page.dpi <= 105  # 827 px across an A4 page ≈ 100 dpi
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    bomb = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(bomb, format="PNG")  # 144 Mpx, a few kB on disk
+    with pytest.raises(DecompressionBombError):
+        probe(bomb.getvalue(), LIMITS)
+
+
+def test_too_many_pages_is_refused():
+    with pytest.raises(TooManyPagesError, match="limit of 2 pages"):
+        probe(_pdf(3), LimitSettings(max_pages=2))
+
+
+def test_truncated_jpeg_fails_on_decoding_with_page_number():
+    data = _image("JPEG", quality=95)
+    cut = data[: int(len(data) * 0.6)]
+    info = probe(cut, LIMITS)  # the header is intact
+    with pytest.raises(CorruptDocumentError) as err:
+        render_page(cut, info, 1, LIMITS)
+    assert err.value.page == 1

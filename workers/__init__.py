@@ -1,0 +1,1 @@
+"""Dask worker runtime for sohoa: the worker plugin and the ``--preload`` module."""

@@ -1,0 +1,16 @@
+"""Preload module for external Dask workers: ``dask worker SCHEDULER --preload workers.preload
+--nthreads 1 --resources ocr=1``. Sets ``OMP_THREAD_LIMIT=1`` before anything starts
+Tesseract, and installs the sohoa worker plugin (the driver registers it again with the run's
+settings when it connects)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
+async def dask_setup(worker) -> None:
+    from workers.plugin import SohoaWorkerPlugin
+
+    await worker.plugin_add(SohoaWorkerPlugin(), name="sohoa-preload")
