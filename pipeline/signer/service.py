@@ -22,7 +22,7 @@ wrong or expired credentials/tokens (``invalid_token``, ``authentication_error``
 the rest (``invalid_request``, ``invalid_pin``).
 """
 
-from __future__ import annotations
+
 
 import base64
 import binascii

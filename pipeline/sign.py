@@ -1,0 +1,235 @@
+"""Sign stage (ký số): records and searchable PDFs signed through the remote CSC signer.
+
+A record is signed as a detached signature over its canonical JSON (RFC 8785, JCS): the
+``signature`` block is filled first with everything but ``value`` (algorithm, digest, the
+certificate chain, the time), the SHA-256 of the canonical record *including that block
+without* ``value`` is authorised (SCAL2: the SAD is bound to that hash) and signed with
+``signatures/signHash``. So the time and the certificate chain are covered too, and any
+changed byte of the stored record breaks verification (:mod:`pipeline.verify`).
+
+The searchable PDF gets a PAdES signature (B-T with the signer's RFC 3161 time-stamp
+service when one is configured, else B-B) through pyHanko's ``CSCSigner``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import rfc8785
+
+from .config import SignerSettings
+from .errors import SignerUnavailableError, SigningError
+from .signer.algorithms import ALGORITHM_NAMES, ECDSA_OIDS, HASHES, OID_RSASSA_PSS, pss_params
+
+SIGNATURE_FORMAT = "sohoa-jcs-detached/1"
+HASH_OID = HASHES["sha256"][0]
+
+
+def canonical_bytes(record: dict[str, Any]) -> bytes:
+    """RFC 8785 canonical JSON of a record (what is stored and what is signed)."""
+    return rfc8785.dumps(record)
+
+
+def signing_input(record: dict[str, Any]) -> bytes:
+    """The bytes a record signature covers: the record without ``signature.value`` and
+    ``signature.digest`` (the SHA-256 of these bytes, kept for display)."""
+    payload = dict(record)
+    sig = dict(payload.get("signature") or {})
+    sig.pop("value", None)
+    sig.pop("digest", None)
+    payload["signature"] = sig
+    return canonical_bytes(payload)
+
+
+def part_digests(record: dict[str, Any]) -> dict[str, str]:
+    """SHA-256 of the canonical JSON of each top-level member (JSON pointer → hex), so that
+    verification can name the part of a record that changed after signing."""
+    return {
+        f"/{key}": hashlib.sha256(canonical_bytes(value)).hexdigest()
+        for key, value in sorted(record.items())
+        if key != "signature"
+    }
+
+
+class RemoteSigner:
+    """Client of the CSC signing service (``auth/login`` → ``credentials/authorize`` → ``signHash``).
+
+    Thread-safe; one per worker process (see :mod:`pipeline.runtime`). Connection failures are
+    retried with backoff, then raised as :class:`SignerUnavailableError` (transient); refusals
+    by the service are :class:`SigningError`.
+    """
+
+    def __init__(self, settings: SignerSettings):
+        self.settings = settings
+        self._http = httpx.Client(base_url=settings.url.rstrip("/"), timeout=settings.timeout_s)
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._credential_id: str | None = settings.credential_id
+        self._info: dict[str, Any] | None = None
+
+    # --- transport ----------------------------------------------------------------------
+
+    def _post(self, path: str, body: dict | None, *, auth: bool = True) -> dict[str, Any]:
+        delay = self.settings.retry_initial_delay_s
+        for attempt in range(self.settings.retry_attempts):
+            headers = {}
+            if auth:
+                headers["Authorization"] = f"Bearer {self._ensure_token()}"
+            try:
+                resp = self._http.post(f"/csc/v2/{path}", json=body or {}, headers=headers)
+            except httpx.TransportError as exc:
+                if attempt + 1 >= self.settings.retry_attempts:
+                    raise SignerUnavailableError(f"signer at {self.settings.url} unreachable: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                with self._lock:
+                    self._token = None  # a restarted signer has forgotten our token
+                continue
+            if resp.status_code == 401 and auth and attempt + 1 < self.settings.retry_attempts:
+                with self._lock:
+                    self._token = None
+                continue
+            if resp.status_code >= 500:
+                if attempt + 1 >= self.settings.retry_attempts:
+                    raise SignerUnavailableError(f"signer error {resp.status_code} on {path}")
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if resp.status_code >= 400:
+                try:
+                    err = resp.json()
+                    message = f"{err.get('error')}: {err.get('error_description')}"
+                except ValueError:
+                    message = resp.text[:200]
+                raise SigningError(f"signer refused {path} ({resp.status_code}) — {message}")
+            return resp.json() if resp.content else {}
+        raise SignerUnavailableError(f"signer at {self.settings.url}: {path} failed after retries")
+
+    def _ensure_token(self) -> str:
+        with self._lock:
+            if self._token:
+                return self._token
+        try:
+            resp = self._http.post(
+                "/csc/v2/auth/login", json={}, auth=(self.settings.username, self.settings.password)
+            )
+        except httpx.TransportError as exc:
+            raise SignerUnavailableError(f"signer at {self.settings.url} unreachable: {exc}") from exc
+        if resp.status_code != 200:
+            raise SigningError(f"signer login refused ({resp.status_code}): {resp.text[:200]}")
+        token = resp.json()["access_token"]
+        with self._lock:
+            self._token = token
+        return token
+
+    # --- credential -------------------------------------------------------------------
+
+    @property
+    def credential_id(self) -> str:
+        if self._credential_id is None:
+            ids = self._post("credentials/list", {"onlyValid": True}).get("credentialIDs") or []
+            if not ids:
+                raise SigningError("the signer lists no valid credential for this user")
+            self._credential_id = ids[0]
+        return self._credential_id
+
+    def credential_info(self) -> dict[str, Any]:
+        if self._info is None:
+            self._info = self._post(
+                "credentials/info", {"credentialID": self.credential_id, "certificates": "chain", "certInfo": True}
+            )
+        return self._info
+
+    def certificate_chain(self) -> list[str]:
+        """Base64 DER certificates, signer first."""
+        return list(self.credential_info()["cert"]["certificates"])
+
+    def _sign_algo(self) -> tuple[str, str, dict[str, Any]]:
+        """(signature algorithm name, CSC signAlgo OID, extra request params) for SHA-256."""
+        algos = self.credential_info()["key"]["algo"]
+        if ECDSA_OIDS["sha256"] in algos:
+            return ALGORITHM_NAMES[("ecdsa", "sha256")], ECDSA_OIDS["sha256"], {}
+        params = base64.b64encode(pss_params("sha256", 32).dump()).decode()
+        return ALGORITHM_NAMES[("pss", "sha256")], OID_RSASSA_PSS, {"signAlgoParams": params}
+
+    # --- signing ----------------------------------------------------------------------
+
+    def sign_digests(self, digests: list[bytes]) -> list[bytes]:
+        """Authorise (PIN, SAD bound to these SHA-256 digests) and sign them in one transaction."""
+        if not digests:
+            return []
+        hashes = [base64.b64encode(d).decode() for d in digests]
+        auth = self._post(
+            "credentials/authorize",
+            {
+                "credentialID": self.credential_id,
+                "numSignatures": len(hashes),
+                "hashes": hashes,
+                "hashAlgorithmOID": HASH_OID,
+                "PIN": self.settings.pin,
+            },
+        )
+        _, sign_algo, extra = self._sign_algo()
+        body = {
+            "credentialID": self.credential_id,
+            "SAD": auth["SAD"],
+            "hashes": hashes,
+            "hashAlgorithmOID": HASH_OID,
+            "signAlgo": sign_algo,
+            **extra,
+        }
+        result = self._post("signatures/signHash", body)
+        return [base64.b64decode(s) for s in result["signatures"]]
+
+    def sign_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``record`` with its ``signature`` block filled (see module docstring)."""
+        signed = copy.deepcopy(record)
+        algorithm, _, _ = self._sign_algo()
+        info = self.credential_info()
+        signed["signature"] = {
+            "format": SIGNATURE_FORMAT,
+            "canonicalization": "RFC 8785",
+            "digest_algorithm": "sha256",
+            "algorithm": algorithm,
+            "credential_id": self.credential_id,
+            "signer": info["cert"].get("subjectDN"),
+            "signed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "certificate_chain": self.certificate_chain(),
+            "parts": part_digests(signed),
+        }
+        digest = hashlib.sha256(signing_input(signed)).digest()
+        (value,) = self.sign_digests([digest])
+        signed["signature"]["digest"] = digest.hex()
+        signed["signature"]["value"] = base64.b64encode(value).decode()
+        return signed
+
+    def sign_pdf(
+        self,
+        pdf: bytes,
+        *,
+        signer_name: str,
+        reason: str,
+        location: str,
+        visible: bool = False,
+    ) -> bytes:
+        """PAdES-sign a PDF through the CSC service (B-T when a TSA is configured)."""
+        from .pades import sign_pdf_csc
+
+        return sign_pdf_csc(
+            self,
+            pdf,
+            signer_name=signer_name,
+            reason=reason,
+            location=location,
+            visible=visible,
+        )
+
+    def close(self) -> None:
+        self._http.close()

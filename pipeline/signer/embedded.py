@@ -1,0 +1,116 @@
+"""The signing service on loopback for one command or test run (dịch vụ ký nhúng).
+
+:func:`start_embedded_signer` runs ``python -m pipeline.signer serve`` as a child process
+on 127.0.0.1, waits until it listens, and yields an :class:`EmbeddedSigner` whose
+``settings`` the pipeline uses like any remote signer. It is a separate process on purpose:
+the pipeline talks to it over real HTTP, and fault tests can stop and restart it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from ..config import SignerSettings
+from ..errors import ConfigurationError
+from .keystore import StateLayout, read_client_secrets
+
+
+@dataclass
+class EmbeddedSigner:
+    """A signer child process; ``settings`` is valid once :meth:`start` returned."""
+
+    state_dir: Path
+    port: int = 0
+    startup_timeout_s: float = 60.0
+    settings: SignerSettings | None = None
+    _proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        if self.settings is None:
+            raise ConfigurationError("embedded signer not started")
+        return self.settings.url
+
+    def start(self) -> SignerSettings:
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        port_file = self.state_dir / "url.txt"
+        port_file.unlink(missing_ok=True)
+        log = open(self.state_dir / "signer.log", "ab")
+        cmd = [
+            sys.executable,
+            "-m",
+            "pipeline.signer",
+            "serve",
+            "--state",
+            str(self.state_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--port-file",
+            str(port_file),
+            "--log-level",
+            "warning",
+        ]
+        env = {k: v for k, v in os.environ.items() if k != "SOHOA_SIGNER_PASSPHRASE"}
+        self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + self.startup_timeout_s
+        while not port_file.exists():
+            if self._proc.poll() is not None:
+                tail = (self.state_dir / "signer.log").read_text(errors="replace")[-2000:]
+                raise ConfigurationError(f"embedded signer exited with code {self._proc.returncode}:\n{tail}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ConfigurationError(f"embedded signer did not start within {self.startup_timeout_s:.0f} s")
+            time.sleep(0.05)
+        url = port_file.read_text().strip()
+        self.port = int(url.rsplit(":", 1)[1])  # a restart comes back on the same port
+        secrets = read_client_secrets(self.state_dir)
+        self.settings = SignerSettings(
+            url=url,
+            username=secrets.username,
+            password=secrets.password,
+            credential_id=secrets.credential_id,
+            pin=secrets.pin,
+            trust_anchor=StateLayout(self.state_dir).root_cert,
+            timestamp_url=f"{url}/tsa",
+        )
+        return self.settings
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> "EmbeddedSigner":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def start_embedded_signer(state_dir: Path, *, port: int = 0) -> Iterator[EmbeddedSigner]:
+    """Run the signer on loopback for the duration of the ``with`` block."""
+    signer = EmbeddedSigner(Path(state_dir), port=port)
+    with signer:
+        yield signer
