@@ -76,6 +76,22 @@ def accept(item: InputFile, warehouse: Warehouse, settings: Settings) -> SourceR
     except OSError as exc:
         err = ErrorItem(stage="ingest", code="unreadable", message=f"cannot read {name}: {exc.strerror or exc}")
         return DocumentOutcome(document_id="", source_file=name, status="failed", error=err, stored=False)
+    return accept_bytes(data, name, warehouse, settings)
+
+
+def accept_bytes(
+    data: bytes,
+    name: str,
+    warehouse: Warehouse,
+    settings: Settings,
+    *,
+    unit: str | None = None,
+    dossier: str | None = None,
+) -> SourceRef | DocumentOutcome:
+    """Identify ``data`` by content, skip it when its record is final, else store the original.
+
+    Shared by batch runs (files) and the HTTP service (uploads). ``name`` is for display only.
+    """
     document_id = document_id_of(data)
     if not settings.force:
         status = warehouse.record_status(document_id)
@@ -86,6 +102,8 @@ def accept(item: InputFile, warehouse: Warehouse, settings: Settings) -> SourceR
         source_file=name,
         size=len(data),
         original_key=Warehouse.original_key(document_id),
+        unit=unit,
+        dossier=dossier,
     )
     warehouse.put_original(document_id, data, source_file=name)
     return ref

@@ -95,7 +95,10 @@ def check_chain(
         try:
             current.verify_directly_issued_by(issuer)
         except (InvalidSignature, ValueError, TypeError) as exc:
-            problems.append(f"certificate '{current.subject.rfc4514_string()}' is not signed by its issuer: {exc or 'bad signature'}")
+            problems.append(
+                f"certificate '{current.subject.rfc4514_string()}' does not chain to a trusted CA "
+                f"(its signature does not verify under '{issuer.subject.rfc4514_string()}')"
+            )
             return problems
         try:
             bc = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value

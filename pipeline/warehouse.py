@@ -245,10 +245,27 @@ class Warehouse:
         )
 
     def get_original(self, document_id: str) -> bytes:
-        data = self._get(self.original_key(document_id))
+        """The source bytes, checked against their id (SHA-256). Originals are content-addressed:
+        should a newer version have been written over the key (S3 versioning allows a new
+        version even under Object Lock), the retained version whose hash matches is returned."""
+        import hashlib
+
+        key = self.original_key(document_id)
+        data = self._get(key)
         if data is None:
             raise WarehouseError(f"original {document_id} is not in the warehouse")
-        return data
+        if hashlib.sha256(data).hexdigest() == document_id:
+            return data
+        for version in self._call(
+            f"list versions of {key}",
+            lambda: list(self.client.list_objects(self.bucket, prefix=key, include_version=True)),
+        ):
+            if version.object_name != key or version.is_delete_marker:
+                continue
+            older = self._get(key, version.version_id)
+            if older is not None and hashlib.sha256(older).hexdigest() == document_id:
+                return older
+        raise WarehouseError(f"original {document_id}: no stored version matches its SHA-256 (tampered)")
 
     # -- records ------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ from pipeline.errors import WarehouseUnavailableError
 from pipeline.retry import RetryPolicy
 from pipeline.warehouse import Warehouse
 
+import hashlib
+
 DOC = "ab" + "0" * 62
 
 
@@ -20,7 +22,8 @@ def test_credentials_are_required(warehouse_settings, warehouse):
         intruder.get_record(DOC)
 
 
-def test_original_is_stored_once_and_cannot_be_deleted_or_overwritten(warehouse):
+def test_original_is_stored_once_and_cannot_be_deleted(warehouse):
+    DOC = hashlib.sha256(b"scan bytes").hexdigest()
     warehouse.put_original(DOC, b"scan bytes", source_file="cv 516.pdf")
     again = warehouse.put_original(DOC, b"scan bytes", source_file="cv 516.pdf")
     assert again.version_id is None  # already there: nothing written
@@ -55,3 +58,19 @@ def test_unreachable_endpoint_is_a_transient_error(warehouse_settings):
     dead = Warehouse(replace(warehouse_settings, endpoint="127.0.0.1:9"), retry_policy=RetryPolicy(attempts=2, initial_delay_s=0.01))
     with pytest.raises(WarehouseUnavailableError, match="unreachable"):
         dead.record_status(DOC)
+
+
+def test_an_overwritten_original_cannot_replace_the_retained_one(warehouse):
+    data = b"the scan as received"
+    doc = hashlib.sha256(data).hexdigest()
+    warehouse.put_original(doc, data, source_file="giay-khai-sinh.jpg")
+    key = Warehouse.original_key(doc)
+    # an attacker with S3 credentials writes over the key: S3 keeps the retained version ...
+    warehouse.client.put_object(warehouse.bucket, key, __import__("io").BytesIO(b"forged"), 6)
+    versions = [v for v in warehouse.client.list_objects(warehouse.bucket, prefix=key, include_version=True)]
+    assert len(versions) == 2
+    oldest = next(v for v in versions if v.size == len(data))  # the genuine, retained version
+    with pytest.raises(S3Error):
+        warehouse.client.remove_object(warehouse.bucket, key, version_id=oldest.version_id)
+    # ... and the warehouse, content-addressed, still serves the genuine bytes
+    assert warehouse.get_original(doc) == data

@@ -1,0 +1,312 @@
+"""Deskew stage: dark scanner borders, page orientation (0/90/180/270) and skew.
+
+Sign convention (the same as ``PIL.Image.rotate``): angles are in degrees, positive means
+**counter-clockwise** as the image is displayed (x to the right, y down).
+
+* :func:`estimate_skew` returns the skew of the *content*: a level page rotated by
+  ``Image.rotate(+θ)`` gives ``+θ``.
+* :class:`~pipeline.models.ProcessedPage` ``skew_angle`` is the *correction applied*, so
+  ``skew_angle == -estimate_skew(...)``, and ``orientation`` is the quarter turn applied,
+  counter-clockwise, in {0, 90, 180, 270}. Orientation is applied first, then skew.
+
+Skew estimation is Postl's projection-profile method on the ink pixels of a downscaled page:
+for each candidate angle the ink is projected on the direction perpendicular to the text
+lines and the profile's sharpness (sum of squared differences of neighbouring bins) is
+scored; lines of text give the sharpest profile when they are level. A coarse search over
+the whole range is refined on a finer grid at higher resolution, then by a parabola through
+the best three angles.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from . import tesseract
+from .config import ImageSettings
+from .errors import ImageProcessingError, OcrError
+from .models import ProcessedPage, RasterPage
+
+COARSE_LONG_SIDE = 900  # pixels of the long side for the coarse search
+FINE_LONG_SIDE = 2000  # ... and for the refinement
+COARSE_STEP = 0.25  # degrees
+FINE_STEP = 0.05
+MAX_POINTS_COARSE = 40_000
+MAX_POINTS_FINE = 200_000
+QUARTER_TURN_RATIO = 1.6  # vertical profile must be this much sharper to call a page turned
+OSD_MIN_CONFIDENCE = 3.0  # Tesseract OSD orientation confidence to trust its verdict
+OSD_LONG_SIDE = 2500
+BORDER_DARK_LEVEL = 90  # grey level under which an edge region counts as scanner border
+BORDER_MAX_FRACTION = 0.45  # a "border" covering more of the page is content, leave it
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Grayscale uint8 view of an RGB (or already grey) image."""
+    if image.ndim == 2:
+        return image
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def resize_long_side(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    """Downscale (never upscale) so that the long side is at most ``long_side``; also the scale."""
+    h, w = gray.shape[:2]
+    scale = min(1.0, long_side / max(h, w))
+    if scale >= 1.0:
+        return gray, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), scale
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """Boolean mask of dark ink (text) pixels: background-normalised then Otsu thresholded."""
+    h, w = gray.shape
+    k = max(15, (min(h, w) // 30) | 1)
+    background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    norm = cv2.divide(gray, background, scale=255)
+    _, binary = cv2.threshold(norm, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    return binary > 0
+
+
+def ink_points(mask: np.ndarray, max_points: int, rng_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates (x, y) as float32 of ink pixels, subsampled deterministically to ``max_points``."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) > max_points:
+        idx = np.random.default_rng(rng_seed).choice(len(xs), size=max_points, replace=False)
+        xs, ys = xs[idx], ys[idx]
+    return xs.astype(np.float32), ys.astype(np.float32)
+
+
+def profile_scores(xs: np.ndarray, ys: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
+    """Sharpness of the projection profile of points for each candidate skew angle.
+
+    The profile at angle ``a`` bins ``y·cos a + x·sin a`` (the position across a line that
+    rises by ``a`` counter-clockwise) in 1-pixel bins; its score is the sum of squared
+    differences of neighbouring bins.
+    """
+    scores = np.zeros(len(angles_deg), dtype=np.float64)
+    if len(xs) == 0:
+        return scores
+    for i, a in enumerate(np.deg2rad(angles_deg)):
+        p = ys * np.float32(np.cos(a)) + xs * np.float32(np.sin(a))
+        p = (p - p.min()).astype(np.int32)
+        hist = np.bincount(p).astype(np.float64)
+        d = np.diff(hist)
+        scores[i] = float(np.dot(d, d))
+    return scores
+
+
+def _refine(xs: np.ndarray, ys: np.ndarray, centre: float, half_width: float, step: float) -> tuple[float, float]:
+    """Best angle (with parabolic interpolation) and its score on a grid around ``centre``."""
+    angles = centre + np.arange(-half_width, half_width + step / 2, step)
+    scores = profile_scores(xs, ys, angles)
+    i = int(np.argmax(scores))
+    best = float(angles[i])
+    if 0 < i < len(angles) - 1:
+        s0, s1, s2 = scores[i - 1], scores[i], scores[i + 1]
+        denom = s0 - 2 * s1 + s2
+        if denom < 0:
+            best += step * 0.5 * (s0 - s2) / denom
+    return best, float(scores[i])
+
+
+def _search(gray: np.ndarray, max_angle: float, *, transpose: bool = False) -> tuple[float, float]:
+    """Coarse search over ±max_angle; returns (angle, normalised peak score)."""
+    small, _ = resize_long_side(gray, COARSE_LONG_SIDE)
+    mask = ink_mask(small)
+    if transpose:
+        mask = np.ascontiguousarray(np.rot90(mask, -1))
+    xs, ys = ink_points(mask, MAX_POINTS_COARSE)
+    if len(xs) < 50:
+        return 0.0, 0.0
+    angles = np.arange(-max_angle, max_angle + COARSE_STEP / 2, COARSE_STEP)
+    scores = profile_scores(xs, ys, angles)
+    i = int(np.argmax(scores))
+    return float(angles[i]), float(scores[i] / max(len(xs), 1) ** 2)
+
+
+def estimate_skew(gray: np.ndarray, max_angle: float = 20.0) -> float:
+    """Skew of the text lines in degrees, counter-clockwise positive, within ±``max_angle``.
+
+    A page rotated with ``PIL.Image.rotate(θ)`` gives ``θ``; rotate by ``-θ`` to level it.
+    Returns 0.0 when the page has no measurable ink.
+    """
+    gray = to_gray(gray)
+    coarse, score = _search(gray, max_angle)
+    if score == 0.0:
+        return 0.0
+    big, _ = resize_long_side(gray, FINE_LONG_SIDE)
+    xs, ys = ink_points(ink_mask(big), MAX_POINTS_FINE)
+    angle, _ = _refine(xs, ys, coarse, COARSE_STEP * 2, FINE_STEP)
+    return float(np.clip(angle, -max_angle, max_angle))
+
+
+def is_quarter_turned(gray: np.ndarray, max_angle: float = 20.0) -> bool:
+    """Whether the text lines run vertically (page turned by 90 or 270 degrees)."""
+    _, horizontal = _search(gray, max_angle)
+    _, vertical = _search(gray, max_angle, transpose=True)
+    return vertical > QUARTER_TURN_RATIO * horizontal and vertical > 0
+
+
+# --- rotation ---------------------------------------------------------------------------
+
+
+def rotate_bound(image: np.ndarray, angle: float, fill: int | tuple[int, int, int] = 255) -> np.ndarray:
+    """Rotate counter-clockwise by ``angle`` degrees, enlarging the canvas so nothing is cut."""
+    if abs(angle) < 1e-3:
+        return image
+    h, w = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_w = int(np.ceil(h * sin + w * cos))
+    new_h = int(np.ceil(h * cos + w * sin))
+    matrix[0, 2] += new_w / 2.0 - w / 2.0
+    matrix[1, 2] += new_h / 2.0 - h / 2.0
+    if image.ndim == 3 and isinstance(fill, int):
+        fill = (fill,) * image.shape[2]
+    return cv2.warpAffine(
+        image, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill
+    )
+
+
+def rotate_quarter(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Rotate counter-clockwise by a multiple of 90 degrees (exact, no resampling)."""
+    return np.ascontiguousarray(np.rot90(image, (orientation // 90) % 4))
+
+
+# --- orientation --------------------------------------------------------------------------
+
+
+def osd_rotation(gray: np.ndarray) -> tuple[int, float] | None:
+    """Tesseract OSD's counter-clockwise correction (0/90/180/270) and its confidence.
+
+    ``None`` when OSD gives no verdict (too few characters, error). Tesseract's "Rotate"
+    field is the clockwise rotation that makes the page upright.
+    """
+    small, _ = resize_long_side(gray, OSD_LONG_SIDE)
+    try:
+        fields = tesseract.osd(small)
+    except OcrError:
+        return None
+    try:
+        rotate_cw = int(float(fields["Rotate"]))
+        confidence = float(fields["Orientation confidence"])
+    except (KeyError, ValueError):
+        return None
+    return (-rotate_cw) % 360, confidence
+
+
+def detect_orientation(gray: np.ndarray, max_angle: float = 20.0) -> int:
+    """Counter-clockwise quarter turn (0/90/180/270) that makes the page upright.
+
+    Tesseract OSD is trusted only above :data:`OSD_MIN_CONFIDENCE`; without a confident
+    verdict a page whose lines run vertically is turned by 90 degrees and other pages are
+    left as they are.
+    """
+    verdict = osd_rotation(gray)
+    if verdict is not None and verdict[1] >= OSD_MIN_CONFIDENCE:
+        return verdict[0]
+    return 0
+
+
+# --- borders --------------------------------------------------------------------------------
+
+
+def border_mask(gray: np.ndarray) -> np.ndarray | None:
+    """Mask (full resolution) of dark scanner borders touching the page edge, or ``None``.
+
+    Dark regions thick enough to survive an opening of ~1.5 % of the page (text strokes do
+    not) and touching the edge, plus dark full-length strips along the edges.
+    """
+    small, scale = resize_long_side(gray, 1000)
+    h, w = small.shape
+    dark = (small < BORDER_DARK_LEVEL).astype(np.uint8)
+    if not dark.any():
+        return None
+    k = max(5, int(0.015 * max(h, w)))
+    opened = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    mask = np.zeros_like(dark)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    for label in range(1, n):
+        x, y, bw, bh, _ = stats[label]
+        if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
+            mask[labels == label] = 1
+    # thin strips: rows/columns at the edge that are mostly dark
+    limit_r, limit_c = h // 10, w // 10
+    for rows, limit in ((range(h), limit_r), (range(h - 1, -1, -1), limit_r)):
+        for count, r in enumerate(rows):
+            if count >= limit or dark[r].mean() < 0.5:
+                break
+            mask[r] = 1
+    for cols, limit in ((range(w), limit_c), (range(w - 1, -1, -1), limit_c)):
+        for count, c in enumerate(cols):
+            if count >= limit or dark[:, c].mean() < 0.5:
+                break
+            mask[:, c] = 1
+    if not mask.any():
+        return None
+    # grow into the dark fringe next to the border body
+    grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    mask = mask | (grown & (small < BORDER_DARK_LEVEL + 60).astype(np.uint8))
+    mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    if mask.mean() > BORDER_MAX_FRACTION:
+        return None
+    full = cv2.resize(mask, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return full.astype(bool)
+
+
+def remove_borders(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Paint dark scanner borders white; the image and whether anything was removed."""
+    mask = border_mask(to_gray(rgb))
+    if mask is None:
+        return rgb, False
+    out = rgb.copy()
+    out[mask] = 255
+    return out, True
+
+
+# --- the stage ----------------------------------------------------------------------------
+
+
+def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
+    """Remove borders, fix orientation and skew of one page; ``ocr_image`` is a grey copy."""
+    image = raster.image
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ImageProcessingError(f"expected an RGB uint8 page, got {image.shape} {image.dtype}", page=raster.page)
+    flags: list[str] = []
+    if settings.remove_borders:
+        image, removed = remove_borders(image)
+        if removed:
+            flags.append("borders_removed")
+    orientation = 0
+    if settings.fix_orientation:
+        gray = to_gray(image)
+        if is_quarter_turned(gray, settings.max_skew_deg):
+            image = rotate_quarter(image, 90)
+            orientation = 90
+        turn = detect_orientation(to_gray(image), settings.max_skew_deg)
+        if turn:
+            image = rotate_quarter(image, turn)
+            orientation = (orientation + turn) % 360
+        if orientation:
+            flags.append(f"orientation_corrected:{orientation}")
+    skew = 0.0
+    if settings.deskew:
+        skew = estimate_skew(to_gray(image), settings.max_skew_deg)
+        if abs(skew) >= 0.05:
+            image = rotate_bound(image, -skew, fill=255)
+        else:
+            skew = 0.0
+    image = np.ascontiguousarray(image)
+    return ProcessedPage(
+        page=raster.page,
+        color=image,
+        ocr_image=to_gray(image).copy(),
+        dpi=raster.dpi,
+        skew_angle=-skew,
+        orientation=orientation,
+        source_sha256=raster.sha256,
+        flags=flags,
+    )
