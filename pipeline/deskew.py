@@ -71,12 +71,18 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
 
 
 def ink_points(mask: np.ndarray, max_points: int, rng_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates (x, y) as float32 of ink pixels, subsampled deterministically to ``max_points``."""
+    """Coordinates (x, y) as float32 of ink pixels, subsampled deterministically to ``max_points``.
+
+    Each point is jittered uniformly within its pixel: without it, projections at exactly 0°
+    fall on whole pixel rows and look artificially sharp, biasing small skews towards 0.
+    """
     ys, xs = np.nonzero(mask)
+    rng = np.random.default_rng(rng_seed)
     if len(xs) > max_points:
-        idx = np.random.default_rng(rng_seed).choice(len(xs), size=max_points, replace=False)
+        idx = rng.choice(len(xs), size=max_points, replace=False)
         xs, ys = xs[idx], ys[idx]
-    return xs.astype(np.float32), ys.astype(np.float32)
+    jitter = rng.random((2, len(xs)), dtype=np.float32)
+    return xs.astype(np.float32) + jitter[0], ys.astype(np.float32) + jitter[1]
 
 
 def profile_scores(xs: np.ndarray, ys: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:

@@ -23,7 +23,11 @@ from .config import Settings
 from .errors import SohoaError
 from .models import DocumentInfo, ErrorItem, PageOutput, PageResult, SourceRef, Status
 from .records import FieldIssue, Provenance, SCHEMA_VERSIONS, schema_id
+from .retry import RetryPolicy, retry
 from .runtime import engine_versions, runtime_for
+
+#: Backoff for the store stage (signer or S3 restarting): ~1 minute in all, then ``failed``.
+STORE_RETRY = RetryPolicy(attempts=7, initial_delay_s=1.0, max_delay_s=20.0)
 
 
 @dataclass
@@ -158,7 +162,8 @@ def finalize_document(
     try:
         outputs = [p for p in pages if isinstance(p, PageOutput)]
         record = build_record(ref, outputs, settings=settings)
-        store_document(runtime, ref, record, outputs)
+        # S3 or the signer briefly unavailable: back off and try again before giving up
+        retry(lambda: store_document(runtime, ref, record, outputs), STORE_RETRY)
     except SohoaError as exc:
         error = ErrorItem.from_exception(exc)
     except Exception as exc:  # noqa: BLE001
@@ -218,14 +223,14 @@ def base_record(
         "source_file": ref.source_file,
         "page_count": page_count,
         "status": status,
-        "error": error.model_dump() if error else None,
+        "error": error.model_dump(mode="json") if error else None,
         "fields": {},
         "field_confidence": {},
         "field_evidence": {},
         "validation_errors": [],
         "review_reasons": [],
         "text": "\n\n".join(p.text for p in page_results),
-        "pages": [p.model_dump() for p in page_results],
+        "pages": [p.model_dump(mode="json") for p in page_results],
         "provenance": provenance.model_dump(mode="json"),
         "history": [
             {
@@ -260,10 +265,10 @@ def build_record(ref: SourceRef, outputs: list[PageOutput], *, settings: Setting
             review.append(
                 FieldIssue(field="text", kind="quality", message=f"page {page.page}: " + "; ".join(report.reasons))
             )
-    record["pages"] = [p.model_dump() for p in results]
+    record["pages"] = [p.model_dump(mode="json") for p in results]
     record["fields"] = extraction.fields
     record["field_confidence"] = extraction.confidence
-    record["field_evidence"] = {k: v.model_dump() for k, v in extraction.evidence.items()}
+    record["field_evidence"] = {k: v.model_dump(mode="json") for k, v in extraction.evidence.items()}
     validation = validate_record(record)
     record["validation_errors"] = [i.model_dump() for i in validation]
     record["review_reasons"] = [i.model_dump() for i in review]

@@ -222,8 +222,24 @@ class BatchRunner:
                 transient=True,
             )
             return DocumentOutcome(
-                document_id=ref.document_id, source_file=ref.source_file, status="failed", error=err, stored=False
+                document_id=ref.document_id,
+                source_file=ref.source_file,
+                status="failed",
+                error=err,
+                stored=self._store_failed_here(ref, err),
             )
+
+    def _store_failed_here(self, ref: SourceRef, err: ErrorItem) -> bool:
+        """The task itself died (e.g. its worker was lost repeatedly): write the failed record
+        from the driver, so that the document is accounted for in the warehouse too."""
+        from .document import base_record
+        from .runtime import runtime_for
+        from .store import store_failed
+
+        try:
+            return store_failed(runtime_for(self.settings), ref, base_record(ref, 0, [], status="failed", error=err))
+        except Exception:  # noqa: BLE001 - the manifest still has it
+            return False
 
     def _open_manifest(self, run_id: str):
         if self.manifest_dir is None:

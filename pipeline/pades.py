@@ -37,9 +37,26 @@ def sign_pdf_csc(
     except Exception as exc:  # pyHanko/aiohttp errors: name them, keep them typed
         import aiohttp
 
-        if isinstance(exc, aiohttp.ClientConnectionError) or isinstance(exc.__cause__, aiohttp.ClientConnectionError):
+        chain = list(_causes(exc))
+        if any(isinstance(e, (aiohttp.ClientConnectionError, ConnectionError, asyncio.TimeoutError)) for e in chain):
             raise SignerUnavailableError(f"signer unreachable while signing the PDF: {exc}") from exc
+        if any(isinstance(e, aiohttp.ClientResponseError) and e.status == 401 for e in chain):
+            raise TokenRejected("the signer rejected the access token (401)") from exc
+        if any(isinstance(e, aiohttp.ClientResponseError) and e.status >= 500 for e in chain):
+            raise SignerUnavailableError(f"signer error while signing the PDF: {exc}") from exc
         raise SigningError(f"PAdES signing failed: {type(exc).__name__}: {exc}") from exc
+
+
+class TokenRejected(SigningError):
+    """The bearer token expired or the signer restarted: log in again and retry."""
+
+
+def _causes(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
 
 
 async def _sign(client: "RemoteSigner", pdf: bytes, *, signer_name: str, reason: str, location: str, visible: bool) -> bytes:

@@ -160,11 +160,25 @@ class EmbeddedS3:
         )
         return self.settings
 
+    def _ports(self) -> list[int]:
+        """The ports of the last run when they are free again (a restarted server keeps its
+        endpoint, so clients and printed warehouse URLs stay valid), else new free ones."""
+        path = self.root / "ports.json"
+        try:
+            ports = [int(p) for p in json.loads(path.read_text())]
+            if len(ports) == 5 and all(_port_free(p) and _port_free(p + GRPC_OFFSET) for p in ports):
+                return ports
+        except (OSError, ValueError, TypeError):
+            pass
+        ports = free_port_pairs(5)
+        path.write_text(json.dumps(ports))
+        return ports
+
     def _spawn(self, access: str, secret: str, timeout_s: float) -> str:
         data_dir = self.root / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         iam = self._write_iam(access, secret)
-        s3, master, volume, filer, admin = free_port_pairs(5)
+        s3, master, volume, filer, admin = self._ports()
         cmd = [
             weed_binary(), "mini",
             f"-dir={data_dir}",

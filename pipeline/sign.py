@@ -220,16 +220,19 @@ class RemoteSigner:
         visible: bool = False,
     ) -> bytes:
         """PAdES-sign a PDF through the CSC service (B-T when a TSA is configured)."""
-        from .pades import sign_pdf_csc
+        from .pades import TokenRejected, sign_pdf_csc
 
-        return sign_pdf_csc(
-            self,
-            pdf,
-            signer_name=signer_name,
-            reason=reason,
-            location=location,
-            visible=visible,
-        )
+        for attempt in range(2):
+            try:
+                return sign_pdf_csc(
+                    self, pdf, signer_name=signer_name, reason=reason, location=location, visible=visible
+                )
+            except TokenRejected:
+                with self._lock:
+                    self._token = None  # a restarted signer forgot it: log in again once
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._http.close()

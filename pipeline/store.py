@@ -93,9 +93,11 @@ def store_failed(runtime: Runtime, ref: SourceRef, record: dict[str, Any]) -> bo
     the warehouse accepted it (False only when the warehouse itself is unavailable)."""
     from .sign import canonical_bytes
 
+    from .retry import RetryPolicy, retry
+
     wh = runtime.warehouse
     try:
-        record = runtime.signer.sign_record(record)
+        record = retry(lambda: runtime.signer.sign_record(record), RetryPolicy(attempts=4, initial_delay_s=1.0))
     except SohoaError as exc:
         record["error"]["message"] += f" (record left unsigned: {exc.message})"
     try:

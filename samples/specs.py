@@ -186,7 +186,18 @@ def corpus_specs() -> list[DocumentSpec]:
     return out
 
 
-_SENT_SPLIT = re.compile(r"(?<=[.;])\s+(?=[A-ZÀ-ỸĐ])")
+_SENT_SPLIT = re.compile(r"(?<=[.;])\s+")
+
+
+def _sentences(para: str) -> list[str]:
+    """Split at '. ' / '; ' when the next piece starts with a capital letter."""
+    out: list[str] = []
+    for piece in _SENT_SPLIT.split(para):
+        if out and not piece[:1].isupper():
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
 
 
 @lru_cache(maxsize=2)
@@ -198,9 +209,9 @@ def sentence_pool(split: str) -> tuple[str, ...]:
             continue
         for para in spec.body:
             para = re.sub(r"^(\d+\.|[a-zđ]\)|-)\s*", "", para)
-            for s in _SENT_SPLIT.split(para):
+            for s in _sentences(para):
                 s = s.strip().rstrip("./").strip()
-                if 60 <= len(s) <= 420 and not s.endswith(":"):
+                if 60 <= len(s) <= 650 and not s.endswith(":") and s[:1].isupper() and "này" not in s[-30:]:
                     sents.append(s)
     return tuple(sents)
 

@@ -68,7 +68,7 @@ def extract_admin(pages) -> Extraction:
         m = NUMBER_RE.search(nfc(ln.text))
         if m and ln.x0 < split_x:
             number_line = ln
-            number = f"{m.group(1)}/{re.sub(r'\s+', '', m.group(2))}"
+            number = m.group(1) + "/" + re.sub(r"\s+", "", m.group(2))
             ex.set("number", number, ln.confidence, FieldEvidence(page=ln.page, boxes=ln.boxes()))
             break
 

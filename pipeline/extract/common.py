@@ -1,13 +1,21 @@
-"""Shared vocabulary and normalisation for extractors: dates, document types, capitalisation."""
+"""Shared vocabulary and normalisation for extractors: numbers, dates, document types, capitalisation.
+
+Everything here is tolerant of Tesseract's typical errors on Vietnamese administrative scans:
+diacritics changed or dropped ("CHÍ THỊ" for "CHỈ THỊ", "Sô:" for "Số:"), O↔0 and l/I↔1 in
+digits, spaces around "/" and "-" in a number's symbol.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date
 
+from rapidfuzz import fuzz
+
 #: Tên loại văn bản hành chính (Decree 30/2020/NĐ-CP, Art. 7) with the abbreviation used in
-#: the number's symbol (Appendix III).
+#: the number's symbol (Appendix III). "Công văn" has no type name printed and no abbreviation.
 DOC_TYPES: dict[str, str] = {
     "Nghị quyết": "NQ",
     "Quyết định": "QĐ",
@@ -32,14 +40,23 @@ DOC_TYPES: dict[str, str] = {
     "Giấy ủy quyền": "GUQ",
     "Giấy mời": "GM",
     "Giấy giới thiệu": "GGT",
-    "Giấy nghỉ phép": "GNP",
+    "Giấy nghỉ phép": "NP",
     "Phiếu gửi": "PG",
     "Phiếu chuyển": "PC",
     "Phiếu báo": "PB",
     "Công văn": "",
 }
 
+#: Abbreviation (upper-cased) → type; legal documents cited in texts add their own.
 ABBREVIATION_TO_TYPE = {abbr.upper(): name for name, abbr in DOC_TYPES.items() if abbr}
+ABBREVIATION_TO_TYPE.update({"GNP": "Giấy nghỉ phép"})  # older Decree 110/2004 symbol
+
+#: Types of legal documents cited in texts (văn bản quy phạm pháp luật and others).
+CITED_TYPES = (
+    "Hiến pháp", "Bộ luật", "Luật", "Pháp lệnh", "Nghị quyết liên tịch", "Nghị quyết", "Nghị định",
+    "Quyết định", "Chỉ thị", "Thông tư liên tịch", "Thông tư", "Công văn", "Văn bản", "Thông báo",
+    "Kế hoạch", "Công điện", "Hướng dẫn", "Báo cáo", "Tờ trình", "Đề án", "Chương trình",
+)  # fmt: skip
 
 
 def nfc(text: str) -> str:
@@ -47,7 +64,11 @@ def nfc(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Lower-case and strip diacritics (đ→d) for tolerant matching."""
+    """Lower-case and strip diacritics (đ→d) for tolerant matching.
+
+    For NFC Vietnamese text the result has the same length as the input (one base letter per
+    character), so match positions in the folded text are positions in the original.
+    """
     text = nfc(text).lower().replace("đ", "d")
     return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
 
@@ -56,134 +77,343 @@ def clean_spaces(text: str) -> str:
     return " ".join(text.split())
 
 
+def uppercase_ratio(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(c.isupper() for c in letters) / len(letters)
+
+
+# --- document types ------------------------------------------------------------------------
+
+_TYPE_KEYS = {fold(name): name for name in DOC_TYPES if name != "Công văn"}
+
+
+def match_doc_type(line: str, *, min_score: float = 82.0) -> tuple[str, float] | None:
+    """The Decree-30 type named by a title line ('CHỈ THỊ', OCR'd 'CHÍ THỊ', 'QUYÉT ĐINH').
+
+    Diacritic-insensitive fuzzy match of the whole line against the type names; returns
+    ``(name, score 0–1)`` or None. Lines with more than four words are not title lines.
+    """
+    folded = clean_spaces(re.sub(r"[^a-z ]", " ", fold(line)))
+    if not folded or len(folded.split()) > 4 or len(folded) < 4:
+        return None
+    best, best_score = None, 0.0
+    for key, name in _TYPE_KEYS.items():
+        score = fuzz.ratio(folded, key)
+        if score > best_score:
+            best, best_score = name, score
+    if best is None or best_score < min_score:
+        return None
+    return best, best_score / 100.0
+
+
 def doc_type_from_title(line: str) -> str | None:
-    """The Decree-30 type named by a title line such as 'CHỈ THỊ' (tolerant of OCR noise)."""
-    folded = re.sub(r"[^a-z ]", "", fold(line)).strip()
-    folded = clean_spaces(folded)
-    for name in sorted(DOC_TYPES, key=len, reverse=True):
-        if name == "Công văn":
-            continue
-        if folded == fold(name):
-            return name
-    return None
+    m = match_doc_type(line)
+    return m[0] if m else None
 
 
-def doc_type_from_number(number: str | None) -> str | None:
-    """The type implied by the symbol of a number: '27/CT-TTg' → 'Chỉ thị'."""
+def number_type_abbr(number: str | None) -> str | None:
+    """The type abbreviation of a number's symbol ('15/QĐ-UBND' → 'QĐ'; '27/2020/NĐ-CP' → 'NĐ')."""
     if not number or "/" not in number:
         return None
     symbol = number.split("/")[-1]
-    head = symbol.split("-")[0].upper()
-    return ABBREVIATION_TO_TYPE.get(head)
+    return symbol.split("-")[0] if "-" in symbol else None
 
 
-_DATE_WORDS = re.compile(
-    r"ngày\s*(\d{1,2})\s*(?:tháng|th[áa]ng)\s*(\d{1,2})\s*(?:năm|n[ăa]m)\s*(\d{4})", re.IGNORECASE
+def doc_type_from_number(number: str | None) -> str | None:
+    """The type implied by the symbol of a number: '27/CT-TTg' → 'Chỉ thị'; None for a công văn."""
+    abbr = number_type_abbr(number)
+    return ABBREVIATION_TO_TYPE.get(abbr.upper()) if abbr else None
+
+
+def type_matches_number(doc_type: str | None, number: str | None) -> bool | None:
+    """Whether the type abbreviation in the number agrees with the type (None: cannot tell)."""
+    if not doc_type or not number:
+        return None
+    implied = doc_type_from_number(number)
+    if doc_type == "Công văn":
+        return implied is None
+    if implied is None:
+        return False
+    return implied == doc_type
+
+
+# --- numbers -------------------------------------------------------------------------------
+
+_DIGIT_FIX = str.maketrans({"O": "0", "o": "0", "Q": "0", "D": "0", "l": "1", "I": "1", "|": "1", "i": "1",
+                            "!": "1", "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2", "g": "9"})
+_SO = r"(?<![A-Za-zÀ-ỹ])S[ốôốồổỗộoóòỏõọơớờởỡợ06ö]\s*[:;.,]?"
+_NUM = r"[0-9OoIl|]{1,6}"
+_SYM_PART = r"[A-ZĐa-zđ0-9]{1,10}"
+_SYMBOL = rf"(?:[0-9OoIl]{{4}}\s*/\s*)?{_SYM_PART}(?:\s*[-–]\s*{_SYM_PART})*"
+NUMBER_RE = re.compile(rf"{_SO}\s*({_NUM})\s*/\s*({_SYMBOL})")
+#: "Số: ... /CT-UBND" with no printed digits (handwritten numbers read as '#', '...', nothing).
+BLANK_NUMBER_RE = re.compile(rf"{_SO}\s*([^\s/]{{0,5}})\s*/\s*({_SYMBOL})")
+
+
+@dataclass
+class NumberMatch:
+    number: str | None  # '516/TTg-KSTT'; None when no digits are printed
+    symbol: str  # 'TTg-KSTT'
+    start: int
+    end: int
+    repaired: bool = False  # digits were repaired (O→0, l→1)
+
+
+def _fix_digits(s: str) -> str:
+    return s.translate(_DIGIT_FIX)
+
+
+def _clean_symbol(sym: str) -> str:
+    sym = re.sub(r"\s+", "", sym).replace("–", "-").strip("-")
+    parts = sym.split("/")
+    if len(parts) == 2:  # '2020/NĐ-CP'
+        parts[0] = _fix_digits(parts[0])
+    return "/".join(parts)
+
+
+def find_number(text: str) -> NumberMatch | None:
+    """'Số: 5898/UBND-KSTT' (and OCR variants) in a line → the number; blank number → number=None."""
+    text = nfc(text)
+    m = NUMBER_RE.search(text)
+    if m:
+        raw = m.group(1)
+        digits = _fix_digits(raw)
+        if digits.isdigit() and int(digits) > 0:
+            sym = _clean_symbol(m.group(2))
+            return NumberMatch(f"{int(digits)}/{sym}" if not digits.startswith("0") else f"{digits}/{sym}",
+                               sym, m.start(), m.end(), repaired=digits != raw)
+    b = BLANK_NUMBER_RE.search(text)
+    if b and not re.search(r"\d", b.group(1)):
+        return NumberMatch(None, _clean_symbol(b.group(2)), b.start(), b.end())
+    return None
+
+
+# --- dates ---------------------------------------------------------------------------------
+
+_DATE_FOLDED = re.compile(
+    r"ngay\s*[:.]?\s*([0-9oil|]{1,2}|[^\s]{1,3}?)\s*[,.]?\s*thang\s*[:.]?\s*([0-9oil|]{1,2}|[^\s]{1,3}?)\s*[,.]?\s*nam\s*[:.]?\s*([0-9oil|]{4})"
 )
 _DATE_NUMERIC = re.compile(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b")
 
 
-def parse_vietnamese_date(text: str) -> date | None:
-    """'ngày 22 tháng 4 năm 2021' or '22/04/2021' → date(2021, 4, 22); None if absent/invalid."""
-    for rx in (_DATE_WORDS, _DATE_NUMERIC):
-        m = rx.search(nfc(text))
-        if m:
-            d, mth, y = (int(g) for g in m.groups())
+@dataclass
+class DateMatch:
+    value: date | None  # None when the printed values do not make a date
+    start: int
+    end: int
+    problem: str | None = None  # why value is None ('day 80 is not a valid day', ...)
+    raw: str = ""
+
+
+def find_date(text: str, *, numeric: bool = False) -> DateMatch | None:
+    """'ngày 22 tháng 4 năm 2021' (OCR-tolerant, diacritics optional) in ``text``."""
+    text = nfc(text)
+    f = fold(text)
+    m = _DATE_FOLDED.search(f)
+    if m:
+        parts = [_fix_digits(g) for g in m.groups()]
+        raw = text[m.start() : m.end()]
+        if not all(p.isdigit() for p in parts):
+            return DateMatch(None, m.start(), m.end(), "day or month is not printed digits (handwritten?)", raw)
+        d, mth, y = (int(p) for p in parts)
+        try:
+            return DateMatch(date(y, mth, d), m.start(), m.end(), None, raw)
+        except ValueError as exc:
+            return DateMatch(None, m.start(), m.end(), f"'{raw}' is not a valid date ({exc})", raw)
+    if numeric:
+        n = _DATE_NUMERIC.search(text)
+        if n:
+            d, mth, y = (int(g) for g in n.groups())
             try:
-                return date(y, mth, d)
-            except ValueError:
-                return None
+                return DateMatch(date(y, mth, d), n.start(), n.end(), None, n.group(0))
+            except ValueError as exc:
+                return DateMatch(None, n.start(), n.end(), str(exc), n.group(0))
     return None
 
 
-# Administrative-unit words after which a proper name follows.
+def parse_vietnamese_date(text: str) -> date | None:
+    """'ngày 22 tháng 4 năm 2021' or '22/04/2021' → date(2021, 4, 22); None if absent/invalid."""
+    m = find_date(text, numeric=True)
+    return m.value if m else None
+
+
+# --- capitalisation --------------------------------------------------------------------------
+
+#: Acronyms printed in headers, expanded to the full name (as the record stores it).
+ACRONYMS = {
+    "ubnd": "ủy ban nhân dân",
+    "hđnd": "hội đồng nhân dân",
+    "hdnd": "hội đồng nhân dân",
+    "tp.": "thành phố",
+    "tp": "thành phố",
+}
+#: Administrative-unit words: the proper name after them capitalises every syllable.
 _UNIT_WORDS = ("tỉnh", "thành phố", "quận", "huyện", "thị xã", "xã", "phường", "thị trấn")
-# Agency words whose following specific name starts with a capital (Sở Tư pháp, Bộ Tài chính).
+#: Agency words: the specific name after them capitalises its first syllable (and after 'và', ',').
 _AGENCY_WORDS = (
-    "bộ", "sở", "phòng", "cục", "vụ", "ban", "tổng cục", "viện", "trung tâm", "văn phòng",
-    "thanh tra", "chi cục", "ủy ban", "hội đồng", "trường", "bệnh viện", "công an",
+    "bộ", "sở", "phòng", "cục", "vụ", "ban", "tổng cục", "viện", "trung tâm", "văn phòng", "thanh tra",
+    "chi cục", "ủy ban", "hội đồng", "trường", "bệnh viện", "công an", "kho bạc nhà nước", "kho bạc",
+    "ngân hàng", "bảo hiểm xã hội", "tòa án nhân dân", "viện kiểm sát nhân dân", "đài", "báo",
+    "học viện", "ban quản lý", "chi nhánh", "cổng", "tổng công ty", "công ty", "hội", "đoàn", "tổ",
 )  # fmt: skip
+#: Fixed names (whole phrases) with their capitalisation.
 _FIXED = {
-    "chính phủ": "Chính phủ",
     "thủ tướng chính phủ": "Thủ tướng Chính phủ",
+    "chính phủ": "Chính phủ",
     "ủy ban nhân dân": "Ủy ban nhân dân",
     "hội đồng nhân dân": "Hội đồng nhân dân",
     "quốc hội": "Quốc hội",
+    "chủ tịch nước": "Chủ tịch nước",
     "việt nam": "Việt Nam",
     "trung ương": "Trung ương",
+    "thành phố hồ chí minh": "Thành phố Hồ Chí Minh",
+    "mặt trận tổ quốc việt nam": "Mặt trận Tổ quốc Việt Nam",
 }
+_FIXED_SORTED = sorted(_FIXED, key=lambda k: -len(k.split()))
+_UNITS_SORTED = sorted(_UNIT_WORDS, key=lambda k: -len(k.split()))
+_AGENCY_SORTED = sorted(_AGENCY_WORDS, key=lambda k: -len(k.split()))
 
 
-def _title_word(w: str) -> str:
+def _cap(w: str) -> str:
     return w[:1].upper() + w[1:] if w else w
 
 
-def sentence_case_name(upper: str) -> str:
-    """Normal Vietnamese capitalisation of an agency name printed in capitals.
+def _starts(words: list[str], i: int, phrase: str) -> bool:
+    p = phrase.split()
+    return words[i : i + len(p)] == p
 
-    'ỦY BAN NHÂN DÂN THÀNH PHỐ HỒ CHÍ MINH' → 'Ủy ban nhân dân Thành phố Hồ Chí Minh';
-    'SỞ TƯ PHÁP' → 'Sở Tư pháp'; 'VĂN PHÒNG CHÍNH PHỦ' → 'Văn phòng Chính phủ'.
+
+def _normalise_upper(text: str) -> list[str]:
+    text = clean_spaces(nfc(text)).replace("UỶ", "ỦY").replace("Uỷ", "Ủy").replace("uỷ", "ủy")
+    text = text.replace("HOÀ", "HÒA").replace("Hoà", "Hòa").replace("hoà", "hòa")
+    words: list[str] = []
+    for w in text.lower().split(" "):
+        words.extend(ACRONYMS.get(w, w).split(" "))
+    return [w for w in words if w]
+
+
+def proper_case_agency(text: str) -> str:
+    """Vietnamese capitalisation of an agency name printed in capitals (Decree 30, Appendix II).
+
+    'ỦY BAN NHÂN DÂN / TỈNH QUẢNG NGÃI' → 'Ủy ban nhân dân tỉnh Quảng Ngãi';
+    'SỞ KẾ HOẠCH VÀ ĐẦU TƯ' → 'Sở Kế hoạch và Đầu tư'; 'UBND TỈNH BÌNH DƯƠNG' → 'Ủy ban nhân dân
+    tỉnh Bình Dương'; 'ỦY BAN NHÂN DÂN THÀNH PHỐ HỒ CHÍ MINH' → '… Thành phố Hồ Chí Minh';
+    'CỤC KIỂM SOÁT THỦ TỤC HÀNH CHÍNH' → 'Cục Kiểm soát thủ tục hành chính'.
+    Rules: fixed names (:data:`_FIXED`) keep their form; after an administrative-unit word
+    (tỉnh, huyện, …) every syllable of the place name is capitalised; after an agency word (Bộ,
+    Sở, Cục, …) the first syllable of the specific name and the first after 'và' / ',' / '-'.
     """
-    text = clean_spaces(nfc(upper).replace("UỶ", "ỦY").replace("Uỷ", "Ủy"))
-    low = text.lower()
+    words = _normalise_upper(text)
     out: list[str] = []
-    words = low.split(" ")
     i = 0
+    mode = "start"  # 'start' | 'name' (inside an agency's specific name) | 'place'
+    cap_next = True
     while i < len(words):
-        rest = " ".join(words[i:])
-        fixed = next((f for f in sorted(_FIXED, key=len, reverse=True) if rest.startswith(f + " ") or rest == f), None)
+        fixed = next((k for k in _FIXED_SORTED if _starts(words, i, k)), None)
         if fixed:
             out.append(_FIXED[fixed])
-            i += len(fixed.split(" "))
+            i += len(fixed.split())
+            mode, cap_next = "after_fixed", False
             continue
-        unit = next((u for u in sorted(_UNIT_WORDS, key=len, reverse=True) if rest.startswith(u + " ")), None)
-        if unit:
-            n = len(unit.split(" "))
-            name_words = words[i + n :]
-            stop = len(name_words)
-            unit_text = unit if out else _title_word(unit)
-            if unit == "thành phố" and " ".join(name_words[:3]) == "hồ chí minh":
-                unit_text = "Thành phố"
-            out.append(unit_text)
-            out.extend(_title_word(w) for w in name_words[:stop])
-            break
-        agency = next((a for a in sorted(_AGENCY_WORDS, key=len, reverse=True) if rest.startswith(a + " ")), None)
-        if agency:
-            n = len(agency.split(" "))
-            out.append(_title_word(agency) if not out else agency)
-            name = words[i + n :]
-            # Specific name: capitalise the first syllable, and after 'và' / '-' separators.
-            cap_next = True
-            for w in name:
-                if w in ("và", "-", "–"):
-                    out.append(w)
-                    cap_next = True
-                    continue
-                if _FIXED.get(w):
-                    out.append(_FIXED[w])
-                    cap_next = False
-                    continue
-                out.append(_title_word(w) if cap_next else w)
-                cap_next = False
-            # Fix multi-word fixed names inside ('chính phủ')
-            joined = " ".join(out)
-            for k, v in _FIXED.items():
-                joined = re.sub(rf"(?<=\s){re.escape(k)}\b", v, joined, flags=re.IGNORECASE)
-            return joined
-        out.append(_title_word(words[i]) if not out else words[i])
+        unit = next((u for u in _UNITS_SORTED if _starts(words, i, u)), None)
+        if unit and mode != "place" and i + len(unit.split()) < len(words):
+            out.append(unit if out else _cap(unit))
+            i += len(unit.split())
+            mode = "place"
+            continue
+        if mode != "name" or cap_next:
+            agency = next((a for a in _AGENCY_SORTED if _starts(words, i, a)), None)
+            if agency and (mode in ("start", "after_fixed") or cap_next):
+                n = len(agency.split())
+                out.append(_cap(agency) if (not out or mode != "place") else agency)
+                if not out[:-1]:
+                    out[-1] = _cap(out[-1])
+                else:
+                    out[-1] = _cap(out[-1])
+                i += n
+                mode, cap_next = "name", True
+                continue
+        w = words[i]
+        if mode == "place":
+            out.append(_cap(w))
+        elif mode == "name":
+            if w in ("và", "-", "–", "&"):
+                out.append(w)
+                cap_next = True
+            else:
+                out.append(_cap(w) if cap_next else w)
+                cap_next = w.endswith(",")
+        else:
+            out.append(_cap(w) if not out else w)
         i += 1
     return " ".join(out)
 
 
-def title_case_person(name: str) -> str:
+# Backwards-compatible name.
+sentence_case_name = proper_case_agency
+
+_HEAD_TITLES = (
+    "thủ tướng", "chủ tịch", "chủ nhiệm", "giám đốc", "bộ trưởng", "thứ trưởng", "cục trưởng", "vụ trưởng",
+    "tổng cục trưởng", "viện trưởng", "chánh văn phòng", "chánh thanh tra", "chánh án", "trưởng ban",
+    "trưởng phòng", "hiệu trưởng", "tổng giám đốc", "chủ tịch nước", "tổng thư ký", "trưởng đoàn",
+    "chi cục trưởng", "trưởng công an", "giám đốc sở", "tổ trưởng", "thư ký", "kế toán trưởng",
+)  # fmt: skip
+_TITLE_FIXED = {"chánh văn phòng": "Chánh Văn phòng", "chánh thanh tra": "Chánh Thanh tra"}
+
+
+def proper_case_title(text: str) -> str:
+    """'PHÓ CHỦ TỊCH' → 'Phó Chủ tịch'; 'BỘ TRƯỞNG, CHỦ NHIỆM' → 'Bộ trưởng, Chủ nhiệm';
+    'VỤ TRƯỞNG VỤ CẢI CÁCH HÀNH CHÍNH' → 'Vụ trưởng Vụ Cải cách hành chính';
+    'CHÁNH VĂN PHÒNG' → 'Chánh Văn phòng'.
+
+    A title is 'Phó'? + head title, optionally followed by the agency it heads (proper-cased as an
+    agency); titles joined by ',' each start with a capital.
+    """
+    parts = [p.strip() for p in clean_spaces(nfc(text)).split(",")]
+    out = []
+    for part in parts:
+        words = part.lower().split()
+        res: list[str] = []
+        i = 0
+        if words[:1] == ["phó"]:
+            res.append("Phó")
+            i = 1
+        head = next((h for h in sorted(_HEAD_TITLES, key=lambda h: -len(h.split())) if _starts(words, i, h)), None)
+        if head:
+            n = len(head.split())
+            res.append(_TITLE_FIXED.get(head) or _cap(head))
+            i += n
+            rest = " ".join(words[i:])
+            if rest:
+                res.append(proper_case_agency(rest))
+        else:
+            res.append(_cap(" ".join(words[i:])))
+        out.append(" ".join(r for r in res if r))
+    title = ", ".join(p for p in out if p)
+    return title[:1].upper() + title[1:]
+
+
+sentence_case_title = proper_case_title
+
+
+def proper_case_person(name: str) -> str:
     """'NGUYỄN VĂN A' → 'Nguyễn Văn A' (person names capitalise every syllable)."""
-    return " ".join(_title_word(w.lower()) for w in clean_spaces(nfc(name)).split(" "))
+    return " ".join(_cap(w.lower()) for w in clean_spaces(nfc(name)).split(" "))
 
 
-def sentence_case_title(title: str) -> str:
-    """'PHÓ CHỦ TỊCH' → 'Phó Chủ tịch'; 'BỘ TRƯỞNG' → 'Bộ trưởng'; 'GIÁM ĐỐC' → 'Giám đốc'."""
-    low = clean_spaces(nfc(title)).lower()
-    low = re.sub(r"\bchủ tịch\b", "Chủ tịch", low)
-    low = re.sub(r"\bthủ tướng\b", "Thủ tướng", low)
-    low = re.sub(r"\bchính phủ\b", "Chính phủ", low)
-    return low[:1].upper() + low[1:]
+title_case_person = proper_case_person
+
+_NAME_WORD = re.compile(r"^[A-ZĐÀ-Ỹ][a-zđà-ỹ]{0,7}$|^[A-ZĐÀ-Ỹ]{1,8}$")
+
+
+def looks_like_person(text: str) -> bool:
+    """2–6 alphabetic syllables, each capitalised (Title Case or all caps)."""
+    words = clean_spaces(nfc(text)).split(" ")
+    if not 2 <= len(words) <= 6:
+        return False
+    if not all(_NAME_WORD.match(w) for w in words):
+        return False
+    up = [w.isupper() for w in words if len(w) > 1]
+    return all(up) or not any(up)

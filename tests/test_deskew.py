@@ -1,0 +1,157 @@
+"""Deskew stage on synthetic pages rendered from the corpus: skew, orientation, borders."""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from pipeline.config import ImageSettings
+from pipeline.deskew import deskew_page, estimate_skew, remove_borders, to_gray
+from pipeline.models import RasterPage
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+FONTS = [
+    Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"),
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"),
+]
+FALLBACK_TEXT = (
+    "Thủ tướng Chính phủ yêu cầu các bộ, cơ quan ngang bộ, cơ quan thuộc Chính phủ, Ủy ban nhân dân "
+    "các tỉnh, thành phố trực thuộc Trung ương tiếp tục đẩy mạnh cải cách thủ tục hành chính, "
+    "nâng cao chất lượng cung cấp dịch vụ công trực tuyến phục vụ người dân và doanh nghiệp. "
+) * 40
+SETTINGS = ImageSettings()
+
+
+def font_path() -> Path:
+    for path in FONTS:
+        if path.exists():
+            return path
+    pytest.skip("no TrueType font with Vietnamese glyphs installed")
+
+
+@lru_cache(maxsize=1)
+def corpus_words() -> tuple[str, ...]:
+    texts = [p.read_text(encoding="utf-8") for p in sorted(CORPUS.glob("*.txt")) if "bad-ocr" not in p.name]
+    return tuple(" ".join(texts or [FALLBACK_TEXT]).split())
+
+
+@lru_cache(maxsize=4)
+def text_page(dpi: int = 200, lines: int | None = None) -> np.ndarray:
+    """An A4 page of justified-ish body text (13 pt), RGB uint8."""
+    width, height = round(210 / 25.4 * dpi), round(297 / 25.4 * dpi)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(font_path()), round(13 * dpi / 72))
+    margin, step = round(25 / 25.4 * dpi), round(13 * dpi / 72 * 1.5)
+    words, i, y, count = corpus_words(), 0, margin, 0
+    while y < height - margin - step and (lines is None or count < lines):
+        line = ""
+        while i < len(words) and draw.textlength(f"{line} {words[i]}".strip(), font=font) < width - 2 * margin:
+            line = f"{line} {words[i]}".strip()
+            i += 1
+        draw.text((margin, y), line, fill="black", font=font)
+        y, count = y + step, count + 1
+    return np.array(image)
+
+
+def rotated(page: np.ndarray, angle: float) -> np.ndarray:
+    """The page rotated counter-clockwise by ``angle`` degrees (PIL convention), white fill."""
+    return np.array(Image.fromarray(page).rotate(angle, resample=Image.BICUBIC, expand=True, fillcolor="white"))
+
+
+def degraded(page: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Gaussian noise, a slight blur and JPEG at quality 40 on a yellowish paper tint."""
+    rng = np.random.default_rng(seed)
+    tinted = page.astype(np.float32) * np.array([1.0, 0.96, 0.85], np.float32)
+    noisy = np.clip(tinted + rng.normal(0, 18, page.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noisy).filter(ImageFilter.GaussianBlur(1.0)).save(buf, format="JPEG", quality=40)
+    return np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+@pytest.mark.parametrize("angle", [-15.0, -3.5, 0.0, 2.0, 12.0, 19.0])
+def test_estimate_skew_sign_and_accuracy(angle):
+    estimate = estimate_skew(to_gray(rotated(text_page(), angle)))
+    assert abs(estimate - angle) <= 0.3, estimate
+
+
+def test_estimate_skew_on_degraded_page():
+    estimate = estimate_skew(to_gray(degraded(rotated(text_page(), -7.3))))
+    assert abs(estimate + 7.3) <= 0.3, estimate
+
+
+def test_estimate_skew_blank_page():
+    assert estimate_skew(np.full((800, 600), 255, np.uint8)) == 0.0
+
+
+def test_deskew_page_levels_a_rotated_page():
+    raster = RasterPage(page=1, image=rotated(text_page(), 6.0), dpi=200, sha256="ab" * 32)
+    page = deskew_page(raster, SETTINGS)
+    assert abs(page.skew_angle + 6.0) <= 0.3  # the correction applied is the opposite rotation
+    assert abs(estimate_skew(page.ocr_image)) <= 0.3
+    assert page.orientation == 0
+    assert page.ocr_image.shape == page.color.shape[:2] and page.ocr_image.dtype == np.uint8
+    assert page.color.dtype == np.uint8 and page.color.shape[2] == 3
+    assert page.source_sha256 == raster.sha256 and page.dpi == 200
+    # expand: no text is cut, the page grew to hold the rotated content
+    assert page.color.shape[0] >= text_page().shape[0] and page.color.shape[1] >= text_page().shape[1]
+
+
+def test_upside_down_and_skewed_page_comes_back_upright():
+    image = rotated(text_page(), 183.0)
+    page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), SETTINGS)
+    assert page.orientation == 180
+    assert "orientation_corrected:180" in page.flags
+    assert abs(page.skew_angle + 3.0) <= 0.3
+
+
+def test_quarter_turned_page_comes_back_upright():
+    original = text_page()
+    image = np.ascontiguousarray(np.rot90(original, 1))  # turned 90° counter-clockwise
+    page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), SETTINGS)
+    assert page.orientation == 270  # corrected by a further 270° counter-clockwise
+    assert page.skew_angle == 0.0
+    assert np.array_equal(page.color, original)
+
+
+def test_page_with_little_text_keeps_orientation():
+    image = np.ascontiguousarray(np.rot90(text_page(lines=1), 2))  # one line, upside down
+    page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), SETTINGS)
+    assert page.orientation in (0, 180)  # never a quarter turn from a single line
+    assert page.color.shape == image.shape
+
+
+def test_orientation_can_be_disabled():
+    image = np.ascontiguousarray(np.rot90(text_page(), 2))
+    page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), ImageSettings(fix_orientation=False))
+    assert page.orientation == 0 and np.array_equal(page.color, image)
+
+
+def test_black_scanner_border_is_removed():
+    page = text_page().copy()
+    h, w = page.shape[:2]
+    page[:, : w // 25] = 15  # left band
+    page[: h // 40, :] = 30  # top band
+    wedge = np.tri(h, w // 15, k=-(h // 2), dtype=bool)[:, ::-1]  # a skewed wedge on the right
+    page[:, w - w // 15 :][wedge] = 10
+    cleaned, removed = remove_borders(page)
+    assert removed
+    gray = to_gray(cleaned)
+    assert gray[:, : w // 25].min() > 200 and gray[: h // 40].min() > 200
+    assert gray[:, w - w // 15 :].min() > 200
+    # body text survives
+    body = (slice(h // 10, h - h // 10), slice(w // 10, w - w // 10))
+    assert np.count_nonzero(gray[body] < 128) > 0.9 * np.count_nonzero(to_gray(text_page())[body] < 128)
+
+
+def test_deskew_page_flags_border_removal():
+    image = text_page().copy()
+    image[:, :40] = 0
+    page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), SETTINGS)
+    assert "borders_removed" in page.flags
+    assert page.ocr_image[:, :40].min() > 200
