@@ -226,8 +226,18 @@ def cmd_signer(args: argparse.Namespace) -> int:
     from .signer import serve
 
     settings = _settings(args)
-    state = args.state or (settings.home / "signer")
-    serve(state, host=args.host, port=args.port)
+    state = Path(args.state or (settings.home / "signer"))
+    passphrase = os.environ.get("SOHOA_SIGNER_PASSPHRASE") or None
+    user, password, pin = (os.environ.get(k) for k in ("SOHOA_SIGNER_USER", "SOHOA_SIGNER_PASSWORD", "SOHOA_SIGNER_PIN"))
+    if password and pin:
+        # first start of a deployment: create the state with the configured client credentials
+        from .signer import keystore
+
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secret = keystore.resolve_passphrase(state, passphrase)
+        keystore.init_state(state, secret, username=user or "sohoa", password=password, pin=pin)
+    logging.getLogger().setLevel(logging.INFO)
+    serve(state, host=args.host, port=args.port, passphrase=passphrase)
     return ExitCode.ok
 
 

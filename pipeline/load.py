@@ -142,7 +142,7 @@ def _render_pdf_page(data: bytes, page: int, limits: LimitSettings) -> tuple[Ima
         out_prefix = Path(tmp) / "page"
         cmd = [
             "pdftoppm", "-r", str(dpi), "-f", str(page), "-l", str(page),
-            "-png", "-singlefile", str(src), str(out_prefix),
+            "-singlefile", str(src), str(out_prefix),
         ]  # fmt: skip
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=120)
@@ -152,7 +152,7 @@ def _render_pdf_page(data: bytes, page: int, limits: LimitSettings) -> tuple[Ima
             raise MissingDependencyError("pdftoppm (poppler-utils) is not installed") from exc
         except subprocess.TimeoutExpired as exc:
             raise CorruptDocumentError(f"rasterizing page {page} took too long", page=page) from exc
-        out = out_prefix.with_suffix(".png")
+        out = out_prefix.with_suffix(".ppm")  # uncompressed: no PNG encode+decode
         if proc.returncode != 0 or not out.exists():
             msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             raise CorruptDocumentError(

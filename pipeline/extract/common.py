@@ -308,31 +308,27 @@ def proper_case_agency(text: str) -> str:
     words = _normalise_upper(text)
     out: list[str] = []
     i = 0
-    mode = "start"  # 'start' | 'name' (inside an agency's specific name) | 'place'
-    cap_next = True
+    mode = "start"  # 'start' | 'free' (after a fixed name) | 'name' (agency's specific name) | 'place'
+    cap_next = False
     while i < len(words):
         fixed = next((k for k in _FIXED_SORTED if _starts(words, i, k)), None)
         if fixed:
             out.append(_FIXED[fixed])
             i += len(fixed.split())
-            mode, cap_next = "after_fixed", False
+            mode, cap_next = "free", False
             continue
-        unit = next((u for u in _UNITS_SORTED if _starts(words, i, u)), None)
-        if unit and mode != "place" and i + len(unit.split()) < len(words):
-            out.append(unit if out else _cap(unit))
-            i += len(unit.split())
-            mode = "place"
-            continue
-        if mode != "name" or cap_next:
-            agency = next((a for a in _AGENCY_SORTED if _starts(words, i, a)), None)
-            if agency and (mode in ("start", "after_fixed") or cap_next):
-                n = len(agency.split())
-                out.append(_cap(agency) if (not out or mode != "place") else agency)
-                if not out[:-1]:
-                    out[-1] = _cap(out[-1])
-                else:
-                    out[-1] = _cap(out[-1])
+        if mode != "place":
+            unit = next((u for u in _UNITS_SORTED if _starts(words, i, u)), None)
+            n = len(unit.split()) if unit else 0
+            if unit and i + n < len(words) and not (unit == "xã" and words[i + 1] == "hội"):
+                out.append(unit if out else _cap(unit))
                 i += n
+                mode = "place"
+                continue
+            agency = next((a for a in _AGENCY_SORTED if _starts(words, i, a)), None)
+            if agency and (mode in ("start", "free") or cap_next):
+                out.append(_cap(agency))
+                i += len(agency.split())
                 mode, cap_next = "name", True
                 continue
         w = words[i]

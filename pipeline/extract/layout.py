@@ -1,7 +1,14 @@
-"""Page layout from OCR words: lines with boxes, split into the columns of a Decree-30 header."""
+"""Page layout from OCR words: lines with boxes, split into the columns of a Decree-30 page.
+
+Tesseract (psm 4) reads the two header columns as one line ("THỦ TƯỚNG CHÍNH PHỦ CỘNG HÒA XÃ
+HỘI…"), and the same happens for "Nơi nhận" and the signature block. :func:`page_lines` splits a
+line where a wide horizontal gap separates two groups of words; :func:`split_at` splits lines at a
+known column boundary (the left edge of the Quốc hiệu) inside a band of the page.
+"""
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 from ..models import PageResult, Word
@@ -45,7 +52,8 @@ class Line:
 
     @property
     def height(self) -> int:
-        return max(1, self.bottom - self.top)
+        hs = sorted(w.bbox[3] - w.bbox[1] for w in self.words)
+        return max(1, hs[len(hs) // 2])
 
     @property
     def center_x(self) -> float:
@@ -53,18 +61,31 @@ class Line:
 
     @property
     def confidence(self) -> float:
+        """Character-weighted mean OCR confidence of the words, 0–1."""
         total = sum(len(w.text) for w in self.words) or 1
         return sum(w.conf * len(w.text) for w in self.words) / total / 100.0
 
     def boxes(self) -> list[tuple[int, int, int, int]]:
         return [self.bbox]
 
+    def sub(self, start: int, end: int | None = None) -> "Line":
+        return Line(self.page, self.words[start:end])
 
-def page_lines(page: PageResult) -> list[Line]:
-    """Lines in reading order; a line is split where a horizontal gap wider than ~4 word heights
-    separates two groups of words (the two columns of a header share one Tesseract line)."""
+
+def words_confidence(words: list[Word]) -> float:
+    total = sum(len(w.text) for w in words) or 1
+    return sum(w.conf * len(w.text) for w in words) / total / 100.0
+
+
+def page_lines(page: PageResult, gap_factor: float = 3.0) -> list[Line]:
+    """Lines in reading order (top to bottom, left to right within a row).
+
+    A Tesseract line is split where the horizontal gap between two words is wider than
+    ``gap_factor`` word heights (columns sharing one Tesseract line)."""
     by_line: dict[int, list[Word]] = {}
     for w in page.words:
+        if not w.text.strip():
+            continue
         by_line.setdefault(w.line, []).append(w)
     lines: list[Line] = []
     for key in sorted(by_line):
@@ -73,17 +94,17 @@ def page_lines(page: PageResult) -> list[Line]:
         h = max(heights[len(heights) // 2], 8)
         group = [words[0]]
         for prev, cur in zip(words, words[1:]):
-            if cur.bbox[0] - prev.bbox[2] > 4 * h:
+            if cur.bbox[0] - prev.bbox[2] > gap_factor * h:
                 lines.append(Line(page.page, group))
                 group = []
             group.append(cur)
         lines.append(Line(page.page, group))
-    lines.sort(key=lambda ln: (ln.top, ln.x0))
-    return _merge_same_row(lines)
+    return sort_lines(lines)
 
 
-def _merge_same_row(lines: list[Line]) -> list[Line]:
-    """Keep lines sorted top-to-bottom; lines of the same row stay separate but ordered by x."""
+def sort_lines(lines: list[Line]) -> list[Line]:
+    """Top to bottom; lines sharing a row (vertical overlap) ordered left to right."""
+    lines = sorted(lines, key=lambda ln: (ln.top, ln.x0))
     rows: list[list[Line]] = []
     for ln in lines:
         if rows:
@@ -97,3 +118,20 @@ def _merge_same_row(lines: list[Line]) -> list[Line]:
     for row in rows:
         out.extend(sorted(row, key=lambda l: l.x0))
     return out
+
+
+def split_at(lines: list[Line], x: float, y0: float = -1, y1: float = float("inf")) -> list[Line]:
+    """Split lines whose words straddle ``x`` (by word centre) within the band ``y0 ≤ top < y1``."""
+    out: list[Line] = []
+    for ln in lines:
+        if not (y0 <= ln.top < y1) or ln.x0 >= x or ln.x1 <= x:
+            out.append(ln)
+            continue
+        left = [w for w in ln.words if (w.bbox[0] + w.bbox[2]) / 2 < x]
+        right = [w for w in ln.words if (w.bbox[0] + w.bbox[2]) / 2 >= x]
+        out.extend(Line(ln.page, part) for part in (left, right) if part)
+    return sort_lines(out)
+
+
+def median_height(lines: list[Line]) -> float:
+    return statistics.median([ln.height for ln in lines]) if lines else 20.0

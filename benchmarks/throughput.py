@@ -1,0 +1,167 @@
+"""Throughput: pages per second on the same batch of rendered pages, in one run.
+
+    .venv/bin/python benchmarks/throughput.py [--pages 40] [--pages-per-doc 4]
+
+(a) raw ``tesseract -l vie`` with OMP_THREAD_LIMIT=1, two processes in parallel — the floor
+    set by the OCR engine on this machine;
+(b) ``ocrmypdf -l vie --deskew --jobs 2`` on the same pages (one PDF per document);
+(c) sohoa (load, deskew, clean-up, OCR, extract, validate, searchable PDF/A, PAdES + record
+    signatures, S3 writes) on a Dask LocalCluster with 1 and 2 workers, embedded SeaweedFS and
+    embedded signer; plus the peak resident memory of each worker.
+
+Pages are rendered from the sample specs (office-grade degradation, 300 dpi) and cached under
+benchmarks/out/throughput/. The figures depend on the machine: compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "benchmarks" / "out" / "throughput"
+
+
+def make_batch(pages: int, per_doc: int) -> tuple[list[Path], list[Path]]:
+    """PNG pages (for raw tesseract) and multi-page PDFs of the same pages (documents)."""
+    from samples.degrade import degrade
+    from samples.io import write_pdf
+    from samples.render import render_document
+    from samples.specs import synthetic_specs
+
+    folder = OUT / f"batch-{pages}-{per_doc}"
+    marker = folder / "done.json"
+    if marker.exists():
+        data = json.loads(marker.read_text())
+        return [folder / p for p in data["pngs"]], [folder / p for p in data["pdfs"]]
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "png").mkdir(parents=True)
+    (folder / "docs").mkdir()
+    rng = random.Random(2026)
+    images = []
+    for spec in synthetic_specs(pages, seed=11):
+        for img in render_document(spec, dpi=300, font=rng.choice(["serif", "dejavu-serif", "serif"])):
+            images.append(degrade(img, "office", rng.randrange(1 << 30))[0])
+            if len(images) >= pages:
+                break
+        if len(images) >= pages:
+            break
+    pngs, pdfs = [], []
+    for i, img in enumerate(images):
+        path = folder / "png" / f"p{i:03d}.png"
+        img.convert("L").save(path, dpi=(300, 300))
+        pngs.append(path)
+    for d in range(0, len(images), per_doc):
+        path = folder / "docs" / f"doc{d // per_doc:03d}.pdf"
+        write_pdf(images[d : d + per_doc], path, dpi=300)
+        pdfs.append(path)
+    marker.write_text(json.dumps({"pngs": [str(p.relative_to(folder)) for p in pngs],
+                                  "pdfs": [str(p.relative_to(folder)) for p in pdfs]}))
+    return pngs, pdfs
+
+
+def bench_tesseract(pngs: list[Path], procs: int = 2) -> float:
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+
+    def one(path: Path) -> None:
+        subprocess.run(["tesseract", str(path), "-", "-l", "vie", "--psm", "4"], env=env, check=True,
+                       capture_output=True)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(procs) as pool:
+        list(pool.map(one, pngs))
+    return time.perf_counter() - t0
+
+
+def bench_ocrmypdf(pdfs: list[Path], jobs: int = 2) -> float | None:
+    if shutil.which("ocrmypdf") is None:
+        return None
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        for pdf in pdfs:
+            subprocess.run(["ocrmypdf", "-q", "-l", "vie", "--deskew", "--jobs", str(jobs), "--force-ocr",
+                            "--output-type", "pdf", str(pdf), str(Path(tmp) / pdf.name)], env=env, check=True,
+                           capture_output=True)
+        return time.perf_counter() - t0
+
+
+def bench_sohoa(pdfs: list[Path], workers: int, home: Path) -> tuple[float, dict, dict]:
+    from dataclasses import replace
+
+    from distributed import Client, LocalCluster
+
+    from pipeline.config import ClusterSettings, Settings
+    from pipeline.executor import DaskExecutor
+    from pipeline.inputs import InputFile
+    from pipeline.orchestrate import BatchRunner
+    from pipeline.services import running_services
+    from pipeline.warehouse import Warehouse
+    from workers.plugin import SohoaWorkerPlugin
+
+    settings = Settings(home=home, cluster=ClusterSettings(n_workers=workers))
+    with running_services(settings) as resolved:
+        resolved = resolved.replace(warehouse=replace(resolved.warehouse, bucket=f"bench-{workers}w-{int(time.time())}"))
+        Warehouse(resolved.warehouse).ensure_bucket()
+        with LocalCluster(n_workers=workers, threads_per_worker=1, resources={"ocr": 1},
+                          env={"OMP_THREAD_LIMIT": "1"}, dashboard_address=None) as lc, Client(lc) as client:
+            client.register_plugin(SohoaWorkerPlugin(resolved))
+            runner = BatchRunner(resolved, DaskExecutor(client), Warehouse(resolved.warehouse))
+            t0 = time.perf_counter()
+            summary = runner.run(InputFile(p, explicit=True) for p in pdfs)
+            seconds = time.perf_counter() - t0
+
+            def peak_rss_mb() -> float:
+                import resource
+
+                return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+            peaks = client.run(peak_rss_mb)
+    return seconds, summary.as_dict(), peaks
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pages", type=int, default=40)
+    parser.add_argument("--pages-per-doc", type=int, default=4)
+    parser.add_argument("--skip-ocrmypdf", action="store_true")
+    args = parser.parse_args()
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+
+    pngs, pdfs = make_batch(args.pages, args.pages_per_doc)
+    n = len(pngs)
+    print(f"batch: {n} pages (300 dpi, office-grade), {len(pdfs)} documents; cores: {os.cpu_count()}")
+    rows = []
+    t = bench_tesseract(pngs)
+    floor = n / t
+    rows.append(("(a) tesseract -l vie, 2 processes (floor)", t, n / t, ""))
+    if not args.skip_ocrmypdf:
+        t = bench_ocrmypdf(pdfs)
+        if t is not None:
+            rows.append(("(b) ocrmypdf -l vie --deskew --jobs 2", t, n / t, ""))
+    with tempfile.TemporaryDirectory(prefix="sohoa-bench-") as home:
+        for workers in (1, 2):
+            t, summary, peaks = bench_sohoa(pdfs, workers, Path(home))
+            peak = max(peaks.values()) if peaks else 0
+            rows.append((f"(c) sohoa, {workers} worker{'s' if workers > 1 else ''}", t, n / t,
+                         f"ok={summary['ok']} review={summary['needs_review']} failed={summary['failed']}; "
+                         f"peak RSS/worker {peak:.0f} MB"))
+    print()
+    print(f"{'method':<44} {'seconds':>8} {'pages/s':>8} {'% of floor':>10}  notes")
+    for name, secs, pps, notes in rows:
+        print(f"{name:<44} {secs:8.1f} {pps:8.3f} {100 * pps / floor:9.0f}%  {notes}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
