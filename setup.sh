@@ -55,14 +55,8 @@ case "$mode" in
   demo)
     .venv/bin/sohoa digitize samples/scans "$@" || status=$?
     echo
-    echo "Records in the embedded warehouse (sohoa export), one line each:"
-    .venv/bin/sohoa export | .venv/bin/python -c '
-import json, sys
-for line in sys.stdin:
-    r = json.loads(line)
-    f = r["fields"]
-    print(f"  {r[\"status\"]:<12} {r[\"source_file\"]:<40} number={f.get(\"number\")!s:<18} date={f.get(\"date\")!s:<10} issuer={f.get(\"issuer\")}")
-'
+    echo "Records in the embedded warehouse (sohoa export --table; JSON Lines without --table):"
+    .venv/bin/sohoa export --table
     exit "${status:-0}"
     ;;
   test)

@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="print every record as JSON Lines")
     _common(p)
     p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    p.add_argument("--table", action="store_true", help="a short human-readable table instead of JSON Lines")
 
     p = sub.add_parser("verify", help="verify a record's signature (offline) and its chain to the CA")
     p.add_argument("record", type=Path)
@@ -192,7 +193,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         with running_services(settings, need_signer=False) as resolved:
             for record in Warehouse(resolved.warehouse).iter_records():
-                out.write(json.dumps(export_line(record), ensure_ascii=False) + "\n")
+                line = export_line(record)
+                if args.table:
+                    f = line["fields"]
+                    out.write(
+                        f"{line['status']:<13}{line['source_file'][:38]:<40}number={f.get('number')!s:<16} "
+                        f"date={f.get('date')!s:<11}type={f.get('doc_type')!s:<11}issuer={f.get('issuer')}\n"
+                    )
+                else:
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 count += 1
     finally:
         if args.output:

@@ -86,6 +86,8 @@ def dask_client(cluster: ClusterSettings, settings: Settings | None = None) -> I
     else:
         import os
 
+        for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core", "distributed.worker"):
+            logging.getLogger(name).setLevel(logging.ERROR)  # a local cluster's chatter is noise to a CLI user
         n_workers = cluster.n_workers or os.cpu_count() or 1
         local = LocalCluster(
             n_workers=n_workers,

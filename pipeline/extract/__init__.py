@@ -1,14 +1,26 @@
 """Extract stage: from OCR pages to the typed fields of a record.
 
 ``extract(pages)`` classifies the document (administrative document, or a result of an
-administrative procedure) and runs the matching extractor. Fields that are missing or read
-with low confidence are flagged per field, which sends the record to ``needs_review``.
+administrative procedure) and runs the matching extractor:
+
+* rules (:mod:`.admin`, :mod:`.forms`) read the Decree-30 layout from word boxes — exact, and
+  they win wherever they match;
+* the trained spaCy model (``models/admin_ner``, :mod:`.model`) fills fields the rules could not
+  read (layout cues broken: merged columns, garbled type line, stamp over the header) and its
+  spans are mapped back to word boxes;
+* references and tasks are read from the body text (:mod:`.references`).
+
+Fields that are missing, invalid, inconsistent or read with low confidence are flagged per field,
+which sends the record to ``needs_review``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from ..models import PageResult
-from .admin import extract_admin
+from .admin import check_number_type, extract_admin
 from .common import fold
 from .result import Extraction
 
@@ -20,24 +32,78 @@ REQUIRED_FIELDS = {
 
 MIN_FIELD_CONFIDENCE = 0.6
 
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "admin_ner"
+
+_MODEL: Any = None
+_MODEL_DIR: Path | None = None
+_MODEL_LOADED = False
+
 
 def classify(pages: list[PageResult]) -> str:
-    """Record type from the first page's text."""
-    head = fold(pages[0].text[:3000]) if pages else ""
-    if "giay khai sinh" in head:
+    """Record type from the first page's text (title of a procedure result, else admin document)."""
+    head = fold(pages[0].text[:1500]) if pages else ""
+    if "giay khai sinh" in head or ("khai sinh" in head and "ho, chu dem" in head):
         return "birth_certificate"
-    if "ho kinh doanh" in head and "dang ky" in head:
+    if "ho kinh doanh" in head and ("dang ky" in head or "chung nhan" in head):
         return "household_business_registration"
     return "admin_document"
 
 
-def extract(pages: list[PageResult], *, min_confidence: float = MIN_FIELD_CONFIDENCE) -> Extraction:
+def load_model(model_dir: str | Path | None = None):
+    """Load the trained extraction model once per process; None when it is not available.
+
+    A Dask WorkerPlugin calls this on each worker at start-up so the first document does not pay
+    for it. Loading failures (spaCy or pyvi missing, no model files) degrade to rules only.
+    """
+    global _MODEL, _MODEL_DIR, _MODEL_LOADED
+    path = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+    if _MODEL_LOADED and _MODEL_DIR == path:
+        return _MODEL
+    from .model import load
+
+    _MODEL = load(path)
+    _MODEL_DIR = path
+    _MODEL_LOADED = True
+    return _MODEL
+
+
+def model_version(model_dir: str | Path | None = None) -> str:
+    """'admin_ner-<version>+<sha256 of the model files, 12 hex>' or 'rules-only'."""
+    from .model import version
+
+    return version(Path(model_dir) if model_dir else (_MODEL_DIR or DEFAULT_MODEL_DIR))
+
+
+def extract(
+    pages: list[PageResult],
+    *,
+    min_confidence: float = MIN_FIELD_CONFIDENCE,
+    use_model: bool = True,
+    model_dir: str | Path | None = None,
+) -> Extraction:
     record_type = classify(pages)
     if record_type == "admin_document":
         ex = extract_admin(pages)
+        if use_model:
+            nlp = load_model(model_dir)
+            if nlp is not None:
+                from .model import apply_model
+
+                apply_model(ex, pages, nlp)
+                check_number_type(ex)
+        from .references import extract_references, extract_tasks
+
+        refs = extract_references(pages)
+        tasks = extract_tasks(pages)
+        ex.fields["references"] = refs
+        ex.fields["tasks"] = tasks
     else:
-        ex = Extraction(record_type=record_type)
+        from .forms import extract_form
+
+        ex = extract_form(record_type, pages)
     for name in REQUIRED_FIELDS[record_type]:
+        if ex.has_issue(name):
+            continue
         if not ex.fields.get(name):
             ex.flag(name, "missing", f"{name} was not found on the page")
         elif ex.confidence.get(name, 1.0) < min_confidence:
@@ -45,13 +111,4 @@ def extract(pages: list[PageResult], *, min_confidence: float = MIN_FIELD_CONFID
     return ex
 
 
-__all__ = ["Extraction", "classify", "extract"]
-
-
-def load_model(model_dir=None):
-    """Load the trained extraction model once per process (None when none is bundled)."""
-    return None
-
-
-def model_version() -> str:
-    return "rules-only"
+__all__ = ["Extraction", "REQUIRED_FIELDS", "classify", "extract", "load_model", "model_version"]

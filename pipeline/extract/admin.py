@@ -1,228 +1,510 @@
 """Rules for administrative documents laid out per Decree 30/2020/NĐ-CP (thể thức văn bản).
 
-The header is two columns: issuing body (left) over the number; Quốc hiệu (right) over place
-and date. The type name and trích yếu are centred under the header (a công văn has none: its
-"V/v ..." subject sits under the number). The signature block is on the right at the end,
-"Nơi nhận" on the left.
+Page 1 header, two columns: left — cơ quan chủ quản (optional) and cơ quan ban hành in capitals,
+"Số: <n>/<symbol>", and for a công văn the "V/v …" trích yếu; right — Quốc hiệu "CỘNG HÒA XÃ HỘI
+CHỦ NGHĨA VIỆT NAM", Tiêu ngữ "Độc lập - Tự do - Hạnh phúc", "<Địa danh>, ngày … tháng … năm …".
+Then (not for a công văn) the type name (e.g. "CHỈ THỊ") and the trích yếu centred. On the last
+page the signature block is on the right (authority prefix KT./TL./TM./Q./TUQ., title, name) and
+"Nơi nhận:" on the left.
+
+The columns are found from word boxes: the left edge of the Quốc hiệu (or the Tiêu ngữ) fixes the
+column boundary, and header lines are split there (Tesseract joins the two columns into one line).
+Text above the Quốc hiệu row (a digital-signature stamp) is not part of the issuer; an incoming-mail
+stamp ("CÔNG VĂN ĐẾN / Số: … / Ngày: …") is ignored for the number and date.
+
+Every field gets a confidence (OCR word confidences × how certain the rule is) and evidence
+(page + word boxes) for the review desk; problems become :class:`FieldIssue` entries.
 """
 
 from __future__ import annotations
 
 import re
 
+from rapidfuzz import fuzz
+
 from ..records import FieldEvidence
 from .common import (
     clean_spaces,
     doc_type_from_number,
-    doc_type_from_title,
+    find_date,
+    find_number,
     fold,
+    looks_like_person,
+    match_doc_type,
     nfc,
-    parse_vietnamese_date,
-    sentence_case_name,
-    sentence_case_title,
-    title_case_person,
+    number_type_abbr,
+    proper_case_agency,
+    proper_case_person,
+    proper_case_title,
+    type_matches_number,
+    uppercase_ratio,
 )
-from .layout import Line, page_lines
+from .layout import Line, median_height, page_lines, split_at, words_confidence
 from .result import Extraction
 
-NUMBER_RE = re.compile(
-    r"S[ốoô6ố]\s*[:;.]?\s*(\d{1,6})\s*/\s*((?:\d{4}\s*/\s*)?[A-ZĐ][A-Za-zĐđ0-9]*(?:\s*-\s*[A-ZĐ][A-Za-zĐđ0-9]*)*)"
-)
-PLACE_DATE_RE = re.compile(
-    r"([A-ZĐÀ-Ỹ][^,]{1,40}?)\s*,\s*ngày\s*\d{1,2}\s*tháng\s*\d{1,2}\s*năm\s*\d{4}", re.IGNORECASE
-)
-NATIONAL_TITLE = "cong hoa xa hoi chu nghia viet nam"
-MOTTO = "doc lap - tu do - hanh phuc"
-AUTHORITY_RE = re.compile(r"^(KT|TL|TM|Q|TUQ)\s*\.\s*(.+)$")
+AUTHORITY_RE = re.compile(r"^\s*(KT|TL|TM|Q|TUQ|K\.T|T\.L|T\.M)\s*[.,:]\s*(.+)$")
+VV_RE = re.compile(r"^\W{0,2}v\s*[/l|i1\\]\s*v\b\.?\s*:?\s*", re.IGNORECASE)
+_STAMP_RE = re.compile(r"^(cong van|cv)?\s*den\b")
 
 
-def _is_national(line: Line) -> bool:
-    f = fold(line.text)
-    return "cong hoa" in f or "chu nghia" in f or "doc lap" in f or "hanh phuc" in f
+def _window_score(words: list[str], target: str) -> float:
+    return fuzz.ratio(" ".join(words), target)
 
 
-def _uppercase_ratio(text: str) -> float:
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return 0.0
-    return sum(c.isupper() for c in letters) / len(letters)
+def _find_anchor(lines: list[Line], target: str, min_score: float, max_top: float) -> tuple[Line, int] | None:
+    """The line and word index where ``target`` (folded) starts, fuzzy over word windows.
+
+    Windows of as many words as the target, and one fewer/more (OCR merges or splits words); at
+    equal score the leftmost start wins."""
+    best = None
+    sizes = [len(target.split()) + d for d in (0, -1, 1)]
+    for ln in lines:
+        if ln.top > max_top:
+            break
+        folded = [fold(w.text) for w in ln.words]
+        for j in range(len(folded)):
+            for n in sizes:
+                score = _window_score(folded[j : j + n], target)
+                if score >= min_score and (best is None or score > best[0]):
+                    best = (score, ln, j)
+        if best and best[0] >= 95:
+            break
+    return (best[1], best[2]) if best else None
+
+
+def _letters(text: str) -> int:
+    return sum(c.isalpha() for c in text)
+
+
+def _is_rule(ln: Line) -> bool:
+    return _letters(ln.text) < 2
+
+
+def _span_words(ln: Line, start: int, end: int):
+    """Words of ``ln`` overlapping the character span [start, end) of ``ln.text``."""
+    out, pos = [], 0
+    for w in ln.words:
+        s, e = pos, pos + len(w.text)
+        if e > start and s < end:
+            out.append(w)
+        pos = e + 1
+    return out or ln.words
+
+
+def _box(words) -> tuple[int, int, int, int]:
+    return (min(w.bbox[0] for w in words), min(w.bbox[1] for w in words),
+            max(w.bbox[2] for w in words), max(w.bbox[3] for w in words))  # fmt: skip
+
+
+def _ev(lines: list[Line], method: str = "rule") -> FieldEvidence:
+    return FieldEvidence(page=lines[0].page if lines else None, boxes=[ln.bbox for ln in lines], method=method)
+
+
+class HeaderLayout:
+    """Column split and header band of page 1."""
+
+    def __init__(self, page) -> None:
+        self.width, self.height = page.width, page.height
+        raw = page_lines(page)
+        self.h = median_height(raw)
+        top_band = self.height * 0.4
+        qh = _find_anchor(raw, "cong hoa xa hoi chu nghia viet nam", 72, top_band)
+        motto = _find_anchor(raw, "doc lap - tu do - hanh phuc", 70, top_band)
+        self.national_top: float | None = None
+        xs = []
+        if qh:
+            ln, j = qh
+            xs.append(ln.words[j].bbox[0] - 0.012 * self.width)
+            self.national_top = ln.words[j].bbox[1]
+        if motto:
+            ln, j = motto
+            xs.append(ln.words[j].bbox[0] - 0.06 * self.width)
+            if self.national_top is None:
+                self.national_top = ln.words[j].bbox[1] - 1.4 * self.h
+        self.found = bool(xs)
+        self.split_x = min(xs) if xs else self.width * 0.47
+        if qh and motto:  # the Quốc hiệu edge is the precise one
+            self.split_x = qh[0].words[qh[1]].bbox[0] - 0.012 * self.width
+        y0 = (self.national_top - 1.0 * self.h) if self.national_top is not None else 0
+        first = split_at(raw, self.split_x, y0, y0 + 12 * self.h)
+        # Header ends with the row of the number / place-date; re-split only that far (a
+        # centred type name below must not be cut).
+        end = y0 + 12 * self.h
+        for ln in first:
+            if ln.top < y0:
+                continue
+            if find_date(ln.text) or find_number(ln.text):
+                end = ln.bottom + 0.5 * self.h
+                break
+        self.header_end = end
+        self.lines = split_at(raw, self.split_x, y0, end)
+        self.y0 = y0
+        self.stamp_zones = _stamp_zones(self.lines, self.h)
+
+    def is_left(self, ln: Line) -> bool:
+        return ln.center_x < self.split_x and ln.x1 <= self.split_x + 0.03 * self.width
+
+    def is_right(self, ln: Line) -> bool:
+        return ln.center_x >= self.split_x
+
+    def in_stamp(self, ln: Line) -> bool:
+        cx, cy = ln.center_x, (ln.top + ln.bottom) / 2
+        return any(x0 <= cx <= x1 and y0 <= cy <= y1 for x0, y0, x1, y1 in self.stamp_zones)
+
+
+def _stamp_zones(lines: list[Line], h: float) -> list[tuple[float, float, float, float]]:
+    """Areas of an incoming-mail stamp ("CÔNG VĂN ĐẾN", "ĐẾN" with "Số:"/"Ngày:" under it)."""
+    zones = []
+    for ln in lines:
+        f = clean_spaces(re.sub(r"[^a-z ]", " ", fold(ln.text)))
+        if _STAMP_RE.match(f) and len(f.split()) <= 4:
+            w = max(ln.x1 - ln.x0, 6 * h)
+            zones.append((ln.x0 - 2 * h, ln.top - 0.5 * h, ln.x0 + 2.5 * w, ln.bottom + 6 * h))
+    return zones
 
 
 def extract_admin(pages) -> Extraction:
     ex = Extraction(record_type="admin_document")
-    if not pages:
+    if not pages or not pages[0].words:
         return ex
-    first = page_lines(pages[0])
-    if not first:
-        return ex
-    width = pages[0].width
+    page = pages[0]
+    hl = HeaderLayout(page)
+    lines = hl.lines
+    W = hl.width
+    h = hl.h
 
-    # --- header split: the Quốc hiệu line fixes the right column --------------------------
-    national = next((ln for ln in first[:12] if _is_national(ln)), None)
-    split_x = national.x0 - 10 if national else width * 0.45
-    header_end = None
-
-    # --- number ----------------------------------------------------------------------------
+    # --- number: left column, under the issuer, not inside an incoming stamp ---------------
     number_line = None
-    for ln in first[:25]:
-        m = NUMBER_RE.search(nfc(ln.text))
-        if m and ln.x0 < split_x:
-            number_line = ln
-            number = m.group(1) + "/" + re.sub(r"\s+", "", m.group(2))
-            ex.set("number", number, ln.confidence, FieldEvidence(page=ln.page, boxes=ln.boxes()))
-            break
+    band_top = hl.y0 if hl.found else 0
+    candidates = [ln for ln in lines if band_top <= ln.top <= max(hl.header_end, page.height * 0.3)]
+    ordered = [ln for ln in candidates if hl.is_left(ln)] + [ln for ln in candidates if not hl.is_left(ln)]
+    for ln in ordered:
+        if hl.in_stamp(ln):
+            continue
+        m = find_number(ln.text)
+        if not m:
+            continue
+        number_line = ln
+        words = _span_words(ln, m.start, m.end)
+        num_words = [w for w in words if not fold(w.text).startswith(("so", "s6"))] or words
+        conf = words_confidence(num_words)
+        if not hl.is_left(ln):
+            conf *= 0.8
+        if m.repaired:
+            conf *= 0.85
+        ev = FieldEvidence(page=ln.page, boxes=[_box(words)])
+        if m.number is None:
+            ex.evidence["number"] = ev
+            ex.flag("number", "missing", f"the number is not printed (handwritten?): 'Số: … /{m.symbol}'")
+            ex.hints["number_symbol"] = m.symbol
+        else:
+            ex.set("number", m.number, conf, ev)
+        break
 
-    # --- place and date ---------------------------------------------------------------------
+    # --- place and date: right column ---------------------------------------------------------
     date_line = None
-    for ln in first[:30]:
-        text = nfc(ln.text)
-        d = parse_vietnamese_date(text)
-        if d and "ngày" in text.lower():
-            date_line = ln
-            ex.set("date", d.isoformat(), ln.confidence, FieldEvidence(page=ln.page, boxes=ln.boxes()))
-            pm = PLACE_DATE_RE.search(text)
-            if pm:
-                place = clean_spaces(pm.group(1)).strip(" .,:;")
-                ex.set("place", place, ln.confidence, FieldEvidence(page=ln.page, boxes=ln.boxes()))
-            break
-    header_end = max((ln.bottom for ln in (number_line, date_line) if ln is not None), default=None)
+    right = [ln for ln in candidates if hl.is_right(ln)] + [ln for ln in candidates if not hl.is_right(ln)]
+    for ln in right:
+        if hl.in_stamp(ln):
+            continue
+        dm = find_date(ln.text)
+        if not dm:
+            continue
+        before = ln.text[: dm.start]
+        if _letters(before) < 2 and hl.is_left(ln):
+            continue
+        date_line = ln
+        words = _span_words(ln, dm.start, dm.end)
+        ev = FieldEvidence(page=ln.page, boxes=[_box(words)])
+        if dm.value is None:
+            ex.evidence["date"] = ev
+            ex.flag("date", "invalid", f"date of issue unreadable: {dm.problem}")
+        else:
+            conf = words_confidence(words) * (1.0 if hl.is_right(ln) else 0.8)
+            ex.set("date", dm.value.isoformat(), conf, ev)
+        place = re.sub(r"^[^A-ZĐÀ-Ỹ]+", "", before).strip(" ,.;:")
+        place = clean_spaces(place)
+        if 2 <= len(place) <= 40:
+            pw = _span_words(ln, 0, max(1, dm.start - 1))
+            ex.set("place", place, words_confidence(pw), FieldEvidence(page=ln.page, boxes=[_box(pw)]))
+        break
 
-    # --- issuer (left column above the number) -----------------------------------------------
-    limit = number_line.top if number_line else (national.bottom + 3 * national.height if national else width)
-    left = [
-        ln for ln in first
-        if ln.bottom <= limit + 2 and ln.x1 <= split_x + 20 and not _is_national(ln)
-        and _uppercase_ratio(ln.text) > 0.6 and len(ln.text.strip("-_ ")) > 1
+    # --- issuer: left column from the Quốc hiệu row down to the number ------------------------
+    limit = number_line.top if number_line else (date_line.top if date_line else hl.y0 + 6 * h)
+    issuer_lines = [
+        ln for ln in lines
+        if ln.top >= hl.y0 and ln.bottom <= limit + 0.3 * h and hl.is_left(ln) and not hl.in_stamp(ln)
+        and not _is_rule(ln) and uppercase_ratio(ln.text) > 0.6
     ]  # fmt: skip
-    if left:
-        parent, issuer = _split_issuer([clean_spaces(ln.text.strip("-_ ")) for ln in left])
-        conf = min(ln.confidence for ln in left)
-        ev = FieldEvidence(page=left[0].page, boxes=[ln.bbox for ln in left])
-        ex.set("issuer", sentence_case_name(issuer), conf, ev)
-        if parent:
-            ex.set("issuer_parent", sentence_case_name(parent), conf, ev)
+    if issuer_lines:
+        texts = [clean_spaces(ln.text.strip("-_—–=~. ")) for ln in issuer_lines]
+        parent_n = _parent_split(texts)
+        conf = min(ln.confidence for ln in issuer_lines)
+        if parent_n:
+            ex.set("issuer_parent", proper_case_agency(" ".join(texts[:parent_n])), conf, _ev(issuer_lines[:parent_n]))
+        ex.set("issuer", proper_case_agency(" ".join(texts[parent_n:])), conf, _ev(issuer_lines[parent_n:]))
 
-    # --- type name and subject ---------------------------------------------------------------
-    after_header = [ln for ln in first if header_end is None or ln.top > header_end]
-    vv_lines = [
-        ln for ln in first
-        if ln.x1 <= split_x + 20 and number_line is not None and ln.top > number_line.top
-        and (header_end is None or ln.top < header_end + 6 * ln.height)
-    ]  # fmt: skip
-    doc_type = None
-    title_line = None
-    for ln in after_header[:8]:
-        t = doc_type_from_title(ln.text)
-        if t:
-            doc_type, title_line = t, ln
-            ex.set("doc_type", t, ln.confidence, FieldEvidence(page=ln.page, boxes=ln.boxes()))
+    # --- type name and trích yếu ------------------------------------------------------------
+    header_bottom = max([ln.bottom for ln in (number_line, date_line) if ln is not None], default=hl.header_end)
+    after = [ln for ln in lines if ln.top > header_bottom - 0.2 * h]
+    title_line, title_score = None, 0.0
+    for ln in after[:10]:
+        if hl.in_stamp(ln) or uppercase_ratio(ln.text) < 0.5:
+            continue
+        cand = _title_in_line(ln, W)
+        if cand:
+            sub, (name, score) = cand
+            title_line, title_score = sub, score
+            ex.set("doc_type", name, title_line.confidence * score, _ev([title_line]))
             break
-    vv_start = next((i for i, ln in enumerate(vv_lines) if fold(ln.text).startswith("v/v")), None)
-    if doc_type is None and vv_start is not None:
-        ex.set("doc_type", "Công văn", 0.9, FieldEvidence(page=vv_lines[vv_start].page, method="layout"))
-        subject_lines = [vv_lines[vv_start]]
-        for ln in vv_lines[vv_start + 1 :]:
-            if ln.top - subject_lines[-1].bottom > 1.6 * ln.height:
-                break
-            subject_lines.append(ln)
-        subject = clean_spaces(" ".join(ln.text for ln in subject_lines))
-        subject = re.sub(r"^V\s*/\s*v\.?\s*:?\s*", "", subject, flags=re.IGNORECASE)
-        ex.set(
-            "subject",
-            subject,
-            min(ln.confidence for ln in subject_lines),
-            FieldEvidence(page=first[0].page, boxes=[ln.bbox for ln in subject_lines]),
-        )
+
+    vv_lines = _vv_subject(lines, hl, number_line, h)
+    if vv_lines:
+        subject = clean_spaces(" ".join(ln.text for ln in vv_lines))
+        subject = VV_RE.sub("", subject).strip()
+        ex.set("subject", subject, min(ln.confidence for ln in vv_lines), _ev(vv_lines))
+        if "doc_type" not in ex.fields:
+            conf = 0.95 if not doc_type_from_number(ex.fields.get("number")) else 0.5
+            ex.set("doc_type", "Công văn", conf, FieldEvidence(page=page.page, boxes=[vv_lines[0].bbox], method="layout"))
     elif title_line is not None:
-        subj: list[Line] = []
-        for ln in after_header:
-            if ln.top <= title_line.bottom:
-                continue
-            centred = abs(ln.center_x - width / 2) < width * 0.12 and (ln.x1 - ln.x0) < width * 0.8
-            if not centred or (subj and ln.top - subj[-1].bottom > 1.8 * ln.height):
-                break
-            subj.append(ln)
-            if len(subj) >= 4:
-                break
+        subj = _title_subject(after, title_line, h, W)
         if subj:
-            ex.set(
-                "subject",
-                clean_spaces(" ".join(ln.text for ln in subj)),
-                min(ln.confidence for ln in subj),
-                FieldEvidence(page=subj[0].page, boxes=[ln.bbox for ln in subj]),
-            )
+            ex.set("subject", clean_spaces(" ".join(ln.text for ln in subj)), min(ln.confidence for ln in subj), _ev(subj))
+
+    number = ex.fields.get("number")
+    symbol = number.split("/", 1)[1] if number else ex.hints.get("number_symbol")
     if "doc_type" not in ex.fields:
-        implied = doc_type_from_number(ex.fields.get("number"))
+        implied = doc_type_from_number(number or (f"0/{symbol}" if symbol else None))
         if implied:
-            ex.set("doc_type", implied, 0.6, FieldEvidence(method="rule"))
+            ex.set("doc_type", implied, 0.6, FieldEvidence(page=page.page, boxes=ex.evidence.get("number", FieldEvidence()).boxes))
+        elif number and number_type_abbr(number) is None and title_line is None:
+            ex.set("doc_type", "Công văn", 0.6, FieldEvidence(page=page.page, method="layout"))
+    check_number_type(ex)
 
     _signature_block(ex, pages)
     return ex
 
 
-_ISSUER_CONTINUATIONS = ("tinh ", "thanh pho", "huyen ", "quan ", "xa ", "phuong ", "thi xa", "thi tran", "chinh phu")
-_CHILD_UNITS = ("so ", "phong ", "van phong", "cuc ", "vu ", "ban ", "trung tam", "chi cuc", "thanh tra", "truong ")
+def check_number_type(ex: Extraction) -> None:
+    """A type abbreviation in the number that disagrees with the type name → review."""
+    number = ex.fields.get("number") or (f"0/{ex.hints['number_symbol']}" if ex.hints.get("number_symbol") else None)
+    doc_type = ex.fields.get("doc_type")
+    ok = type_matches_number(doc_type, number)
+    ex.issues = [i for i in ex.issues if not (i.field == "doc_type" and i.kind == "inconsistent")]
+    if ok is False:
+        implied = doc_type_from_number(number)
+        ex.flag(
+            "doc_type",
+            "inconsistent",
+            f"type '{doc_type}' does not match the number's symbol '{number.split('/', 1)[1]}'"
+            + (f" (implies '{implied}')" if implied else " (no type abbreviation)"),
+        )
 
 
-def _split_issuer(lines: list[str]) -> tuple[str | None, str]:
-    """Separate a parent body ('UBND TỈNH QUẢNG NGÃI') from the issuing body ('SỞ TƯ PHÁP')."""
-    if len(lines) == 1:
-        return None, lines[0]
-    for i in range(1, len(lines)):
-        f = fold(lines[i])
-        if f.startswith(_CHILD_UNITS) and not fold(lines[i - 1]).endswith(("uy ban nhan dan", "van")):
-            return " ".join(lines[:i]), " ".join(lines[i:])
-    return None, " ".join(lines)
+def _title_in_line(ln: Line, W: float):
+    """(sub-line, (type, score)) when ``ln`` (or a centred window of it) is a type name."""
+    m = match_doc_type(ln.text)
+    if m:
+        return ln, m
+    n = len(ln.words)
+    if n < 3:
+        return None
+    best = None
+    for size in (2, 3, 1):
+        for j in range(0, n - size + 1):
+            sub = ln.sub(j, j + size)
+            if abs(sub.center_x - W / 2) > 0.2 * W or uppercase_ratio(sub.text) < 0.8:
+                continue
+            m = match_doc_type(sub.text, min_score=88)
+            if m and (best is None or m[1] > best[1][1]):
+                best = (sub, (m[0], m[1] * 0.9))
+    return best
+
+
+_SUBJECT_STOP = ("can cu", "kinh gui", "thuc hien", "dieu 1", "quyet dinh", "chu tich", "noi nhan")
+
+
+def _centred_part(ln: Line, cx: float, tol: float) -> Line | None:
+    """``ln`` or its shortest-trimmed suffix centred on ``cx`` (leading stamp garbage cut off)."""
+    for j in range(len(ln.words)):
+        sub = ln.sub(j)
+        if abs(sub.center_x - cx) < tol and sub.confidence > 0.7 and sub.words[0].text[:1].isalpha():
+            return sub
+    return None
+
+
+def _title_subject(after: list[Line], title_line: Line, h: float, W: float) -> list[Line]:
+    """Centred lines under the type name, up to the gap before the body."""
+    subj: list[Line] = []
+    prev = title_line
+    cx = title_line.center_x
+    tol = 0.06 * W
+    for ln in after:
+        if ln.top <= title_line.bottom - 0.2 * h or ln is title_line:
+            continue
+        if _is_rule(ln):
+            if subj:
+                break
+            continue
+        part = ln if abs(ln.center_x - cx) < tol else _centred_part(ln, cx, tol)
+        if part is None:
+            if ln.x1 - ln.x0 < 0.45 * W and ln.confidence < 0.8:
+                continue  # a stamp fragment beside the subject
+            break
+        gap = part.top - prev.bottom
+        if (subj and gap > 1.15 * part.height) or (not subj and gap > 3.5 * part.height):
+            break
+        f = fold(part.text)
+        if f.startswith(_SUBJECT_STOP) or (subj and uppercase_ratio(part.text) > 0.8):
+            break
+        subj.append(part)
+        prev = part
+        if len(subj) >= 5:
+            break
+    return subj
+
+
+def _vv_subject(lines: list[Line], hl: HeaderLayout, number_line: Line | None, h: float) -> list[Line]:
+    """'V/v …' lines of a công văn: left column, under the number."""
+    start_y = number_line.bottom - 0.3 * h if number_line else hl.y0
+    left = [ln for ln in lines if ln.top >= start_y and hl.is_left(ln) and ln.top < start_y + 12 * h]
+    idx = next((i for i, ln in enumerate(left[:4]) if VV_RE.match(nfc(ln.text))), None)
+    if idx is None:
+        return []
+    out = [left[idx]]
+    for ln in left[idx + 1 :]:
+        if ln.top - out[-1].bottom > 1.0 * out[-1].height or fold(ln.text).startswith(("kinh gui", "so:")):
+            break
+        if _is_rule(ln):
+            break
+        out.append(ln)
+        if len(out) >= 6:
+            break
+    return out
+
+
+_CHILD_UNITS = ("so ", "phong ", "van phong", "cuc ", "vu ", "ban ", "trung tam", "chi cuc", "thanh tra",
+                "truong ", "benh vien", "vien ", "tong cuc", "kho bac", "cong an", "doi ")  # fmt: skip
+_INCOMPLETE_END = ("uy ban nhan dan", "hoi dong nhan dan", "tinh", "thanh pho", "huyen", "quan", "xa", "phuong", "va")
+
+
+def _parent_split(texts: list[str]) -> int:
+    """How many of the issuer lines name the parent body (cơ quan chủ quản); 0 if none."""
+    if len(texts) < 2:
+        return 0
+    for i in range(1, len(texts)):
+        f = fold(texts[i]) + " "
+        prev = clean_spaces(fold(" ".join(texts[:i])))
+        if f.startswith(_CHILD_UNITS) and not prev.endswith(_INCOMPLETE_END):
+            return i
+    return 0
+
+
+def _signature_page(pages) -> tuple[object, list[Line], Line | None]:
+    for page in reversed(pages):
+        lines = page_lines(page)
+        nn = next((ln for ln in lines if fuzz.ratio(fold(ln.text)[:9], "noi nhan:") >= 80), None)
+        auth = next((ln for ln in lines if AUTHORITY_RE.match(ln.text) and uppercase_ratio(ln.text) > 0.6), None)
+        if nn or auth:
+            return page, lines, nn
+    return pages[-1], page_lines(pages[-1]), None
 
 
 def _signature_block(ex: Extraction, pages) -> None:
-    last = pages[-1]
-    lines = page_lines(last)
+    page, lines, nn = _signature_page(pages)
     if not lines:
         return
-    width = last.width
-    recipients_idx = next((i for i, ln in enumerate(lines) if fold(ln.text).startswith("noi nhan")), None)
-    # Recipients: lines starting with '-' under "Nơi nhận", left half.
-    if recipients_idx is not None:
-        anchor = lines[recipients_idx]
-        recips = []
-        boxes = []
-        for ln in lines[recipients_idx + 1 :]:
-            if ln.x0 > width * 0.5:
-                continue
-            t = ln.text.strip()
-            if t.startswith(("-", "–", "+", "•")):
-                recips.append(t.lstrip("-–+• ").rstrip(";.,").strip())
-                boxes.append(ln.bbox)
-            elif recips and ln.top - anchor.bottom < 40 * anchor.height:
-                recips[-1] = clean_spaces(recips[-1] + " " + t.rstrip(";.,"))
-                boxes.append(ln.bbox)
-        if recips:
-            ex.set("recipients", recips, anchor.confidence, FieldEvidence(page=last.page, boxes=boxes))
-    # Signature block: right-half lines from the "Nơi nhận" row downwards (or the page bottom third).
-    top_limit = lines[recipients_idx].top - 3 * lines[recipients_idx].height if recipients_idx is not None else last.height * 0.55
-    right = [ln for ln in lines if ln.x0 > width * 0.45 and ln.top >= top_limit]
-    if not right:
+    W = page.width
+    h = median_height(lines)
+    auth = next((ln for ln in lines if AUTHORITY_RE.match(ln.text) and uppercase_ratio(ln.text) > 0.6
+                 and (nn is None or ln.top >= nn.top - 3 * h)), None)  # fmt: skip
+    anchor_top = min([ln.top for ln in (nn, auth) if ln is not None], default=None)
+    if anchor_top is None:
+        end = next((ln for ln in reversed(lines) if ln.text.rstrip().endswith(("./.", "/."))), None)
+        if end is None:
+            return
+        anchor_top = end.bottom
+    mid = W * 0.5
+    band = split_at(lines, mid, anchor_top - h, float("inf"))
+
+    # Recipients: left half under "Nơi nhận:".
+    if nn is not None:
+        _recipients(ex, band, nn, mid, h, page)
+
+    block = [ln for ln in band if ln.top >= anchor_top - 0.6 * h and ln.center_x >= mid * 0.95 and ln.x0 >= W * 0.4]
+    if not block:
         return
-    upper_lines = [ln for ln in right if _uppercase_ratio(ln.text) > 0.75 and len(ln.text) > 3]
-    if not upper_lines:
-        return
-    # The signer's name is the last line of the block (after the signature gap), title-like lines above.
-    name_line = right[-1]
-    name = clean_spaces(name_line.text)
-    if len(name.split()) >= 2:
-        ex.set("signer", title_case_person(name), name_line.confidence, FieldEvidence(page=last.page, boxes=name_line.boxes()))
-    titles = [ln for ln in right if ln is not name_line and ln.bottom < name_line.top and _uppercase_ratio(ln.text) > 0.75]
+    i = 0
+    prefixes: list[Line] = []
+    while i < len(block) and AUTHORITY_RE.match(block[i].text) and uppercase_ratio(block[i].text) > 0.6:
+        prefixes.append(block[i])
+        i += 1
+    titles: list[Line] = []
+    for ln in block[i:]:
+        if uppercase_ratio(ln.text) < 0.7 or _letters(ln.text) < 3:
+            break
+        if titles and ln.top - titles[-1].bottom > 1.5 * ln.height:
+            break
+        if not titles and prefixes and ln.top - prefixes[-1].bottom > 1.5 * ln.height:
+            break
+        titles.append(ln)
+        if len(titles) >= 3:
+            break
+    if prefixes:
+        parts = []
+        for ln in prefixes:
+            m = AUTHORITY_RE.match(clean_spaces(ln.text))
+            p = m.group(1).replace(".", "").upper()
+            parts.append(f"{p}. {proper_case_title(m.group(2).strip(' .'))}")
+        ex.set("authority_prefix", "; ".join(parts), min(ln.confidence for ln in prefixes), _ev(prefixes))
     if titles:
-        m = AUTHORITY_RE.match(clean_spaces(titles[0].text))
-        if m:
-            ex.set(
-                "authority_prefix",
-                f"{m.group(1)}. {sentence_case_name(m.group(2))}",
-                titles[0].confidence,
-                FieldEvidence(page=last.page, boxes=titles[0].boxes()),
-            )
-            titles = titles[1:]
-        if titles:
-            t = titles[0]
-            ex.set("signer_title", sentence_case_title(t.text), t.confidence, FieldEvidence(page=last.page, boxes=t.boxes()))
+        text = clean_spaces(" ".join(ln.text for ln in titles)).strip(" .,;:")
+        ex.set("signer_title", proper_case_title(text), min(ln.confidence for ln in titles), _ev(titles))
+    # Name: the lowest person-like line of the block, below the titles.
+    below = (titles or prefixes)[-1].bottom if (titles or prefixes) else anchor_top
+    names = [ln for ln in block if ln.top > below and looks_like_person(_clean_name(ln.text))]
+    title_case = [ln for ln in names if uppercase_ratio(ln.text) < 0.9]
+    pick = (title_case or names or [None])[-1]
+    if pick is not None:
+        ex.set("signer", proper_case_person(_clean_name(pick.text)), pick.confidence, _ev([pick]))
+
+
+def _clean_name(text: str) -> str:
+    return clean_spaces(re.sub(r"[^\wÀ-ỹ ]", " ", nfc(text)).replace("_", " "))
+
+
+_BULLETS = ("-", "–", "—", "+", "•", "*", "_")
+
+
+def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float, page) -> None:
+    items: list[str] = []
+    boxes = []
+    confs = []
+    first = nn.text
+    m = re.match(r"^\s*\S+\s+\S+\s*:?\s*(.*)$", first)
+    rest = m.group(1).strip() if m else ""
+    left = [ln for ln in band if ln.top > nn.top + 0.3 * h and ln.center_x < mid and ln is not nn]
+    seq = ([rest] if rest else []) + [ln for ln in left]
+    prev_bottom = nn.bottom
+    for item in seq:
+        if isinstance(item, Line):
+            if item.top - prev_bottom > 3 * h:
+                break
+            prev_bottom = item.bottom
+            text, box, conf = item.text.strip(), item.bbox, item.confidence
+        else:
+            text, box, conf = item, nn.bbox, nn.confidence
+        if not text:
+            continue
+        if text.startswith(_BULLETS):
+            items.append(text.lstrip("".join(_BULLETS) + " ").strip())
+        elif items:
+            items[-1] = f"{items[-1]} {text}"
+        else:
+            items.append(text)
+        boxes.append(box)
+        confs.append(conf)
+    items = [clean_spaces(re.sub(r"[;.,]+$", "", t)).strip() for t in items]
+    items = [t for t in items if _letters(t) >= 2]
+    if items:
+        ex.set("recipients", items, min(confs), FieldEvidence(page=page.page, boxes=boxes))

@@ -185,7 +185,7 @@ def find_number(text: str) -> NumberMatch | None:
             return NumberMatch(f"{int(digits)}/{sym}" if not digits.startswith("0") else f"{digits}/{sym}",
                                sym, m.start(), m.end(), repaired=digits != raw)
     b = BLANK_NUMBER_RE.search(text)
-    if b and not re.search(r"\d", b.group(1)):
+    if b and not b.group(1).isdigit():
         return NumberMatch(None, _clean_symbol(b.group(2)), b.start(), b.end())
     return None
 
@@ -280,9 +280,37 @@ def _cap(w: str) -> str:
     return w[:1].upper() + w[1:] if w else w
 
 
+_FOLD_CACHE: dict[str, list[str]] = {}
+
+
 def _starts(words: list[str], i: int, phrase: str) -> bool:
-    p = phrase.split()
-    return words[i : i + len(p)] == p
+    """``words[i:]`` starts with ``phrase``, diacritic-insensitively (OCR drops or changes marks)."""
+    p = _FOLD_CACHE.get(phrase)
+    if p is None:
+        p = _FOLD_CACHE[phrase] = fold(phrase).split()
+    return [fold(w) for w in words[i : i + len(p)]] == p
+
+
+#: Province-level names (for restoring diacritics OCR dropped in a place name).
+PROVINCES = (
+    "Hà Nội", "Hồ Chí Minh", "Hải Phòng", "Đà Nẵng", "Cần Thơ", "An Giang", "Bà Rịa - Vũng Tàu", "Bắc Giang",
+    "Bắc Kạn", "Bạc Liêu", "Bắc Ninh", "Bến Tre", "Bình Định", "Bình Dương", "Bình Phước", "Bình Thuận", "Cà Mau",
+    "Cao Bằng", "Đắk Lắk", "Đắk Nông", "Điện Biên", "Đồng Nai", "Đồng Tháp", "Gia Lai", "Hà Giang", "Hà Nam",
+    "Hà Tĩnh", "Hải Dương", "Hậu Giang", "Hòa Bình", "Hưng Yên", "Khánh Hòa", "Kiên Giang", "Kon Tum", "Lai Châu",
+    "Lâm Đồng", "Lạng Sơn", "Lào Cai", "Long An", "Nam Định", "Nghệ An", "Ninh Bình", "Ninh Thuận", "Phú Thọ",
+    "Phú Yên", "Quảng Bình", "Quảng Nam", "Quảng Ngãi", "Quảng Ninh", "Quảng Trị", "Sóc Trăng", "Sơn La",
+    "Tây Ninh", "Thái Bình", "Thái Nguyên", "Thanh Hóa", "Thừa Thiên Huế", "Tiền Giang", "Trà Vinh",
+    "Tuyên Quang", "Vĩnh Long", "Vĩnh Phúc", "Yên Bái", "Huế",
+)  # fmt: skip
+_PROVINCE_BY_FOLD = {fold(p): p for p in PROVINCES}
+
+
+def restore_place(name: str) -> str:
+    """'QUANG NGAI' → 'Quảng Ngãi' (known province names); otherwise every syllable capitalised."""
+    known = _PROVINCE_BY_FOLD.get(clean_spaces(fold(name)))
+    if known:
+        return known
+    return " ".join(_cap(w.lower()) for w in name.split())
 
 
 def _normalise_upper(text: str) -> list[str]:
@@ -333,7 +361,13 @@ def proper_case_agency(text: str) -> str:
                 continue
         w = words[i]
         if mode == "place":
-            out.append(_cap(w))
+            j = i
+            while j < len(words) and not words[j].endswith(","):
+                j += 1
+            j = min(j + 1, len(words))
+            out.append(restore_place(" ".join(words[i:j]).rstrip(",")) + ("," if words[j - 1].endswith(",") else ""))
+            i = j
+            continue
         elif mode == "name":
             if w in ("và", "-", "–", "&"):
                 out.append(w)
@@ -373,7 +407,7 @@ def proper_case_title(text: str) -> str:
         words = part.lower().split()
         res: list[str] = []
         i = 0
-        if words[:1] == ["phó"]:
+        if words and fold(words[0]) == "pho":
             res.append("Phó")
             i = 1
         head = next((h for h in sorted(_HEAD_TITLES, key=lambda h: -len(h.split())) if _starts(words, i, h)), None)

@@ -1,0 +1,181 @@
+"""Field extraction benchmark: rules alone vs rules + trained model, on unseen rendered scans.
+
+Documents: the test split of :func:`samples.specs.synthetic_specs` (bodies from test-split corpus
+texts only, numbers never seen by ``models/train.py``) plus the test corpus document
+516/TTg-KSTT, rendered with :func:`samples.render.render` in rotating fonts (serif, sans,
+DejaVu, Noto) and degraded to office grade with :func:`samples.degrade.degrade` ("office": ±3°
+skew, toned paper, blur, noise, JPEG 70–85; every fifth document also gets an incoming-mail
+"ĐẾN" stamp from the heavy level's stamp painter). Pages go through the real stages —
+``deskew_page`` → ``cleanup_page`` → ``ocr_page`` (Tesseract vie, OMP_THREAD_LIMIT=1) — and the
+OCR results are cached under ``benchmarks/out/extraction/`` (keyed by spec, font, level and
+pipeline settings), so reruns only re-extract. Only the first and last page are OCR'd: they hold
+every header and signature field.
+
+Prints exact-match accuracy per field for rules alone and rules + model in one run, and the
+review rate (documents the pipeline would send to a steward). ``--docs N`` makes it smaller.
+
+Run: ``OMP_THREAD_LIMIT=1 .venv/bin/python benchmarks/extraction.py [--docs 40] [--jobs 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from pipeline.models import PageResult, RasterPage  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "out" / "extraction"
+FONTS = ("serif", "sans", "dejavu-serif", "dejavu-sans", "noto-serif", "noto-sans")
+FIELDS = ("number", "date", "doc_type", "issuer", "issuer_parent", "place", "subject", "signer", "signer_title",
+          "authority_prefix", "recipients")  # fmt: skip
+CACHE_VERSION = "1"
+
+
+def ocr_image(img, page: int, dpi: int) -> PageResult:
+    """The real page stages on a PIL image: deskew → clean-up → OCR."""
+    from pipeline.cleanup import cleanup_page
+    from pipeline.config import ImageSettings, LimitSettings, OcrSettings
+    from pipeline.deskew import deskew_page
+    from pipeline.ocr import ocr_page
+
+    arr = np.ascontiguousarray(np.asarray(img.convert("RGB")))
+    raster = RasterPage(page=page, image=arr, dpi=dpi, sha256=hashlib.sha256(arr.tobytes()).hexdigest())
+    processed = cleanup_page(deskew_page(raster, ImageSettings()), ImageSettings())
+    words, text, conf, _, _ = ocr_page(processed, OcrSettings(), LimitSettings(), text_pdf=False)
+    h, w = processed.color.shape[:2]
+    return PageResult(page=page, width=w, height=h, dpi=processed.dpi, skew_angle=float(processed.skew_angle),
+                      text=text, words=words, mean_confidence=round(conf, 2))  # fmt: skip
+
+
+def benchmark_specs(n: int):
+    """(spec, font, stamp) for ``n`` unseen documents: the test corpus text, then synthetic test specs."""
+    from samples.specs import corpus_specs, synthetic_specs
+
+    specs = [s for s in corpus_specs() if s.split == "test"]
+    specs += [s for s in synthetic_specs(400, seed=0) if s.split == "test"]
+    out = []
+    for i, spec in enumerate(specs[:n]):
+        out.append((spec, FONTS[i % len(FONTS)], i % 5 == 4))
+    return out
+
+
+def _stamp(img, seed: int):
+    from samples.degrade import _np_rng, _stamp as paint  # the heavy level's receipt stamp
+
+    arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    from PIL import Image
+
+    return Image.fromarray(paint(arr, _np_rng(seed)))
+
+
+def ocr_document(job) -> tuple[str, list[dict]]:
+    spec, font, stamp, dpi = job
+    from samples.degrade import degrade
+    from samples.render import render
+
+    key = hashlib.sha256(f"{CACHE_VERSION}|{spec.number}|{spec.date}|{font}|{stamp}|{dpi}".encode()).hexdigest()[:16]
+    path = OUT / f"{spec.stem}-{key}.json"
+    if path.exists():
+        return str(path), json.loads(path.read_text(encoding="utf-8"))
+    pages = render(spec, font=font, dpi=dpi).pages
+    keep = sorted({0, len(pages) - 1})
+    results = []
+    for idx in keep:
+        img = pages[idx]
+        seed = int(key, 16) % (1 << 31) + idx
+        if stamp and idx == 0:
+            img = _stamp(img, seed)
+        img, _meta = degrade(img, "office", seed)
+        results.append(ocr_image(img, idx + 1, dpi).model_dump(mode="json"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, ensure_ascii=False), encoding="utf-8")
+    return str(path), results
+
+
+def score(spec, fields: dict) -> dict[str, bool]:
+    out = {}
+    for name in FIELDS:
+        truth = getattr(spec, name)
+        got = fields.get(name)
+        if name == "recipients":
+            out[name] = list(truth or []) == list(got or [])
+        else:
+            out[name] = (truth or None) == (got or None)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--docs", type=int, default=45)
+    ap.add_argument("--jobs", type=int, default=1, help="OCR processes (the machine is shared: keep it small)")
+    ap.add_argument("--dpi", type=int, default=300)
+    ap.add_argument("--show-errors", action="store_true")
+    args = ap.parse_args(argv)
+
+    from pipeline.extract import extract, load_model, model_version
+
+    jobs = [(spec, font, stamp, args.dpi) for spec, font, stamp in benchmark_specs(args.docs)]
+    t0 = time.perf_counter()
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            docs = list(pool.map(ocr_document, jobs))
+    else:
+        docs = [ocr_document(j) for j in jobs]
+    t_ocr = time.perf_counter() - t0
+    load_model()
+    print(f"{len(docs)} documents, OCR {t_ocr:.0f} s (cached under {OUT.relative_to(ROOT)}); model {model_version()}")
+
+    totals = {mode: {f: 0 for f in FIELDS} for mode in ("rules", "model")}
+    review = {"rules": 0, "model": 0}
+    wrong_ok = {"rules": 0, "model": 0}
+    t_ex = {"rules": 0.0, "model": 0.0}
+    errors = []
+    for (spec, font, stamp, _), (path, pages_json) in zip(jobs, docs):
+        pages = [PageResult(**p) for p in pages_json]
+        for mode in ("rules", "model"):
+            t = time.perf_counter()
+            ex = extract(pages, use_model=(mode == "model"))
+            t_ex[mode] += time.perf_counter() - t
+            s = score(spec, ex.fields)
+            for f, ok in s.items():
+                totals[mode][f] += ok
+            review[mode] += bool(ex.issues)
+            if not ex.issues and not all(s[f] for f in ("number", "date", "doc_type", "issuer", "subject")):
+                wrong_ok[mode] += 1
+            if mode == "model":
+                for f, ok in s.items():
+                    if not ok:
+                        errors.append((Path(path).name, font, f, getattr(spec, f), ex.fields.get(f)))
+    n = len(docs)
+    print(f"\n{'field':18} {'rules':>8} {'rules+model':>12}")
+    for f in FIELDS:
+        print(f"{f:18} {totals['rules'][f] / n:8.1%} {totals['model'][f] / n:12.1%}")
+    for mode in ("rules", "model"):
+        pass
+    overall = {m: sum(totals[m].values()) / (n * len(FIELDS)) for m in totals}
+    print(f"{'overall':18} {overall['rules']:8.1%} {overall['model']:12.1%}")
+    print(f"{'sent to review':18} {review['rules'] / n:8.1%} {review['model'] / n:12.1%}")
+    print(f"{'wrong but ok':18} {wrong_ok['rules']:8d} {wrong_ok['model']:12d}   (a required field wrong, no review flag)")
+    print(f"{'extract ms/doc':18} {1000 * t_ex['rules'] / n:8.1f} {1000 * t_ex['model'] / n:12.1f}")
+    if args.show_errors:
+        print("\nerrors (rules + model):")
+        for e in errors:
+            print("  ", *e, sep=" | ")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

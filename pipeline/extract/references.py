@@ -1,0 +1,2 @@
+def extract_references(pages): return []
+def extract_tasks(pages): return []
