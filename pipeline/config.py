@@ -33,6 +33,10 @@ class ImageSettings:
     deskew: bool = True
     max_skew_deg: float = 20.0
     fix_orientation: bool = True
+    # "on_low_confidence": Tesseract OSD (~1.7 s a page) only when a page's OCR confidence is low,
+    # then the turned page is read again and the better reading kept; "always": OSD on every page.
+    orientation_osd: str = "on_low_confidence"
+    orientation_retry_below_conf: float = 60.0
     remove_borders: bool = True
     denoise: bool = True
     suppress_seals: bool = True

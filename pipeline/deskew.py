@@ -33,7 +33,7 @@ COARSE_STEP = 0.25  # degrees
 FINE_STEP = 0.05
 MAX_POINTS_COARSE = 40_000
 MAX_POINTS_FINE = 200_000
-QUARTER_TURN_RATIO = 1.6  # vertical profile must be this much sharper to call a page turned
+QUARTER_TURN_RATIO = 2.0  # vertical profile must be this much sharper to call a page turned
 OSD_MIN_CONFIDENCE = 3.0  # Tesseract OSD orientation confidence to trust its verdict
 OSD_LONG_SIDE = 2500
 BORDER_DARK_LEVEL = 90  # grey level under which an edge region counts as scanner border
@@ -204,12 +204,13 @@ def osd_rotation(gray: np.ndarray) -> tuple[int, float] | None:
     return (-rotate_cw) % 360, confidence
 
 
-def detect_orientation(gray: np.ndarray, max_angle: float = 20.0) -> int:
+def detect_orientation(gray: np.ndarray) -> int:
     """Counter-clockwise quarter turn (0/90/180/270) that makes the page upright.
 
     Tesseract OSD is trusted only above :data:`OSD_MIN_CONFIDENCE`; without a confident
-    verdict a page whose lines run vertically is turned by 90 degrees and other pages are
-    left as they are.
+    verdict (little text, OSD error) the page is left as it is (0). :func:`deskew_page`
+    first turns pages whose lines run vertically (:func:`is_quarter_turned`), so OSD mostly
+    decides between 0 and 180.
     """
     verdict = osd_rotation(gray)
     if verdict is not None and verdict[1] >= OSD_MIN_CONFIDENCE:
@@ -263,6 +264,23 @@ def border_mask(gray: np.ndarray) -> np.ndarray | None:
     return full.astype(bool)
 
 
+def reorient(page: ProcessedPage, turn: int) -> ProcessedPage:
+    """``page`` turned counter-clockwise by ``turn`` (a multiple of 90) — colour and OCR copy alike."""
+    from dataclasses import replace
+
+    orientation = (page.orientation + turn) % 360
+    flags = [f for f in page.flags if not f.startswith("orientation_corrected")]
+    if orientation:
+        flags.append(f"orientation_corrected:{orientation}")
+    return replace(
+        page,
+        color=rotate_quarter(page.color, turn),
+        ocr_image=rotate_quarter(page.ocr_image, turn),
+        orientation=orientation,
+        flags=flags,
+    )
+
+
 def remove_borders(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
     """Paint dark scanner borders white; the image and whether anything was removed."""
     mask = border_mask(to_gray(rgb))
@@ -292,7 +310,7 @@ def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
         if is_quarter_turned(gray, settings.max_skew_deg):
             image = rotate_quarter(image, 90)
             orientation = 90
-        turn = detect_orientation(to_gray(image), settings.max_skew_deg)
+        turn = detect_orientation(to_gray(image)) if settings.orientation_osd == "always" else 0
         if turn:
             image = rotate_quarter(image, turn)
             orientation = (orientation + turn) % 360

@@ -95,8 +95,10 @@ def process_page(ref: SourceRef, info: DocumentInfo, page: int, settings: Settin
         processed = cleanup_page(processed, settings.image)
         timings["cleanup"] = time.perf_counter() - t0
         stage = "ocr"
-        words, text, conf, text_pdf, secs = ocr_page(processed, settings.ocr, settings.limits)
+        processed, (words, text, conf, text_pdf, secs), turn_secs = read_page(processed, settings)
         timings["ocr"] = secs
+        if turn_secs:
+            timings["orientation"] = turn_secs
         stage = "store"
         t0 = time.perf_counter()
         jpeg = encode_jpeg(processed.color, processed.dpi, settings.image.jpeg_quality)
@@ -126,6 +128,29 @@ def process_page(ref: SourceRef, info: DocumentInfo, page: int, settings: Settin
         item = ErrorItem.from_exception(exc, stage=stage)
         item.page = page
         return item
+
+
+def read_page(processed, settings: Settings):
+    """OCR a processed page. A poor reading (confidence below the setting) may be an upside-down
+    or sideways page: ask Tesseract OSD, read the turned page, keep the better reading.
+
+    Returns ``(page, ocr_result, seconds spent on orientation)``.
+    """
+    from .deskew import detect_orientation, reorient
+    from .ocr import ocr_page
+
+    result = ocr_page(processed, settings.ocr, settings.limits)
+    image = settings.image
+    if not image.fix_orientation or image.orientation_osd == "always" or result[2] >= image.orientation_retry_below_conf:
+        return processed, result, 0.0
+    t0 = time.perf_counter()
+    turn = detect_orientation(processed.ocr_image)
+    if turn:
+        turned = reorient(processed, turn)
+        second = ocr_page(turned, settings.ocr, settings.limits)
+        if second[2] > result[2]:
+            processed, result = turned, second
+    return processed, result, time.perf_counter() - t0
 
 
 def encode_jpeg(rgb: np.ndarray, dpi: int, quality: int) -> bytes:

@@ -25,6 +25,7 @@ FALLBACK_TEXT = (
     "nâng cao chất lượng cung cấp dịch vụ công trực tuyến phục vụ người dân và doanh nghiệp. "
 ) * 40
 SETTINGS = ImageSettings()
+OSD_SETTINGS = ImageSettings(orientation_osd="always")  # OSD in the deskew stage itself
 
 
 def font_path() -> Path:
@@ -104,7 +105,7 @@ def test_deskew_page_levels_a_rotated_page():
 
 def test_upside_down_and_skewed_page_comes_back_upright():
     image = rotated(text_page(), 183.0)
-    page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), SETTINGS)
+    page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), OSD_SETTINGS)
     assert page.orientation == 180
     assert "orientation_corrected:180" in page.flags
     assert abs(page.skew_angle + 3.0) <= 0.3
@@ -113,7 +114,7 @@ def test_upside_down_and_skewed_page_comes_back_upright():
 def test_quarter_turned_page_comes_back_upright():
     original = text_page()
     image = np.ascontiguousarray(np.rot90(original, 1))  # turned 90° counter-clockwise
-    page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), SETTINGS)
+    page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), OSD_SETTINGS)
     assert page.orientation == 270  # corrected by a further 270° counter-clockwise
     assert page.skew_angle == 0.0
     assert np.array_equal(page.color, original)
@@ -155,3 +156,18 @@ def test_deskew_page_flags_border_removal():
     page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), SETTINGS)
     assert "borders_removed" in page.flags
     assert page.ocr_image[:, :40].min() > 200
+
+
+def test_an_upside_down_page_is_turned_when_its_reading_is_poor():
+    """Without OSD in the deskew stage, a poor OCR reading triggers OSD, and the better of the
+    two readings is kept."""
+    from pipeline.config import Settings
+    from pipeline.document import read_page
+
+    image = rotated(text_page(), 180.0)
+    settings = Settings(home=Path("/nonexistent"))
+    page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), settings.image)
+    assert page.orientation == 0  # the deskew stage did not spend OSD time on it
+    page, (words, text, conf, _pdf, _secs), spent = read_page(page, settings)
+    assert page.orientation == 180 and spent > 0
+    assert conf > 70

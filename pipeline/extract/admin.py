@@ -152,14 +152,24 @@ class HeaderLayout:
         return any(x0 <= cx <= x1 and y0 <= cy <= y1 for x0, y0, x1, y1 in self.stamp_zones)
 
 
+_STAMP_FIELDS = ("so", "ngay", "chuyen", "luu ho so", "gio", "s6", "den")
+
+
 def _stamp_zones(lines: list[Line], h: float) -> list[tuple[float, float, float, float]]:
-    """Areas of an incoming-mail stamp ("CÔNG VĂN ĐẾN", "ĐẾN" with "Số:"/"Ngày:" under it)."""
+    """Areas of an incoming-mail stamp: a "CÔNG VĂN ĐẾN" / "ĐẾN" line and the "Số: …", "Ngày: …",
+    "Chuyển: …" lines right under it (same x, within two line heights of each other)."""
     zones = []
-    for ln in lines:
+    for i, ln in enumerate(lines):
         f = clean_spaces(re.sub(r"[^a-z ]", " ", fold(ln.text)))
-        if _STAMP_RE.match(f) and len(f.split()) <= 4:
-            w = max(ln.x1 - ln.x0, 6 * h)
-            zones.append((ln.x0 - 2 * h, ln.top - 0.5 * h, ln.x0 + 2.5 * w, ln.bottom + 6 * h))
+        if not (_STAMP_RE.match(f) and len(f.split()) <= 4):
+            continue
+        x0, y0, x1, y1 = ln.x0, ln.top, ln.x1, ln.bottom
+        for nxt in lines[i + 1 :]:
+            if nxt.top - y1 > 2.0 * h:
+                break
+            if abs(nxt.x0 - x0) < 4 * h and fold(nxt.text).lstrip(" |-").startswith(_STAMP_FIELDS):
+                x1, y1 = max(x1, nxt.x1), max(y1, nxt.bottom)
+        zones.append((x0 - h, y0 - 0.5 * h, x1 + h, y1 + 0.3 * h))
     return zones
 
 
@@ -321,7 +331,8 @@ def _title_in_line(ln: Line, W: float):
     return best
 
 
-_SUBJECT_STOP = ("can cu", "kinh gui", "thuc hien", "dieu 1", "quyet dinh", "chu tich", "noi nhan")
+_SUBJECT_STOP = ("can cu", "kinh gui", "dieu 1", "noi nhan")
+_SUBJECT_STOP_NEXT = ("thuc hien", "quyet dinh:", "chu tich")
 
 
 def _centred_part(ln: Line, cx: float, tol: float) -> Line | None:
@@ -348,14 +359,15 @@ def _title_subject(after: list[Line], title_line: Line, h: float, W: float) -> l
             continue
         part = ln if abs(ln.center_x - cx) < tol else _centred_part(ln, cx, tol)
         if part is None:
-            if ln.x1 - ln.x0 < 0.45 * W and ln.confidence < 0.8:
-                continue  # a stamp fragment beside the subject
+            if ln.x1 - ln.x0 < 0.45 * W:
+                continue  # a stamp fragment beside the subject (body lines are full width)
             break
         gap = part.top - prev.bottom
-        if (subj and gap > 1.15 * part.height) or (not subj and gap > 3.5 * part.height):
+        lh = max(part.height, prev.height if subj else part.height)
+        if (subj and gap > 1.3 * lh) or (not subj and gap > 3.5 * lh):
             break
         f = fold(part.text)
-        if f.startswith(_SUBJECT_STOP) or (subj and uppercase_ratio(part.text) > 0.8):
+        if f.startswith(_SUBJECT_STOP) or (subj and (f.startswith(_SUBJECT_STOP_NEXT) or uppercase_ratio(part.text) > 0.8)):
             break
         subj.append(part)
         prev = part
@@ -473,6 +485,15 @@ def _clean_name(text: str) -> str:
     return clean_spaces(re.sub(r"[^\wÀ-ỹ ]", " ", nfc(text)).replace("_", " "))
 
 
+def _fix_luu(item: str) -> str:
+    """'L.ữU: VI; CST' → 'Lưu: VT, CST' (the archive line: Lưu: VT (văn thư), <unit>)."""
+    m = re.match(r"^L\W*[ưuữứừ]\W*[uU]\s*[:;.]\s*(.*)$", item)
+    if not m:
+        return item
+    rest = re.sub(r"^V[TIEl1]\b[;,.]*\s*", "VT, ", m.group(1))
+    return clean_spaces(f"Lưu: {rest}").rstrip(", ")
+
+
 _BULLETS = ("-", "–", "—", "+", "•", "*", "_")
 
 
@@ -505,6 +526,6 @@ def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float
         boxes.append(box)
         confs.append(conf)
     items = [clean_spaces(re.sub(r"[;.,]+$", "", t)).strip() for t in items]
-    items = [t for t in items if _letters(t) >= 2]
+    items = [_fix_luu(t) for t in items if _letters(t) >= 2]
     if items:
         ex.set("recipients", items, min(confs), FieldEvidence(page=page.page, boxes=boxes))

@@ -175,7 +175,8 @@ def _clean_symbol(sym: str) -> str:
 
 def find_number(text: str) -> NumberMatch | None:
     """'Số: 5898/UBND-KSTT' (and OCR variants) in a line → the number; blank number → number=None."""
-    text = nfc(text)
+    text = nfc(text).replace("Ð", "Đ").replace("ð", "đ")  # Icelandic eth for Đ
+    text = re.sub(r"Đ{2,}", "Đ", text)
     m = NUMBER_RE.search(text)
     if m:
         raw = m.group(1)
@@ -315,9 +316,9 @@ def restore_place(name: str) -> str:
 
 def _normalise_upper(text: str) -> list[str]:
     text = clean_spaces(nfc(text)).replace("UỶ", "ỦY").replace("Uỷ", "Ủy").replace("uỷ", "ủy")
-    text = text.replace("HOÀ", "HÒA").replace("Hoà", "Hòa").replace("hoà", "hòa")
     words: list[str] = []
     for w in text.lower().split(" "):
+        w = {"hoà": "hòa", "thoả": "thỏa", "khoá": "khóa"}.get(w, w)
         words.extend(ACRONYMS.get(w, w).split(" "))
     return [w for w in words if w]
 

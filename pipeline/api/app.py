@@ -1,0 +1,670 @@
+"""The HTTP service: uploads (tiếp nhận), status, reuse lookups, review desk, dashboard.
+
+``create_app(settings, executor=..., keys=...)`` builds the FastAPI application over
+*resolved* settings (warehouse and signer known, see :func:`pipeline.services.running_services`).
+An upload is checked (dossier code, size, page count), its originals stored, and a receipt
+returned at once; the pages go to the executor (the same Dask cluster as batch runs) and a
+background thread collects finished documents. With ``executor=None`` uploads are only stored
+(another process digitizes them); their status stays ``processing`` until a record appears.
+
+Every endpoint but ``/docs``, ``/openapi.json``, ``/healthz``, the static assets and the two
+HTML pages (which ask for a key themselves) requires an API key. A ``unit`` key sees only its
+own unit's documents: another unit's document answers 404, like one that does not exist.
+Every read of personal data (a record's fields, page images, lookups) is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+
+from .. import audit, dashboard, review
+from ..config import Settings
+from ..errors import InputError, SchemaValidationError, SohoaError, TooLargeError, TooManyPagesError
+from ..inputs import safe_display_name
+from ..load import probe
+from ..models import DocumentInfo, ErrorItem, SourceRef
+from ..orchestrate import accept_bytes, submit_document
+from ..store import record_summary
+from ..warehouse import Warehouse, normalize_key_part
+from .auth import ROLES, KeyStore, Principal
+
+log = logging.getLogger("sohoa.api")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: Mã hồ sơ (dossier code): agency code, date (yyMMdd), sequence — e.g. 000.00.01.H53-230101-0001.
+DOSSIER_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}-\d{6}-\d{4}$")
+#: A unit code that is itself an agency code (mã đơn vị) — the first part of its dossier codes.
+AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
+MAX_FILES_PER_UPLOAD = 50
+_CHUNK = 1 << 20
+
+#: Paths anyone may fetch (pages that ask for a key themselves, docs, health).
+PUBLIC_PATHS = frozenset({"/", "/review", "/dashboard", "/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+
+
+# --- background processing ------------------------------------------------------------------
+
+
+class Tracker:
+    """Documents in flight on the executor, and what became of those that finished.
+
+    ``submit`` sends one probed document to the executor unless it is already in flight (so
+    the same file uploaded twice is processed once). A done-callback queues each finished
+    future; the collector thread takes the outcome and forgets the future.
+    """
+
+    def __init__(self, executor: Any, settings: Settings, warehouse: Warehouse):
+        self.executor = executor
+        self.settings = settings
+        self.warehouse = warehouse
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Any] = {}
+        self._refs: dict[str, SourceRef] = {}
+        self._finished: dict[str, dict[str, Any]] = {}
+        self._done: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def submit(self, ref: SourceRef, info: DocumentInfo) -> bool:
+        """Send a document to the executor; False when it is already in flight (or no executor)."""
+        if self.executor is None:
+            return False
+        self._ensure_thread()
+        with self._lock:
+            if ref.document_id in self._inflight:
+                return False
+            future = submit_document(self.executor, ref, info, self.settings)
+            self._inflight[ref.document_id] = future
+            self._refs[ref.document_id] = ref
+            self._finished.pop(ref.document_id, None)
+        future.add_done_callback(lambda f, doc=ref.document_id: self._done.put((doc, f)))
+        return True
+
+    def in_flight(self, document_id: str) -> bool:
+        with self._lock:
+            return document_id in self._inflight
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    def finished(self, document_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._finished.get(document_id)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._collect, name="sohoa-collector", daemon=True)
+            self._thread.start()
+
+    def _collect(self) -> None:
+        while not self._stop.is_set():
+            try:
+                document_id, future = self._done.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self._settle(document_id, future)
+
+    def _settle(self, document_id: str, future: Any) -> None:
+        try:
+            outcome = future.result()
+            entry = {"status": outcome.status, "error": outcome.error.model_dump() if outcome.error else None}
+        except Exception as exc:  # noqa: BLE001 - a lost worker, a cancelled task
+            entry = {"status": "failed", "error": {"stage": "pipeline", "code": type(exc).__name__, "message": str(exc)}}
+            self._store_failed(document_id, entry["error"])
+        with self._lock:
+            self._inflight.pop(document_id, None)
+            self._refs.pop(document_id, None)
+            self._finished[document_id] = entry
+            while len(self._finished) > 10_000:
+                self._finished.pop(next(iter(self._finished)))
+        log.info("document %s: %s", document_id[:12], entry["status"])
+
+    def _store_failed(self, document_id: str, error: dict[str, Any]) -> None:
+        """The task itself died: write the failed record from here, as batch runs do."""
+        from ..document import base_record
+        from ..runtime import runtime_for
+        from ..store import store_failed
+
+        ref = self._refs.get(document_id)
+        if ref is None:
+            return
+        try:
+            err = ErrorItem(**{**error, "transient": True})
+            store_failed(runtime_for(self.settings), ref, base_record(ref, 0, [], status="failed", error=err))
+        except Exception:  # noqa: BLE001 - the status table still says failed
+            log.exception("could not store the failed record of %s", document_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+# --- request and response models -------------------------------------------------------------
+
+
+class CorrectionIn(BaseModel):
+    """A steward's correction: new field values, fields accepted as read, and why."""
+
+    fields: dict[str, Any] = Field(default_factory=dict, description="field → corrected value")
+    accepted: list[str] = Field(default_factory=list, description="flagged fields confirmed as extracted")
+    reason: str = Field(min_length=1, max_length=1000, description="Lý do hiệu đính")
+    expected_version: int | None = Field(default=None, description="version the steward corrected (409 if stale)")
+
+
+class KeyIn(BaseModel):
+    unit: str
+    role: Literal["unit", "steward", "reader", "admin"]
+
+
+@dataclass
+class Service:
+    """What the endpoints share."""
+
+    settings: Settings
+    warehouse: Warehouse
+    keys: KeyStore
+    tracker: Tracker
+
+    def signer(self):
+        from ..runtime import runtime_for
+
+        return runtime_for(self.settings).signer
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def dossier_code_or_422(code: str) -> str:
+    if not DOSSIER_CODE.match(code):
+        raise HTTPException(
+            422,
+            detail=(
+                f"invalid dossier code (mã hồ sơ) {code!r}: expected the form 000.00.01.H53-230101-0001 "
+                "(agency code, date yyMMdd, 4-digit sequence)"
+            ),
+        )
+    return code
+
+
+def check_dossier_owner(principal: Principal, code: str) -> None:
+    """A unit whose code is an agency code receives only dossiers numbered by that agency."""
+    if principal.role == "unit" and AGENCY_CODE.match(principal.unit) and not code.startswith(principal.unit + "-"):
+        raise HTTPException(403, detail=f"dossier {code} is numbered by another agency than your unit {principal.unit}")
+
+
+def display_name(raw: str | None) -> str:
+    """A client's file name reduced to a base name, for display only (never a path)."""
+    name = (raw or "").replace("\\", "/")
+    return safe_display_name(PurePosixPath(name)) if name.strip("/") else "unnamed"
+
+
+def _actor(principal: Principal) -> audit.Actor:
+    return audit.Actor(key_id=principal.key_id, unit=principal.unit, role=principal.role)
+
+
+def record_view(record: dict[str, Any], status: str) -> dict[str, Any]:
+    """What the API shows of a record: identity, status, fields with confidence and evidence,
+    issues, page geometry, history and signature facts (no OCR words)."""
+    signature = record.get("signature") or {}
+    provenance = record.get("provenance") or {}
+    return {
+        "document_id": record["document_id"],
+        "status": status,
+        "version": record.get("version", 1),
+        "record_type": record.get("record_type"),
+        "source_file": record.get("source_file"),
+        "unit": provenance.get("unit"),
+        "dossier": provenance.get("dossier"),
+        "page_count": record.get("page_count"),
+        "pages": [{"page": p["page"], "width": p["width"], "height": p["height"]} for p in record.get("pages", [])],
+        "fields": record.get("fields", {}),
+        "field_confidence": record.get("field_confidence", {}),
+        "field_evidence": record.get("field_evidence", {}),
+        "validation_errors": record.get("validation_errors", []),
+        "review_reasons": record.get("review_reasons", []),
+        "flagged_fields": review.flagged_fields(record),
+        "error": record.get("error"),
+        "history": record.get("history", []),
+        "signed": bool(signature.get("value")),
+        "signer": signature.get("signer"),
+        "signed_at": signature.get("signed_at"),
+    }
+
+
+def _http_error_for(exc: SohoaError, name: str) -> HTTPException:
+    status = 413 if isinstance(exc, (TooLargeError, TooManyPagesError)) else 422
+    return HTTPException(status, detail=f"{name}: {exc.message}")
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 1e6:.3g} MB"
+
+
+async def _read_limited(upload: UploadFile, limit: int, name: str) -> bytes:
+    """The upload's bytes, refusing (413) as soon as more than ``limit`` arrived."""
+    if upload.size is not None and upload.size > limit:
+        raise HTTPException(413, detail=f"{name}: file is {megabytes(upload.size)}, above the limit of {megabytes(limit)} per file")
+    parts, total = [], 0
+    while chunk := await upload.read(_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise HTTPException(413, detail=f"{name}: file is above the limit of {megabytes(limit)} per file")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+# --- the application -------------------------------------------------------------------------
+
+
+def create_app(settings: Settings, *, executor: Any = None, keys: KeyStore) -> FastAPI:
+    """The service over resolved ``settings``; ``executor`` runs the pipeline (None: store only)."""
+    if settings.warehouse is None:
+        raise ValueError("create_app needs resolved settings (see pipeline.services.running_services)")
+    warehouse = Warehouse(settings.warehouse)
+    svc = Service(settings=settings, warehouse=warehouse, keys=keys, tracker=Tracker(executor, settings, warehouse))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        svc.tracker.stop()
+
+    app = FastAPI(
+        title="sohoa",
+        summary="Số hóa hồ sơ, giấy tờ, kết quả giải quyết thủ tục hành chính",
+        description="Upload scans of a dossier, follow their digitization, review and correct records, "
+        "look up digitized documents for reuse. Authenticate with `Authorization: Bearer <key>` or `X-API-Key`.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.service = svc
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    auth = _auth_dependency(keys)
+    _add_pages(app)
+    _add_upload_routes(app, svc, auth)
+    _add_document_routes(app, svc, auth)
+    _add_review_routes(app, svc, auth)
+    _add_admin_routes(app, svc, auth)
+    return app
+
+
+def _auth_dependency(keys: KeyStore) -> Callable[..., Callable[..., Principal]]:
+    bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
+    header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+    def require(*roles: str) -> Callable[..., Principal]:
+        allowed = set(roles or ROLES)
+
+        def dependency(
+            credentials: HTTPAuthorizationCredentials | None = Security(bearer),
+            api_key: str | None = Security(header),
+        ) -> Principal:
+            token = credentials.credentials if credentials else api_key
+            principal = keys.authenticate(token)
+            if principal is None:
+                raise HTTPException(
+                    401,
+                    detail="missing or invalid API key (Authorization: Bearer <key> or X-API-Key)",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if principal.role not in allowed:
+                raise HTTPException(403, detail=f"role {principal.role!r} may not do this (needs {' or '.join(sorted(allowed))})")
+            return principal
+
+        return dependency
+
+    return require
+
+
+def _add_pages(app: FastAPI) -> None:
+    def page(name: str) -> FileResponse:
+        return FileResponse(STATIC_DIR / name, media_type="text/html; charset=utf-8",
+                            headers={"Cache-Control": "no-cache"})
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/review")
+
+    @app.get("/review", include_in_schema=False)
+    def review_desk() -> FileResponse:
+        """Bàn hiệu đính: the page asks for a steward key and keeps it in sessionStorage."""
+        return page("review.html")
+
+    @app.get("/dashboard", include_in_schema=False)
+    def dashboard_page() -> FileResponse:
+        return page("dashboard.html")
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+
+# --- uploads and status ------------------------------------------------------------------------
+
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                    "required": ["files"],
+                }
+            }
+        },
+    }
+}
+
+
+def document_status(svc: Service, document_id: str) -> str | None:
+    """ok / needs_review / failed from the record; processing while in flight or while the
+    original is stored without a record; None when the warehouse knows no such document."""
+    if svc.tracker.in_flight(document_id):
+        return "processing"
+    status = svc.warehouse.record_status(document_id)
+    if status is not None:
+        return status
+    finished = svc.tracker.finished(document_id)
+    if finished is not None:
+        return finished["status"]
+    return "processing" if svc.warehouse.has_original(document_id) else None
+
+
+def _add_upload_routes(app: FastAPI, svc: Service, auth) -> None:
+    limits = svc.settings.limits
+
+    @app.post(
+        "/api/v1/dossiers/{dossier_code}/documents",
+        status_code=202,
+        tags=["tiếp nhận"],
+        openapi_extra=_UPLOAD_BODY,
+        responses={413: {"description": "a file above max_file_bytes or max_pages"},
+                   422: {"description": "bad dossier code, no file, or not a readable scan"}},
+    )
+    async def upload(dossier_code: str, request: Request, principal: Principal = Depends(auth("unit", "admin"))) -> JSONResponse:
+        """Receive the scans of one dossier (hồ sơ): returns a receipt at once, digitizes in the background.
+
+        Each document is identified by the SHA-256 of its bytes: sending the same file again
+        returns the same id and is not processed twice. File names are for display only."""
+        dossier_code_or_422(dossier_code)
+        check_dossier_owner(principal, dossier_code)
+        form = await request.form(max_files=MAX_FILES_PER_UPLOAD + 1)
+        uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        if not uploads:
+            raise HTTPException(422, detail="no file in the upload (multipart field 'files')")
+        if len(uploads) > MAX_FILES_PER_UPLOAD:
+            raise HTTPException(413, detail=f"at most {MAX_FILES_PER_UPLOAD} files per upload")
+        files = []
+        for item in uploads:
+            name = display_name(item.filename)
+            files.append((name, await _read_limited(item, limits.max_file_bytes, name)))
+        await form.close()
+        receipt = await run_in_threadpool(_receive, svc, principal, dossier_code, files)
+        return JSONResponse(receipt, status_code=202)
+
+    @app.get("/api/v1/dossiers/{dossier_code}", tags=["tiếp nhận"])
+    def dossier(dossier_code: str, principal: Principal = Depends(auth("unit", "steward", "admin"))) -> dict[str, Any]:
+        """Status of every document of a dossier (of the caller's unit, for a unit key)."""
+        dossier_code_or_422(dossier_code)
+        unit = None if principal.sees_all_units() else principal.unit
+        receipts = audit.dossier_receipts(svc.warehouse, dossier_code, unit)
+        if not receipts:
+            raise HTTPException(404, detail=f"no dossier {dossier_code}")
+        documents = [
+            {"document_id": r["document_id"], "file_name": r["source_file"], "unit": r["unit"],
+             "received_at": r["received_at"], "pages": r.get("pages"),
+             "status": document_status(svc, r["document_id"]) or "unknown"}
+            for r in receipts
+        ]
+        return {"dossier_code": dossier_code, "documents": documents, "complete": all(d["status"] != "processing" for d in documents)}
+
+
+def _probe_all(files: list[tuple[str, bytes]], svc: Service) -> list[DocumentInfo]:
+    """Probe every file before storing any (a receipt is all or nothing)."""
+    infos = []
+    for name, data in files:
+        try:
+            infos.append(probe(data, svc.settings.limits))
+        except InputError as exc:
+            raise _http_error_for(exc, name) from exc
+    return infos
+
+
+def _receive(svc: Service, principal: Principal, dossier: str, files: list[tuple[str, bytes]]) -> dict[str, Any]:
+    infos = _probe_all(files, svc)
+    received_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    documents = []
+    for (name, data), info in zip(files, infos):
+        accepted = accept_bytes(data, name, svc.warehouse, svc.settings, unit=principal.unit, dossier=dossier)
+        if isinstance(accepted, SourceRef):
+            svc.tracker.submit(accepted, info)
+            document_id, duplicate = accepted.document_id, False
+        else:
+            document_id, duplicate = accepted.document_id, True
+        audit.write_receipt(svc.warehouse, principal.unit, dossier, {
+            "document_id": document_id, "source_file": name, "size": len(data),
+            "pages": info.page_count, "media_type": info.media_type,
+            "received_at": received_at, "key_id": principal.key_id,
+        })
+        documents.append({"document_id": document_id, "file_name": name, "pages": info.page_count,
+                          "already_digitized": duplicate, "status": document_status(svc, document_id)})
+    audit.write_audit(svc.warehouse, _actor(principal), "dossier.upload",
+                      documents=[d["document_id"] for d in documents], detail={"dossier": dossier})
+    return {"dossier_code": dossier, "unit": principal.unit, "received_at": received_at, "documents": documents}
+
+
+# --- documents, pages, lookups ---------------------------------------------------------------
+
+
+def visible_record(svc: Service, principal: Principal, document_id: str) -> tuple[dict[str, Any] | None, str]:
+    """The current record (or None while processing) and status of a document the caller may
+    see; 404 for an unknown document and, for a unit key, for another unit's document."""
+    if not DOCUMENT_ID.match(document_id):
+        raise HTTPException(404, detail="no such document")
+    record = svc.warehouse.get_record(document_id)
+    if not principal.sees_all_units():
+        own = record is not None and (record.get("provenance") or {}).get("unit") == principal.unit
+        if not own and not audit.holds(svc.warehouse, principal.unit, document_id):
+            raise HTTPException(404, detail="no such document")
+    status = (record or {}).get("status") or document_status(svc, document_id)
+    if status is None:
+        raise HTTPException(404, detail="no such document")
+    return record, status
+
+
+def _add_document_routes(app: FastAPI, svc: Service, auth) -> None:
+    readers = auth("unit", "steward", "reader", "admin")
+
+    @app.get("/api/v1/documents/{document_id}", tags=["hồ sơ số"])
+    def document(document_id: str, version_id: str | None = None, principal: Principal = Depends(readers)) -> dict[str, Any]:
+        """Status and record (fields, confidences, evidence, issues, history) of a document.
+        ``version_id``: an earlier version of the record (S3 version id, see ``/versions``)."""
+        record, status = visible_record(svc, principal, document_id)
+        if version_id:
+            record = svc.warehouse.get_record(document_id, version_id)
+            if record is None:
+                raise HTTPException(404, detail="no such version")
+            status = record["status"]
+        audit.write_audit(svc.warehouse, _actor(principal), "record.read", documents=[document_id],
+                          detail={"version_id": version_id} if version_id else None)
+        if record is None:
+            return {"document_id": document_id, "status": status}
+        return record_view(record, status)
+
+    @app.get("/api/v1/documents/{document_id}/versions", tags=["hồ sơ số"])
+    def versions(document_id: str, principal: Principal = Depends(readers)) -> dict[str, Any]:
+        """Every stored version of the record (S3 versioning keeps them), newest first."""
+        visible_record(svc, principal, document_id)
+        out = []
+        for obj in svc.warehouse.record_versions(document_id):
+            record = svc.warehouse.get_record(document_id, obj.version_id) or {}
+            last = (record.get("history") or [{}])[-1]
+            out.append({"version_id": obj.version_id, "version": record.get("version"), "status": record.get("status"),
+                        "signed_at": (record.get("signature") or {}).get("signed_at"), "by": last.get("by"),
+                        "action": last.get("action")})
+        out.sort(key=lambda v: v["version"] or 0, reverse=True)
+        return {"document_id": document_id, "versions": out}
+
+    @app.get("/api/v1/documents/{document_id}/pages/{page}.jpg", tags=["hồ sơ số"],
+             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+    def page_image(document_id: str, page: int, principal: Principal = Depends(readers)) -> Response:
+        """A deskewed page image (JPEG) of a digitized document."""
+        visible_record(svc, principal, document_id)
+        data = svc.warehouse.get_page_image(document_id, page) if page >= 1 else None
+        if data is None:
+            raise HTTPException(404, detail=f"no page {page}")
+        audit.write_audit(svc.warehouse, _actor(principal), "page.read", documents=[document_id], detail={"page": page})
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+    @app.get("/api/v1/lookup", tags=["khai thác"])
+    def lookup(
+        personal_id: str | None = Query(None, description="Số định danh cá nhân"),
+        tax_code: str | None = Query(None, description="Mã số thuế / mã số hộ kinh doanh"),
+        number: str | None = Query(None, description="Số, ký hiệu văn bản"),
+        principal: Principal = Depends(auth("reader", "admin")),
+    ) -> dict[str, Any]:
+        """Reuse lookup (khai thác, sử dụng lại): documents by personal id, tax code or number.
+        Each lookup that returns documents is logged as a reuse event and audited."""
+        given = {k: v for k, v in {"personal_id": personal_id, "tax_code": tax_code, "number": number}.items() if v}
+        if len(given) != 1:
+            raise HTTPException(422, detail="give exactly one of personal_id, tax_code, number")
+        kind, value = next(iter(given.items()))
+        documents = _lookup(svc, kind, value)
+        if documents:
+            audit.write_reuse(svc.warehouse, _actor(principal), given, {d["document_id"]: d["unit"] for d in documents})
+            audit.write_audit(svc.warehouse, _actor(principal), "lookup", documents=[d["document_id"] for d in documents],
+                              detail={"query": kind})
+        return {"query": given, "count": len(documents), "documents": documents}
+
+
+def _lookup(svc: Service, kind: str, value: str) -> list[dict[str, Any]]:
+    """Current summaries of the documents a lookup finds (stale index entries dropped)."""
+    if kind == "number":
+        ids = svc.warehouse.lookup("number", value)
+    else:
+        ids = sorted({entry["document_id"] for entry in svc.warehouse.subject_documents(value)})
+    out = []
+    for document_id in ids:
+        record = svc.warehouse.get_record(document_id)
+        if record is None:
+            continue
+        fields = record.get("fields") or {}
+        if kind == "number" and normalize_key_part(str(fields.get("number") or "")) != normalize_key_part(value):
+            continue  # corrected since it was indexed
+        summary = record_summary(record)
+        summary.update(version=record.get("version", 1), unit=(record.get("provenance") or {}).get("unit"),
+                       dossier=(record.get("provenance") or {}).get("dossier"))
+        out.append(summary)
+    return out
+
+
+# --- review desk ------------------------------------------------------------------------------
+
+
+def _add_review_routes(app: FastAPI, svc: Service, auth) -> None:
+    stewards = auth("steward", "admin")
+
+    @app.get("/api/v1/review/queue", tags=["hiệu đính"])
+    def review_queue(limit: int = Query(200, ge=1, le=5000), principal: Principal = Depends(stewards)) -> dict[str, Any]:
+        """Records that need a steward (needs_review), worst first."""
+        items = review.review_queue(svc.warehouse, limit=limit)
+        if items:
+            audit.write_audit(svc.warehouse, _actor(principal), "review.queue", documents=[i["document_id"] for i in items])
+        return {"count": len(items), "documents": items}
+
+    @app.post("/api/v1/documents/{document_id}/corrections", tags=["hiệu đính"])
+    def correct(document_id: str, body: CorrectionIn, principal: Principal = Depends(stewards)) -> dict[str, Any]:
+        """Correct fields: a new record version, validated again and signed anew; the previous
+        version stays in the warehouse (S3 versioning)."""
+        visible_record(svc, principal, document_id)
+        try:
+            signed = review.correct_record(
+                svc.warehouse, svc.signer(), document_id, body.fields, reason=body.reason,
+                by=f"steward:{principal.key_id}", accepted=body.accepted, expected_version=body.expected_version,
+            )
+        except LookupError as exc:
+            raise HTTPException(404, detail=str(exc)) from exc
+        except review.VersionConflict as exc:
+            raise HTTPException(409, detail=str(exc)) from exc
+        except (review.CorrectionError, SchemaValidationError) as exc:
+            raise HTTPException(422, detail=str(exc)) from exc
+        audit.write_audit(svc.warehouse, _actor(principal), "record.correct", documents=[document_id],
+                          detail={"version": signed["version"], "changed_fields": signed["history"][-1]["changed_fields"]})
+        return record_view(signed, signed["status"])
+
+
+# --- administration: dashboard, audit log, keys ---------------------------------------------------
+
+
+def _add_admin_routes(app: FastAPI, svc: Service, auth) -> None:
+    admins = auth("admin")
+
+    @app.get("/api/v1/me", tags=["service"])
+    def me(principal: Principal = Depends(auth())) -> dict[str, str]:
+        """Who the presented key is (key id, unit, role)."""
+        return {"key_id": principal.key_id, "unit": principal.unit, "role": principal.role}
+
+    @app.get("/api/v1/dashboard", tags=["báo cáo"])
+    def dashboard_json(period: Literal["day", "month"] = "month", unit: str | None = None,
+                       principal: Principal = Depends(admins)) -> dict[str, Any]:
+        """Indicators per unit and period (Decision 766/QĐ-TTg): received, ok, needs_review,
+        failed, reused, digitization and reuse rates."""
+        return dashboard.dashboard(svc.warehouse, period=period, unit=unit)
+
+    @app.get("/api/v1/dashboard.csv", tags=["báo cáo"], response_class=Response,
+             responses={200: {"content": {"text/csv": {}}}})
+    def dashboard_csv(period: Literal["day", "month"] = "month", unit: str | None = None,
+                      principal: Principal = Depends(admins)) -> Response:
+        data = dashboard.dashboard(svc.warehouse, period=period, unit=unit)
+        return Response(dashboard.to_csv(data["rows"]), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="sohoa-dashboard-{period}.csv"'})
+
+    @app.get("/api/v1/audit", tags=["báo cáo"])
+    def audit_log(day: date | None = None, principal: Principal = Depends(admins)) -> dict[str, Any]:
+        """Access log entries of one day (UTC; default today)."""
+        day = day or datetime.now(timezone.utc).date()
+        entries = list(audit.iter_audit(svc.warehouse, day, day))
+        return {"day": day.isoformat(), "count": len(entries), "entries": entries}
+
+    @app.get("/api/v1/keys", tags=["quản trị"])
+    def list_keys(principal: Principal = Depends(admins)) -> dict[str, Any]:
+        return {"keys": [k.public() for k in svc.keys.list()]}
+
+    @app.post("/api/v1/keys", tags=["quản trị"], status_code=201)
+    def create_key(body: KeyIn, principal: Principal = Depends(admins)) -> dict[str, Any]:
+        """A new API key; the key itself is in this answer only."""
+        try:
+            stored, token = svc.keys.create(body.unit, body.role)
+        except ValueError as exc:
+            raise HTTPException(422, detail=str(exc)) from exc
+        audit.write_audit(svc.warehouse, _actor(principal), "key.create", detail={"key_id": stored.key_id, "unit": body.unit, "role": body.role})
+        return {**stored.public(), "key": token}
+
+    @app.delete("/api/v1/keys/{key_id}", tags=["quản trị"])
+    def revoke_key(key_id: str, principal: Principal = Depends(admins)) -> dict[str, Any]:
+        if not svc.keys.revoke(key_id):
+            raise HTTPException(404, detail="no such key")
+        audit.write_audit(svc.warehouse, _actor(principal), "key.revoke", detail={"key_id": key_id})
+        return {"key_id": key_id, "revoked": True}

@@ -1,0 +1,83 @@
+"""``sohoa serve`` and ``sohoa apikey`` (registered by :mod:`pipeline.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ExitCode
+from .auth import ROLES, KeyStore
+
+
+def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argparse.Namespace], int]], *, common) -> None:
+    p = sub.add_parser("serve", help="run the HTTP service: uploads, review desk, lookups, dashboard")
+    common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler (default: a LocalCluster)")
+    p.add_argument("--workers", type=int, metavar="N", help="LocalCluster worker processes (default: one per core)")
+    p.add_argument("--no-pdf-signature", action="store_true", help="do not PAdES-sign the searchable PDFs")
+    commands["serve"] = cmd_serve
+
+    p = sub.add_parser("apikey", help="create, list or revoke API keys of the HTTP service")
+    p.add_argument("--home", type=Path, help="state directory (default: $SOHOA_HOME or ~/.local/share/sohoa)")
+    actions = p.add_subparsers(dest="apikey_action", required=True)
+    c = actions.add_parser("create", help="create a key (printed once)")
+    c.add_argument("--unit", required=True, help="unit code (mã đơn vị), e.g. 000.00.01.H53")
+    c.add_argument("--role", required=True, choices=ROLES)
+    actions.add_parser("list", help="list keys (ids, units, roles; never the keys)")
+    r = actions.add_parser("revoke", help="revoke a key by its id")
+    r.add_argument("key_id")
+    commands["apikey"] = cmd_apikey
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..cli import settings_from_args
+    from ..executor import DaskExecutor, dask_client
+    from ..services import running_services
+    from .app import create_app
+
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    settings = settings_from_args(args)
+    keys = KeyStore.for_home(settings.home)
+    if not keys.list():
+        print(f"sohoa: no API keys yet; create one with: sohoa apikey --home {settings.home} create --unit UNIT --role admin",
+              file=sys.stderr)
+    with running_services(settings) as resolved, dask_client(resolved.cluster, resolved) as client:
+        app = create_app(resolved, executor=DaskExecutor(client), keys=keys)
+        print(f"sohoa serve: http://{args.host}:{args.port}/docs  review desk: /review  dashboard: /dashboard  "
+              f"warehouse: {resolved.warehouse.url()}", file=sys.stderr, flush=True)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
+    return ExitCode.ok
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    from ..cli import settings_from_args
+
+    logging.getLogger().setLevel(logging.WARNING)
+    keys = KeyStore.for_home(settings_from_args(args).home)
+    if args.apikey_action == "create":
+        try:
+            stored, token = keys.create(args.unit, args.role)
+        except ValueError as exc:
+            print(f"sohoa: {exc}", file=sys.stderr)
+            return ExitCode.bad_args
+        print(token)
+        print(f"key id {stored.key_id}, unit {stored.unit}, role {stored.role}: keep the key now, it is not shown again",
+              file=sys.stderr)
+        return ExitCode.ok
+    if args.apikey_action == "list":
+        for k in keys.list():
+            print(f"{k.key_id}  {k.role:<8} {k.unit:<24} {k.created_at}{'  revoked' if k.revoked else ''}")
+        return ExitCode.ok
+    if not keys.revoke(args.key_id):
+        print(f"sohoa: no key {args.key_id}", file=sys.stderr)
+        return ExitCode.other_error
+    print(f"revoked {args.key_id}")
+    return ExitCode.ok

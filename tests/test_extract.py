@@ -1,0 +1,388 @@
+"""Extraction rules on synthetic OCR pages (words with boxes; no OCR needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.extract import classify, extract
+from pipeline.extract.common import find_date, find_number, match_doc_type, proper_case_agency, proper_case_title
+from pipeline.models import PageResult, Word
+
+W, H = 2480, 3508
+CHAR = 26  # px per character at ~13 pt, 300 dpi
+LH = 48
+
+
+class PageBuilder:
+    """Place text lines like a Decree-30 page; ``row`` puts several runs on one Tesseract line."""
+
+    def __init__(self, page: int = 1) -> None:
+        self.page = page
+        self.words: list[Word] = []
+        self.line = 0
+
+    def row(self, y: int, *runs: tuple[float, str], conf: float = 95.0) -> "PageBuilder":
+        """``runs``: (x centre as a fraction of the width, text); all runs share one OCR line."""
+        for cx, text in runs:
+            width = len(text) * CHAR
+            x = int(cx * W - width / 2)
+            for tok in text.split():
+                w = len(tok) * CHAR
+                self.words.append(Word(text=tok, conf=conf, bbox=(x, y, x + w, y + LH), line=self.line))
+                x += w + CHAR
+        self.line += 1
+        return self
+
+    def left(self, y: int, text: str, x: float = 0.12, **kw) -> "PageBuilder":
+        return self.row(y, (x + len(text) * CHAR / 2 / W, text), **kw)
+
+    def result(self) -> PageResult:
+        text = "\n".join(" ".join(w.text for w in self.words if w.line == i) for i in range(self.line))
+        return PageResult(page=self.page, width=W, height=H, dpi=300, text=text, words=self.words, mean_confidence=95)
+
+
+L, R, C = 0.27, 0.70, 0.53  # centres of the left / right header columns and of the text block
+
+
+def header(issuer_lines, number, date_line, *, merged=True, stamp_top=False) -> PageBuilder:
+    b = PageBuilder()
+    y = 240
+    if stamp_top:
+        b.row(60, (0.75, "Trung tâm Công báo và Tìn học"))
+        b.row(110, (0.72, "G€Œ A ttcbth0)quangnga1.øov.vn"), conf=5)
+    right = ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc"]
+    for i in range(max(len(issuer_lines), 2)):
+        runs = []
+        if i < len(issuer_lines):
+            runs.append((L, issuer_lines[i]))
+        if i < 2:
+            runs.append((R, right[i]))
+        if merged:
+            b.row(y, *runs)
+        else:
+            for r in runs:
+                b.row(y, r)
+        y += 60
+    b.row(y + 40, (L, number), (R, date_line))
+    b.y = y + 120
+    return b
+
+
+def body(b: PageBuilder, y: int, n: int = 3) -> int:
+    for k in range(n):
+        b.left(y, "Thực hiện chỉ đạo của Thủ tướng Chính phủ về cải cách thủ tục hành chính, đề nghị", x=0.12)
+        y += 66
+    return y
+
+
+def signature(b: PageBuilder, y: int, prefix: str | None, title: str, name: str, recipients: list[str]) -> None:
+    right = ([prefix] if prefix else []) + [title]
+    b.row(y, (0.2, "Nơi nhận:"), (0.72, right[0]))
+    y += 60
+    rows = [f"- {r};" for r in recipients]
+    for i, r in enumerate(rows):
+        runs = [(0.12 + len(r) * CHAR / 2 / W, r)]
+        if i + 1 < len(right):
+            runs.append((0.72, right[i + 1]))
+        b.row(y, *runs)
+        y += 52
+    y = max(y, y + 200)
+    b.row(y, (0.72, name))
+
+
+def chi_thi_page(number="Số: 27/CT-TTg", type_line="CHỈ THỊ", **kw) -> PageResult:
+    b = header(["THỦ TƯỚNG CHÍNH PHỦ"], number, "Hà Nội, ngày 27 tháng 10 năm 2023", **kw)
+    y = b.y + 80
+    b.row(y, (C, type_line))
+    b.row(y + 66, (C, "Về tiếp tục đẩy mạnh cải cách thủ tục hành chính"))
+    b.row(y + 126, (C, "trên địa bàn cả nước"))
+    y = body(b, y + 300)
+    signature(b, y + 80, None, "THỦ TƯỚNG", "Phạm Minh Chính", ["Ban Bí thư Trung ương Đảng", "Lưu: VT, KSTT (2)"])
+    return b.result()
+
+
+def test_column_merged_header_and_title_subject():
+    ex = extract([chi_thi_page()])
+    f = ex.fields
+    assert f["number"] == "27/CT-TTg"
+    assert f["date"] == "2023-10-27"
+    assert f["place"] == "Hà Nội"
+    assert f["issuer"] == "Thủ tướng Chính phủ"
+    assert f["doc_type"] == "Chỉ thị"
+    assert f["subject"] == "Về tiếp tục đẩy mạnh cải cách thủ tục hành chính trên địa bàn cả nước"
+    assert f["signer"] == "Phạm Minh Chính" and f["signer_title"] == "Thủ tướng"
+    assert "authority_prefix" not in f
+    assert f["recipients"] == ["Ban Bí thư Trung ương Đảng", "Lưu: VT, KSTT (2)"]
+    assert not ex.issues
+    for name in ("number", "date", "issuer", "doc_type", "subject", "signer"):
+        assert 0 < ex.confidence[name] <= 1
+        ev = ex.evidence[name]
+        assert ev.page == 1 and ev.boxes and all(b[2] > b[0] and b[3] > b[1] for b in ev.boxes)
+    # the number's box is in the left column, the date's in the right one
+    assert ex.evidence["number"].boxes[0][2] < W * 0.5 < ex.evidence["date"].boxes[0][0] + W * 0.2
+
+
+def test_cong_van_with_vv_and_parent_body_issuer():
+    b = header(["UBND TỈNH BÌNH DƯƠNG", "SỞ TƯ PHÁP"], "Số: 1234/STP-HCTP", "Bình Dương, ngày 05 tháng 02 năm 2024")
+    y = b.y
+    b.row(y, (L, "V/v triển khai thực hiện cung cấp"))
+    b.row(y + 56, (L, "dịch vụ công trực tuyến toàn trình"))
+    y = body(b, y + 300)
+    signature(b, y + 80, "KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC", "Nguyễn Văn Hùng", ["Như trên", "Lưu: VT, HCTP"])
+    ex = extract([b.result()])
+    f = ex.fields
+    assert f["doc_type"] == "Công văn"
+    assert f["subject"] == "triển khai thực hiện cung cấp dịch vụ công trực tuyến toàn trình"
+    assert f["issuer"] == "Sở Tư pháp"
+    assert f["issuer_parent"] == "Ủy ban nhân dân tỉnh Bình Dương"
+    assert f["number"] == "1234/STP-HCTP" and f["date"] == "2024-02-05" and f["place"] == "Bình Dương"
+    assert f["authority_prefix"] == "KT. Giám đốc" and f["signer_title"] == "Phó Giám đốc"
+    assert f["signer"] == "Nguyễn Văn Hùng"
+    assert f["recipients"] == ["Như trên", "Lưu: VT, HCTP"]
+    assert not ex.issues
+
+
+def test_handwritten_number_and_invalid_day_go_to_review_with_stamp_on_top():
+    b = header(["ỦY BAN NHÂN DÂN", "TỈNH QUẢNG NGÃI"], "Số: # /CT-UBND", "Quảng Ngãi, ngày 80 tháng 3 năm 2018",
+               stamp_top=True)  # fmt: skip
+    y = b.y + 80
+    b.row(y, (C, "CHÍ THỊ"))  # OCR of "CHỈ THỊ"
+    b.row(y + 66, (0.08, "| #RUNGTAM-ĐÔNG"), (C, "Về việc tăng cường công tác thi hành án hành chính"), conf=60)
+    b.row(y + 126, (C, "trên địa bàn tỉnh Quảng Ngãi"))
+    body(b, y + 300)
+    ex = extract([b.result()])
+    f = ex.fields
+    assert "number" not in f and "date" not in f
+    kinds = {(i.field, i.kind) for i in ex.issues}
+    assert ("number", "missing") in kinds and ("date", "invalid") in kinds
+    assert ex.evidence["number"].boxes and ex.evidence["date"].boxes  # the desk can show where to look
+    assert f["issuer"] == "Ủy ban nhân dân tỉnh Quảng Ngãi"  # stamp text above the header is not the issuer
+    assert f["doc_type"] == "Chỉ thị"
+    assert f["place"] == "Quảng Ngãi"
+    assert f["subject"] == "Về việc tăng cường công tác thi hành án hành chính trên địa bàn tỉnh Quảng Ngãi"
+    assert not any(i.field == "doc_type" for i in ex.issues)  # CT matches Chỉ thị
+
+
+def test_incoming_stamp_is_ignored():
+    b = header(["VĂN PHÒNG CHÍNH PHỦ"], "Số: 476/TB-VPCP", "Hà Nội, ngày 20 tháng 11 năm 2023")
+    y = b.y + 80
+    b.row(y, (0.15, "CÔNG VĂN ĐẾN"), (C, "THÔNG BÁO"))
+    b.row(y + 60, (0.15, "Số: 2352"), (C, "Kết luận của Phó Thủ tướng"))
+    b.row(y + 120, (0.15, "Ngày: 12/3/2024"))
+    body(b, y + 300)
+    ex = extract([b.result()])
+    assert ex.fields["number"] == "476/TB-VPCP"
+    assert ex.fields["date"] == "2023-11-20"
+    assert ex.fields["doc_type"] == "Thông báo"
+    assert ex.fields["subject"] == "Kết luận của Phó Thủ tướng"
+
+
+def test_incoming_stamp_number_above_the_header_does_not_win():
+    b = PageBuilder()
+    b.row(40, (0.2, "CÔNG VĂN ĐẾN"))
+    b.row(95, (0.2, "Số: 12/VP"))
+    b.row(150, (0.2, "Ngày: 03 tháng 4 năm 2024"))
+    h = header(["BỘ NỘI VỤ"], "Số: 88/BNV-CCHC", "Hà Nội, ngày 01 tháng 4 năm 2024")
+    for w in h.words:
+        b.words.append(w.model_copy(update={"line": w.line + 3}))
+    b.line = h.line + 3
+    ex = extract([b.result()])
+    assert ex.fields["number"] == "88/BNV-CCHC" and ex.fields["date"] == "2024-04-01"
+    assert ex.fields["issuer"] == "Bộ Nội vụ"
+
+
+@pytest.mark.parametrize(
+    "prefix,title,want_prefix,want_title",
+    [
+        ("KT. CHỦ TỊCH", "PHÓ CHỦ TỊCH", "KT. Chủ tịch", "Phó Chủ tịch"),
+        ("TL. BỘ TRƯỞNG", "VỤ TRƯỞNG VỤ CẢI CÁCH HÀNH CHÍNH", "TL. Bộ trưởng", "Vụ trưởng Vụ Cải cách hành chính"),
+        ("TM. ỦY BAN NHÂN DÂN", "CHỦ TỊCH", "TM. Ủy ban nhân dân", "Chủ tịch"),
+        ("Q. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC", "Q. Giám đốc", "Phó Giám đốc"),
+        ("TUQ. GIÁM ĐỐC", "CHÁNH VĂN PHÒNG", "TUQ. Giám đốc", "Chánh Văn phòng"),
+    ],
+)
+def test_authority_prefixes(prefix, title, want_prefix, want_title):
+    b = header(["ỦY BAN NHÂN DÂN", "THÀNH PHỐ HÀ NỘI"], "Số: 15/QĐ-UBND", "Hà Nội, ngày 03 tháng 3 năm 2022")
+    y = b.y + 80
+    b.row(y, (C, "QUYẾT ĐỊNH"))
+    b.row(y + 66, (C, "Về việc thành lập Tổ công tác"))
+    y = body(b, y + 300)
+    signature(b, y + 80, prefix, title, "Lê Thị Thu Hà", ["Như Điều 3", "Lưu: VT, NC"])
+    ex = extract([b.result()])
+    assert ex.fields["issuer"] == "Ủy ban nhân dân thành phố Hà Nội"
+    assert ex.fields["authority_prefix"] == want_prefix
+    assert ex.fields["signer_title"] == want_title
+    assert ex.fields["signer"] == "Lê Thị Thu Hà"
+    assert ex.fields["recipients"] == ["Như Điều 3", "Lưu: VT, NC"]
+
+
+def test_number_type_mismatch_is_flagged():
+    ex = extract([chi_thi_page(number="Số: 27/QĐ-TTg")])
+    assert ex.fields["doc_type"] == "Chỉ thị"
+    issue = next(i for i in ex.issues if i.field == "doc_type")
+    assert issue.kind == "inconsistent" and "QĐ" in issue.message
+
+
+def test_garbled_type_line_is_normalised():
+    ex = extract([chi_thi_page(type_line="CHÍ THI")])
+    assert ex.fields["doc_type"] == "Chỉ thị"
+
+
+def test_doc_type_fuzzy_and_number_variants():
+    assert match_doc_type("CHÍ THỊ")[0] == "Chỉ thị"
+    assert match_doc_type("QUYÉT ĐINH")[0] == "Quyết định"
+    assert match_doc_type("TÒ TRÌNH")[0] == "Tờ trình"
+    assert match_doc_type("CỘNG HÒA XÃ HỘI") is None
+    assert find_number("Sô: 5898 / UBND - KSTT").number == "5898/UBND-KSTT"
+    assert find_number("S6: 4O/2020/NĐ-CP").number == "40/2020/NĐ-CP"
+    assert find_number("So: l2/KH-UBND").number == "12/KH-UBND"
+    m = find_number("Số: # /CT-UBND")
+    assert m.number is None and m.symbol == "CT-UBND"
+    assert find_date("Hà Nội, ngày 22 tháng 4 năm 2021").value.isoformat() == "2021-04-22"
+    assert find_date("Ha Noi, ngay O5 thang 3 nam 2O20").value.isoformat() == "2020-03-05"
+    bad = find_date("Quảng Ngãi, ngày 80 tháng 3 năm 2018")
+    assert bad.value is None and "80" in bad.problem
+
+
+@pytest.mark.parametrize(
+    "printed,want",
+    [
+        ("ỦY BAN NHÂN DÂN TỈNH QUẢNG NGÃI", "Ủy ban nhân dân tỉnh Quảng Ngãi"),
+        ("UBND TỈNH BÌNH DƯƠNG", "Ủy ban nhân dân tỉnh Bình Dương"),
+        ("ỦY BAN NHÂN DÂN THÀNH PHỐ HỒ CHÍ MINH", "Ủy ban nhân dân Thành phố Hồ Chí Minh"),
+        ("SỞ KẾ HOẠCH VÀ ĐẦU TƯ", "Sở Kế hoạch và Đầu tư"),
+        ("CỤC KIỂM SOÁT THỦ TỤC HÀNH CHÍNH", "Cục Kiểm soát thủ tục hành chính"),
+        ("BỘ LAO ĐỘNG - THƯƠNG BINH VÀ XÃ HỘI", "Bộ Lao động - Thương binh và Xã hội"),
+        ("ỦY BAN NHÂN DÂN TINH QUANG NGAI", "Ủy ban nhân dân tỉnh Quảng Ngãi"),  # OCR dropped marks
+        ("VĂN PHÒNG CHÍNH PHỦ", "Văn phòng Chính phủ"),
+    ],
+)
+def test_proper_case_agency(printed, want):
+    assert proper_case_agency(printed) == want
+
+
+def test_proper_case_title():
+    assert proper_case_title("BỘ TRƯỞNG, CHỦ NHIỆM") == "Bộ trưởng, Chủ nhiệm"
+    assert proper_case_title("PHO CHU TỊCH") == "Phó Chủ tịch"
+
+
+def test_samples_truth_capitalisation_round_trips():
+    """Every issuer and title the sample generator prints in capitals reads back as its truth."""
+    from samples.specs import corpus_specs, synthetic_specs
+
+    for spec in corpus_specs() + synthetic_specs(120, seed=3):
+        assert proper_case_agency(spec.issuer.upper()) == spec.issuer
+        if spec.issuer_parent:
+            assert proper_case_agency(spec.issuer_parent.upper()) == spec.issuer_parent
+        assert proper_case_title(spec.signer_title.upper()) == spec.signer_title
+
+
+def test_references_and_tasks():
+    b = PageBuilder()
+    lines = [
+        "Căn cứ Nghị định số 45/2020/NĐ-CP của Chính phủ về thực hiện thủ tục hành chính;",
+        "Thực hiện Chỉ thị số 27/CT-TTg ngày 27 tháng 10 năm 2023 của Thủ tướng Chính phủ",
+        "và Quyết định số 766/QĐ-TTg, Ủy ban nhân dân tỉnh yêu cầu:",
+        "1. Sở Nội vụ chủ trì rà soát thủ tục hành chính nội bộ, báo cáo trước ngày 15 tháng 12 năm 2023.",
+        "c) Bộ Thông tin và Truyền thông",
+        "- Hoàn thiện nền tảng số, hoàn thành trong tháng 12 năm 2023.",
+    ]
+    y = 400
+    for t in lines:
+        b.left(y, t, x=0.12 if not t[0].isdigit() and not t.startswith(("c)", "-")) else 0.17)
+        y += 66
+    page = b.result()
+    ex = extract([page])
+    refs = {(r["doc_type"], r["number"], r["date"]) for r in ex.fields["references"]}
+    assert ("Nghị định", "45/2020/NĐ-CP", None) in refs
+    assert ("Chỉ thị", "27/CT-TTg", "2023-10-27") in refs
+    assert ("Quyết định", "766/QĐ-TTg", None) in refs
+    tasks = {(t["responsible"], t["deadline"]) for t in ex.fields["tasks"]}
+    assert ("Sở Nội vụ", "2023-12-15") in tasks
+    assert ("Bộ Thông tin và Truyền thông", "2023-12-31") in tasks
+    from pipeline.records import AdminDocumentFields
+
+    AdminDocumentFields(**{k: v for k, v in ex.fields.items()})  # the record schema accepts them
+
+
+# --- results of administrative procedures --------------------------------------------------------
+
+
+def _form(lines_: list[str], header_left: list[str]) -> PageResult:
+    b = PageBuilder()
+    y = 240
+    right = ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc"]
+    for i in range(max(len(header_left), 2)):
+        runs = ([(L, header_left[i])] if i < len(header_left) else []) + ([(R, right[i])] if i < 2 else [])
+        b.row(y, *runs)
+        y += 60
+    y += 80
+    for t in lines_:
+        if t.isupper():
+            b.row(y, (C, t))
+        else:
+            b.left(y, t)
+        y += 66
+    return b.result()
+
+
+def test_birth_certificate():
+    page = _form(
+        ["GIẤY KHAI SINH", "Họ, chữ đệm, tên: NGUYỄN MINH AN", "Ngày, tháng, năm sinh: 05/03/2024",
+         "Giới tính: Nam   Dân tộc: Kinh   Quốc tịch: Việt Nam", "Nơi sinh: Bệnh viện Phụ sản Hà Nội",
+         "Số định danh cá nhân: 001224012345", "Họ, chữ đệm, tên người mẹ: TRẦN THỊ BÌNH",
+         "Họ, chữ đệm, tên người cha: NGUYỄN VĂN CƯỜNG", "Ngày, tháng, năm đăng ký: 10/03/2024"],
+        ["ỦY BAN NHÂN DÂN", "PHƯỜNG BẾN NGHÉ", "Số: 125", "Quyển số: 01/2024"],
+    )  # fmt: skip
+    assert classify([page]) == "birth_certificate"
+    ex = extract([page])
+    f = ex.fields
+    assert f["full_name"] == "Nguyễn Minh An" and f["date_of_birth"] == "2024-03-05"
+    assert f["sex"] == "Nam" and f["ethnicity"] == "Kinh" and f["nationality"] == "Việt Nam"
+    assert f["personal_id"] == "001224012345" and f["mother_name"] == "Trần Thị Bình"
+    assert f["father_name"] == "Nguyễn Văn Cường" and f["date"] == "2024-03-10"
+    assert f["issuer"] == "Ủy ban nhân dân phường Bến Nghé"
+    assert not ex.issues
+    from pipeline.records import BirthCertificateFields
+
+    BirthCertificateFields(**f)
+
+
+def test_birth_certificate_bad_personal_id_is_flagged():
+    page = _form(
+        ["GIẤY KHAI SINH", "Họ, chữ đệm, tên: NGUYỄN MINH AN", "Ngày, tháng, năm sinh: 05/03/2024",
+         "Số định danh cá nhân: 001099012345", "Ngày, tháng, năm đăng ký: 10/03/2024"],
+        ["ỦY BAN NHÂN DÂN", "PHƯỜNG BẾN NGHÉ"],
+    )  # fmt: skip
+    ex = extract([page])
+    assert any(i.field == "personal_id" and i.kind == "inconsistent" for i in ex.issues)
+    page = _form(["GIẤY KHAI SINH", "Họ, chữ đệm, tên: AN", "Số định danh cá nhân: 12345"], ["UBND XÃ AN PHÚ"])
+    assert any(i.field == "personal_id" and i.kind == "invalid" for i in extract([page]).issues)
+
+
+def test_household_business_registration():
+    from pipeline.identifiers import tax_check_digit
+
+    first9 = "031234567"
+    code = first9 + str(tax_check_digit(first9))
+    page = _form(
+        ["GIẤY CHỨNG NHẬN ĐĂNG KÝ HỘ KINH DOANH", f"Mã số hộ kinh doanh: {code}",
+         "Đăng ký lần đầu: ngày 01 tháng 02 năm 2020", "1. Tên hộ kinh doanh: HỘ KINH DOANH TẠP HÓA MINH AN",
+         "2. Địa chỉ trụ sở hộ kinh doanh: 12 Lê Lợi, phường Bến Nghé, Quận 1",
+         "3. Ngành, nghề kinh doanh: Bán lẻ hàng hóa; Dịch vụ ăn uống", "4. Vốn kinh doanh: 100.000.000 đồng",
+         "Họ và tên: NGUYỄN VĂN AN   Giới tính: Nam", "Sinh ngày: 01/01/1980   Dân tộc: Kinh",
+         "Số định danh cá nhân: 079080012345", "Nơi cư trú: 12 Lê Lợi, phường Bến Nghé, Quận 1"],
+        ["ỦY BAN NHÂN DÂN QUẬN 1", "PHÒNG TÀI CHÍNH - KẾ HOẠCH"],
+    )  # fmt: skip
+    assert classify([page]) == "household_business_registration"
+    ex = extract([page])
+    f = ex.fields
+    assert f["business_code"] == code and f["business_name"] == "HỘ KINH DOANH TẠP HÓA MINH AN"
+    assert f["owner_name"] == "Nguyễn Văn An" and f["owner_date_of_birth"] == "1980-01-01"
+    assert f["owner_personal_id"] == "079080012345" and f["date"] == "2020-02-01"
+    assert f["business_lines"] == ["Bán lẻ hàng hóa", "Dịch vụ ăn uống"]
+    assert f["issuer"] == "Phòng Tài chính - Kế hoạch"
+    assert not ex.issues, ex.issues
+    bad = _form(["GIẤY CHỨNG NHẬN ĐĂNG KÝ HỘ KINH DOANH", f"Mã số hộ kinh doanh: {code[:-1]}{(int(code[-1]) + 1) % 10}"],
+                ["UBND QUẬN 1"])  # fmt: skip
+    assert any(i.field == "business_code" and i.kind == "invalid" for i in extract([bad]).issues)

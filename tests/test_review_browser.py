@@ -1,0 +1,129 @@
+"""The review desk in real Chromium over real HTTP: a steward logs in, the worst document
+opens first, ``date`` and ``number`` are corrected with the keyboard and saved; the warehouse
+then holds a signed version 2 whose signature verifies, with version 1 kept."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.api.app import create_app
+from test_api import PendingExecutor, env, mild_record, worst_record  # noqa: F401 - env is a fixture
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(env):
+    import uvicorn
+
+    app = create_app(env.settings, executor=PendingExecutor(), keys=env.keys)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no Chromium at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _select_field(page, name: str) -> None:
+    """Move the selection with j/k until ``name`` is selected."""
+    order = page.eval_on_selector_all("#fields tr", "rows => rows.map(r => r.dataset.field)")
+    current = page.get_attribute("#fields tr.selected", "data-field")
+    key = "j" if order.index(name) > order.index(current) else "k"
+    for _ in range(len(order)):
+        if page.get_attribute("#fields tr.selected", "data-field") == name:
+            return
+        page.keyboard.press(key)
+    raise AssertionError(f"could not select {name}")
+
+
+def _edit(page, name: str, value: str) -> None:
+    _select_field(page, name)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'#fields tr[data-field="{name}"] input')
+    page.keyboard.press("Control+A")
+    page.keyboard.type(value)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'#fields tr.edited[data-field="{name}"]')
+
+
+def test_steward_corrects_the_worst_document_with_the_keyboard(env, server, browser, tmp_path):
+    from pipeline.verify import verify_record_bytes
+
+    mild = mild_record(env.warehouse, env.signer)
+    worst = worst_record(env.warehouse, env.signer, number="125/UBND-VF")  # OCR misread P as F
+    doc = worst["document_id"]
+
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server + "/review")
+    page.fill("#key", env.tokens["steward"])
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+
+    # the worst document (most issues) is open, its page drawn with the evidence boxes
+    assert page.get_attribute("body", "data-document") == doc
+    queue = page.eval_on_selector_all("#queue li", "items => items.map(i => i.dataset.id)")
+    assert queue.index(doc) < queue.index(mild["document_id"])
+    page.wait_for_function("document.getElementById('page').naturalWidth > 0")
+    assert page.locator("#overlay rect").count() >= 4
+    assert "Ủy ban nhân dân huyện Đông Anh" in page.inner_text("#fields")  # Vietnamese renders as text
+
+    _edit(page, "date", "2023-02-28")
+    _edit(page, "number", "125/UBND-VP")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector(f"body[data-saved='{doc}@2']", timeout=20_000)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "review-desk.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    assert not errors, errors
+
+    data = env.warehouse.get_record_bytes(doc)
+    record = json.loads(data)
+    assert record["version"] == 2 and record["status"] == "ok"
+    assert record["fields"]["date"] == "2023-02-28" and record["fields"]["number"] == "125/UBND-VP"
+    entry = record["history"][-1]
+    steward = next(k for k in env.keys.list() if k.role == "steward")
+    assert entry["action"] == "corrected" and entry["by"] == f"steward:{steward.key_id}"
+    assert entry["changed_fields"] == ["date", "number"]
+    report = verify_record_bytes(data, [env.settings.signer.trust_anchor.read_bytes()])
+    assert report.ok, report.problems
+    versions = env.warehouse.record_versions(doc)
+    assert len(versions) == 2
+    assert sorted(json.loads(env.warehouse.get_record_bytes(doc, v.version_id))["version"] for v in versions) == [1, 2]
+    page.close()
