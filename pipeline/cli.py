@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("digitize", help="deskew, OCR, extract, sign and store scans (files or folders)")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders, or s3://KEY:SECRET@host:port/bucket/prefix")
     _common(p)
     p.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler (default: a LocalCluster)")
     p.add_argument("--workers", type=int, metavar="N", help="LocalCluster worker processes (default: one per core)")
@@ -116,15 +116,15 @@ def cmd_digitize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .executor import DaskExecutor, InlineExecutor, dask_client
-    from .inputs import iter_input_files
+    from .inputs import iter_inputs
     from .orchestrate import BatchRunner
     from .services import running_services
     from .warehouse import Warehouse
 
     os.environ["OMP_THREAD_LIMIT"] = "1"  # the process edge: inline OCR runs here too
     settings = _settings(args)
-    inputs = list(iter_input_files(args.paths))
-    missing = [i.path for i in inputs if i.explicit and not i.path.exists()]
+    inputs = list(iter_inputs(args.paths))
+    missing = [i.path for i in inputs if getattr(i, "explicit", False) and not i.path.exists()]
     if missing:
         raise SohoaError(f"no such file or folder: {', '.join(map(str, missing))}")
     if not inputs:

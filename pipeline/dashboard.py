@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Iterable, Literal

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -21,8 +21,45 @@ FINAL_STATUSES = ("ok", "needs_review")
 
 @dataclass(frozen=True)
 class InputFile:
+    """A local scan to digitize."""
+
     path: Path
     explicit: bool  # named on the command line (processed whatever its suffix)
+
+    @property
+    def name(self) -> str:
+        return safe_display_name(self.path)
+
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class S3InputFile:
+    """A scan under an S3 prefix (``sohoa digitize s3://KEY:SECRET@host:port/bucket/prefix/``)."""
+
+    client: object = field(repr=False, compare=False)
+    bucket: str
+    key: str
+    object_size: int
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1][:255] or "unnamed"
+
+    def size(self) -> int:
+        return self.object_size
+
+    def read(self) -> bytes:
+        resp = self.client.get_object(self.bucket, self.key)  # type: ignore[attr-defined]
+        try:
+            return resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
 
 
 def iter_input_files(paths: Iterable[str | Path]) -> Iterator[InputFile]:
@@ -39,6 +76,43 @@ def iter_input_files(paths: Iterable[str | Path]) -> Iterator[InputFile]:
                         yield InputFile(Path(root) / name, explicit=False)
         else:
             yield InputFile(path, explicit=True)
+
+
+def is_s3_url(value: str) -> bool:
+    return str(value).startswith("s3://")
+
+
+def iter_s3_inputs(url: str, *, secure: bool = False) -> Iterator[S3InputFile]:
+    """Supported scans under ``s3://KEY:SECRET@host:port/bucket/prefix`` (listed lazily, sorted by key)."""
+    from urllib.parse import unquote, urlsplit
+
+    from minio import Minio
+
+    from .errors import ConfigurationError
+
+    parts = urlsplit(url)
+    bucket, _, prefix = parts.path.lstrip("/").partition("/")
+    if not parts.hostname or not bucket:
+        raise ConfigurationError(f"S3 input must be s3://KEY:SECRET@host:port/bucket/prefix, got {url!r}")
+    client = Minio(
+        f"{parts.hostname}:{parts.port or (443 if secure else 80)}",
+        access_key=unquote(parts.username or ""),
+        secret_key=unquote(parts.password or ""),
+        secure=secure,
+    )
+    for obj in client.list_objects(bucket, prefix=prefix, recursive=True):
+        if obj.is_dir or Path(obj.object_name).suffix.lower() not in SUPPORTED_SUFFIXES:
+            continue
+        yield S3InputFile(client=client, bucket=bucket, key=obj.object_name, object_size=obj.size or 0)
+
+
+def iter_inputs(paths: Iterable[str | Path]) -> Iterator[InputFile | S3InputFile]:
+    """Local files and folders (see :func:`iter_input_files`) and ``s3://`` prefixes."""
+    for raw in paths:
+        if is_s3_url(str(raw)):
+            yield from iter_s3_inputs(str(raw))
+        else:
+            yield from iter_input_files([raw])
 
 
 def document_id_of(data: bytes) -> str:

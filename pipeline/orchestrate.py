@@ -21,7 +21,7 @@ from .config import Settings
 from .document import DocumentOutcome, finalize_document, prepare_document, process_page
 from .errors import SohoaError, TooLargeError
 from .executor import Executor
-from .inputs import FINAL_STATUSES, InputFile, document_id_of, safe_display_name
+from .inputs import FINAL_STATUSES, InputFile, S3InputFile, document_id_of
 from .models import DocumentInfo, ErrorItem, SourceRef
 from .warehouse import Warehouse
 
@@ -61,20 +61,21 @@ class BatchSummary:
 ProgressFn = Callable[[DocumentOutcome], None]
 
 
-def accept(item: InputFile, warehouse: Warehouse, settings: Settings) -> SourceRef | DocumentOutcome:
+def accept(item: InputFile | S3InputFile, warehouse: Warehouse, settings: Settings) -> SourceRef | DocumentOutcome:
     """Read, identify and store the original; or say why the document needs no processing."""
-    name = safe_display_name(item.path)
+    name = item.name
     try:
-        size = item.path.stat().st_size
+        size = item.size()
         if size > settings.limits.max_file_bytes:
             raise TooLargeError(
                 f"file is {size / 1e6:.1f} MB, above the limit of {settings.limits.max_file_bytes / 1e6:.0f} MB"
             )
-        data = item.path.read_bytes()
+        data = item.read()
     except SohoaError as exc:
         return DocumentOutcome(document_id="", source_file=name, status="failed", error=ErrorItem.from_exception(exc), stored=False)
-    except OSError as exc:
-        err = ErrorItem(stage="ingest", code="unreadable", message=f"cannot read {name}: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - OSError locally, S3Error/urllib3 errors for s3:// inputs
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        err = ErrorItem(stage="ingest", code="unreadable", message=f"cannot read {name}: {reason}", transient=True)
         return DocumentOutcome(document_id="", source_file=name, status="failed", error=err, stored=False)
     return accept_bytes(data, name, warehouse, settings)
 
@@ -145,7 +146,7 @@ class BatchRunner:
         configured = self.settings.cluster.max_in_flight_documents
         return configured or max(2, 4 * self.executor.worker_count())
 
-    def run(self, inputs: Iterable[InputFile]) -> BatchSummary:
+    def run(self, inputs: Iterable[InputFile | S3InputFile]) -> BatchSummary:
         run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
         summary = BatchSummary(run_id=run_id, started_at=datetime.now(timezone.utc))
         t0 = time.perf_counter()
@@ -174,7 +175,7 @@ class BatchRunner:
                     except SohoaError as exc:  # warehouse unreachable even after retries
                         accepted = DocumentOutcome(
                             document_id="",
-                            source_file=safe_display_name(item.path),
+                            source_file=item.name,
                             status="failed",
                             error=ErrorItem.from_exception(exc),
                             stored=False,

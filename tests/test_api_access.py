@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from pipeline.api.app import PUBLIC_PATHS, create_app
-from test_api import DOSSIER_A, UNIT_A, PendingExecutor, client, env, executor, upload, worst_record  # noqa: F401 - fixtures
+from test_api import DOSSIER_A, UNIT_A, PendingExecutor, env, png_page, upload, worst_record  # noqa: F401 - env is a fixture
 
 WRONG_KEYS = {
     "no key": {},
@@ -125,6 +125,4 @@ def test_roles_are_enforced(app_and_doc, env):
 
 
 def _tiny_png() -> bytes:
-    from test_api import png_page
-
     return png_page("Tờ khai")

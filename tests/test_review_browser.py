@@ -104,11 +104,12 @@ def test_steward_corrects_the_worst_document_with_the_keyboard(env, server, brow
 
     _edit(page, "date", "2023-02-28")
     _edit(page, "number", "125/UBND-VP")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "review-desk-before-save.png"), full_page=True)
     page.keyboard.press("Control+s")
     page.wait_for_selector(f"body[data-saved='{doc}@2']", timeout=20_000)
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "review-desk.png"
+    shot = ARTIFACTS / "review-desk-after-save.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     assert not errors, errors
