@@ -128,3 +128,19 @@ def test_steward_corrects_the_worst_document_with_the_keyboard(env, server, brow
     assert len(versions) == 2
     assert sorted(json.loads(env.warehouse.get_record_bytes(doc, v.version_id))["version"] for v in versions) == [1, 2]
     page.close()
+
+
+def test_admin_dashboard_draws_indicators(env, server, browser):
+    mild_record(env.warehouse, env.signer)
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server + "/dashboard")
+    page.fill("#key", env.tokens["admin"])
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#chart svg rect", timeout=20_000)
+    assert page.locator("#rows tr").count() >= 1
+    assert "Tiếp nhận" in page.inner_text("#legend")
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    assert not errors, errors
+    page.close()

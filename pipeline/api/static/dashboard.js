@@ -22,7 +22,7 @@ function drawChart(rows) {
   const box = document.getElementById("chart");
   box.replaceChildren();
   if (!rows.length) { box.textContent = "Chưa có dữ liệu."; return; }
-  const barW = 12, groupGap = 18, left = 40, top = 10, height = 220, bottom = 70;
+  const barW = 12, groupGap = 18, left = 110, top = 10, height = 220, bottom = 80;
   const groupW = SERIES.length * barW + groupGap;
   const width = left + rows.length * groupW + 10;
   const max = Math.max(1, ...rows.map((r) => r.received), ...rows.map((r) => r.reused));
