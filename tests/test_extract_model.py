@@ -18,11 +18,18 @@ def test_model_loads_once_and_is_versioned():
 
 
 def _page(rows: list[list[tuple[int, str]]]) -> PageResult:
-    """rows of (x, text) runs; each row one Tesseract line."""
+    """rows of (x, text) runs (x < 0: centred on the text block); each row one Tesseract line.
+    Rows after the body jump to the lower half of the page, where a signature block sits."""
     words = []
     y = 200
     for i, row in enumerate(rows):
+        if row and row[0][1] == "BỘ TRƯỞNG":
+            y = 2300
+        if row and row[0][1].startswith("Bộ Tư pháp báo cáo"):
+            y += 120  # the gap between the trích yếu and the body
         for x, text in row:
+            if x < 0:
+                x = int(1330 - 26 * len(text) / 2)
             for tok in text.split():
                 w = 26 * len(tok)
                 words.append(Word(text=tok, conf=93, bbox=(x, y, x + w, y + 48), line=i))
@@ -38,14 +45,16 @@ def test_model_fills_the_signature_block_when_layout_cues_are_missing():
         [(300, "BỘ TƯ PHÁP"), (1250, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM")],
         [(1400, "Độc lập - Tự do - Hạnh phúc")],
         [(330, "Số: 12/BC-BTP"), (1300, "Hà Nội, ngày 05 tháng 3 năm 2024")],
-        [(1150, "BÁO CÁO")],
-        [(800, "Kết quả cải cách thủ tục hành chính quý I năm 2024")],
+        [(-1, "BÁO CÁO")],
+        [(-1, "Kết quả cải cách thủ tục hành chính quý I năm 2024")],
         [(350, "Bộ Tư pháp báo cáo kết quả cải cách thủ tục hành chính quý I như sau")],
         [(350, "Đề nghị các cơ quan, đơn vị nghiêm túc triển khai thực hiện")],
         [(1500, "BỘ TRƯỞNG")],
+        [(1450, "BỘ TƯ PHÁP *")],
         [(1450, "Nguyễn Hải Ninh")],
     ])
     rules = extract([page], use_model=False)
+    assert rules.fields["subject"] == "Kết quả cải cách thủ tục hành chính quý I năm 2024"
     assert "signer" not in rules.fields
     both = extract([page])
     assert both.fields["number"] == "12/BC-BTP" and both.fields["issuer"] == "Bộ Tư pháp"  # rules still win

@@ -28,7 +28,9 @@ from .common import (
     doc_type_from_number,
     find_date,
     find_number,
+    fix_subject_case,
     fold,
+    known_title,
     looks_like_person,
     match_doc_type,
     nfc,
@@ -36,6 +38,7 @@ from .common import (
     proper_case_agency,
     proper_case_person,
     proper_case_title,
+    restore_surname,
     type_matches_number,
     uppercase_ratio,
 )
@@ -77,7 +80,8 @@ def _letters(text: str) -> int:
 
 
 def _is_rule(ln: Line) -> bool:
-    return _letters(ln.text) < 2
+    """A printed rule (or seal speckle): no letters or digits to speak of."""
+    return sum(c.isalnum() for c in ln.text) < 2
 
 
 def _span_words(ln: Line, start: int, end: int):
@@ -270,7 +274,7 @@ def extract_admin(pages) -> Extraction:
 
     vv_lines = _vv_subject(lines, hl, number_line, h)
     if vv_lines:
-        subject = clean_spaces(" ".join(ln.text for ln in vv_lines))
+        subject = fix_subject_case(clean_spaces(" ".join(ln.text for ln in vv_lines)))
         subject = VV_RE.sub("", subject).strip()
         ex.set("subject", subject, min(ln.confidence for ln in vv_lines), _ev(vv_lines))
         if "doc_type" not in ex.fields:
@@ -279,7 +283,7 @@ def extract_admin(pages) -> Extraction:
     elif title_line is not None:
         subj = _title_subject(after, title_line, h, W)
         if subj:
-            ex.set("subject", clean_spaces(" ".join(ln.text for ln in subj)), min(ln.confidence for ln in subj), _ev(subj))
+            ex.set("subject", fix_subject_case(clean_spaces(" ".join(ln.text for ln in subj))), min(ln.confidence for ln in subj), _ev(subj))
 
     number = ex.fields.get("number")
     symbol = number.split("/", 1)[1] if number else ex.hints.get("number_symbol")
@@ -335,11 +339,19 @@ _SUBJECT_STOP = ("can cu", "kinh gui", "dieu 1", "noi nhan")
 _SUBJECT_STOP_NEXT = ("thuc hien", "quyet dinh:", "chu tich")
 
 
+def _sentence_word(w: str) -> bool:
+    """'Về', 'trên' (a word that can start a trích yếu line), not 'HỌC' or '0.NG'."""
+    return w[:1].isalpha() and (len(w) == 1 or w[1:].islower())
+
+
 def _centred_part(ln: Line, cx: float, tol: float) -> Line | None:
     """``ln`` or its shortest-trimmed suffix centred on ``cx`` (leading stamp garbage cut off)."""
     for j in range(len(ln.words)):
         sub = ln.sub(j)
-        if abs(sub.center_x - cx) < tol and sub.confidence > 0.7 and sub.words[0].text[:1].isalpha():
+        if j and words_confidence(ln.words[:j]) >= 0.75:
+            continue  # the words cut off must look like garbage (a stamp), not a body line's start
+        if (abs(sub.center_x - cx) < tol and sub.confidence > 0.7
+                and _sentence_word(sub.words[0].text)):
             return sub
     return None
 
@@ -455,6 +467,9 @@ def _signature_block(ex: Extraction, pages) -> None:
     for ln in block[i:]:
         if uppercase_ratio(ln.text) < 0.7 or _letters(ln.text) < 3:
             break
+        ln = _clean_title_line(ln)
+        if ln is None or (not titles and not known_title(ln.text)):
+            break
         if titles and ln.top - titles[-1].bottom > 1.5 * ln.height:
             break
         if not titles and prefixes and ln.top - prefixes[-1].bottom > 1.5 * ln.height:
@@ -467,7 +482,7 @@ def _signature_block(ex: Extraction, pages) -> None:
         for ln in prefixes:
             m = AUTHORITY_RE.match(clean_spaces(ln.text))
             p = m.group(1).replace(".", "").upper()
-            parts.append(f"{p}. {proper_case_title(m.group(2).strip(' .'))}")
+            parts.append(f"{p}. {proper_case_title(m.group(2).strip(' ._-'))}")
         ex.set("authority_prefix", "; ".join(parts), min(ln.confidence for ln in prefixes), _ev(prefixes))
     if titles:
         text = clean_spaces(" ".join(ln.text for ln in titles)).strip(" .,;:")
@@ -478,7 +493,13 @@ def _signature_block(ex: Extraction, pages) -> None:
     title_case = [ln for ln in names if uppercase_ratio(ln.text) < 0.9]
     pick = (title_case or names or [None])[-1]
     if pick is not None:
-        ex.set("signer", proper_case_person(_clean_name(pick.text)), pick.confidence, _ev([pick]))
+        ex.set("signer", restore_surname(proper_case_person(_clean_name(pick.text))), pick.confidence, _ev([pick]))
+
+
+def _clean_title_line(ln: Line) -> Line | None:
+    """Drop seal/signature garbage words (low confidence, no letters) around a title line."""
+    words = [w for w in ln.words if w.conf >= 50 and _letters(w.text) >= 1 and w.text[:1].isupper()]
+    return Line(ln.page, words) if words else None
 
 
 def _clean_name(text: str) -> str:

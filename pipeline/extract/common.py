@@ -448,3 +448,27 @@ def looks_like_person(text: str) -> bool:
         return False
     up = [w.isupper() for w in words if len(w) > 1]
     return all(up) or not any(up)
+
+
+def known_title(text: str) -> bool:
+    """Whether ``text`` names a known signer title ('PHÓ CHỦ TỊCH', 'CHÁNH VĂN PHÒNG', …)."""
+    f = " " + clean_spaces(re.sub(r"[^a-z ]", " ", fold(text))) + " "
+    return any(f" {fold(t)} " in f for t in _HEAD_TITLES)
+
+
+#: Common Vietnamese surnames: OCR often changes their marks ('Nguyên', 'Định').
+SURNAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô",
+            "Dương", "Lý", "Trịnh", "Đinh", "Lâm", "Mai", "Trương", "Đoàn", "Hà", "Cao", "Lương", "Tạ", "Tô", "Lưu")  # fmt: skip
+_SURNAME_BY_FOLD = {fold(s): s for s in SURNAMES}
+
+
+def restore_surname(name: str) -> str:
+    words = name.split(" ")
+    if words and fold(words[0]) in _SURNAME_BY_FOLD:
+        words[0] = _SURNAME_BY_FOLD[fold(words[0])]
+    return " ".join(words)
+
+
+def fix_subject_case(text: str) -> str:
+    """'chuyển đổi Số trong' → 'chuyển đổi số trong' (Tesseract capitalises 'số' after its pattern)."""
+    return re.sub(r"(?<=[a-zà-ỹ] )Số(?= [a-zà-ỹ])", "số", text)

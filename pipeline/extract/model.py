@@ -139,8 +139,10 @@ def apply_model(ex: Extraction, pages, nlp) -> None:
                 ex.set(name, value, MODEL_WEIGHT * _conf(ws), _ev(page_no, ws))
                 return
 
+    rules_issuer = "issuer" in ex.fields
     fill("issuer", "ISSUER", proper_case_agency)
-    fill("issuer_parent", "PARENT", proper_case_agency)
+    if not rules_issuer:  # the rules' issuer lines already decided whether a parent is printed
+        fill("issuer_parent", "PARENT", proper_case_agency)
     fill("doc_type", "DOCTYPE", lambda t: (match_doc_type(t, min_score=60) or (None,))[0])
 
     def _number(t: str):
