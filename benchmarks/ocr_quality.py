@@ -268,6 +268,14 @@ def cer(ocr: str, truth: str) -> float:
     return Levenshtein.distance(ocr, truth) / max(1, len(truth))
 
 
+def bag_error(ocr: str, truth: str) -> float:
+    """Order-free word error: words missing + words extra (multisets) over the truth's word count."""
+    from collections import Counter
+
+    a, b = Counter(normalise(truth).split()), Counter(normalise(ocr).split())
+    return (sum((a - b).values()) + sum((b - a).values())) / max(1, sum(a.values()))
+
+
 def diff_excerpt(ocr: str, truth: str, limit: int = 12) -> list[str]:
     """Word-level differences ``truth → ocr`` (at most ``limit``), for looking at errors."""
     a, b = normalise(truth).split(" "), normalise(ocr).split(" ")
@@ -281,11 +289,11 @@ def diff_excerpt(ocr: str, truth: str, limit: int = 12) -> list[str]:
     return out
 
 
-def table(rows: list[dict], methods: list[str]) -> str:
+def table(rows: list[dict], methods: list[str], metric: str = "cer") -> str:
     def line(label: str, sel: list[dict]) -> str:
         cells = [f"{label:<16s}", f"{len(sel):>5d}"]
         for m in methods:
-            values = [r["cer"][m] for r in sel if m in r["cer"]]
+            values = [r[metric][m] for r in sel if m in r[metric]]
             cells.append(f"{100 * statistics.fmean(values):>9.2f}%" if values else f"{'-':>10s}")
         return " ".join(cells)
 
@@ -365,10 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for j in jobs:
         truth = pages[j.key]["truth"]
-        row = {**dataclasses.asdict(j), "key": j.key, "truth_chars": len(normalise(truth)), "cer": {}, "seconds": {}}
+        row = {**dataclasses.asdict(j), "key": j.key, "truth_chars": len(normalise(truth)), "cer": {}, "bag": {},
+               "seconds": {}}
         for m in methods:
             r = results[(j.key, m)]
             row["cer"][m] = cer(r.get("text", ""), truth)
+            row["bag"][m] = bag_error(r.get("text", ""), truth)
             row["seconds"][m] = sum(r.get("seconds", {}).values())
             if m == "sohoa":
                 row["sohoa"] = {k: r.get(k) for k in ("confidence", "skew", "orientation", "flags")}
@@ -379,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
           f"fonts {', '.join(FONTS)}; sohoa settings {fingerprint}"
           + (f" with {' '.join(args.overrides)}" if args.overrides else " (defaults)"))
     print(table(rows, methods))
+    print("\nOrder-free word error (words missing + extra, as multisets, / truth words): reading order aside")
+    print(table(rows, methods, "bag"))
     print("\nmean seconds per page: " + ", ".join(
         f"{m} {statistics.fmean(r['seconds'][m] for r in rows):.1f}" for m in methods))
     targets = {"clean": 0.01, "office": 0.01, "heavy": 0.03}

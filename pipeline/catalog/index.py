@@ -391,6 +391,12 @@ def rebuild(warehouse: Warehouse, *, keyring: KeyRing | None = None, grace_s: fl
 # --- queries -------------------------------------------------------------------------------
 
 
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[tuple]:
+    """Execute and fetch to the end: DuckDB refuses new work on a connection while a
+    result (even of DDL) is unfinished."""
+    return con.execute(sql, params or []).fetchall()
+
+
 class _Vanished(Exception):
     """An object listed a moment ago is gone (a compaction committed): list again."""
 
@@ -418,6 +424,8 @@ class Catalog:
         self._signature: tuple[tuple[str, str], ...] | None = None
         self._refreshed_at: float | None = None
         self._manifest_file: Path | None = None
+        self._base_paths: list[Path] | None = None
+        self._delta_tables: dict[str, pa.Table] = {}
 
     # -- loading ------------------------------------------------------------------------
 
@@ -466,7 +474,7 @@ class Catalog:
                         self._refreshed_at = time.monotonic()
                         return False
                     if len(objects) > 4:
-                        with ThreadPoolExecutor(max_workers=8) as pool:
+                        with ThreadPoolExecutor(max_workers=16) as pool:
                             paths = list(pool.map(self._fetch, objects))
                     else:
                         paths = [self._fetch(o) for o in objects]
@@ -475,7 +483,10 @@ class Catalog:
                     if attempt == 3:
                         raise CatalogError("catalog keeps changing under the reader; try again") from None
                     time.sleep(0.05 * (attempt + 1))
-            self._load(paths)
+            is_delta = [o.key.startswith(DELTA_PREFIX) for o in objects]
+            self._load(
+                [p for p, d in zip(paths, is_delta) if not d], [p for p, d in zip(paths, is_delta) if d]
+            )
             self._signature = signature
             self._refreshed_at = time.monotonic()
             keep = {p.name for p in paths}
@@ -484,16 +495,47 @@ class Catalog:
             self._evict(keep)
             return True
 
-    def _load(self, paths: list[Path]) -> None:
-        if paths:
-            files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
-            source = f"read_parquet([{files}], union_by_name = true)"
-        else:
-            self._con.register("_empty", SCHEMA.empty_table())
-            source = "_empty"
-        self._con.execute(
-            f"CREATE OR REPLACE TABLE catalog AS SELECT * EXCLUDE (rn) FROM "
-            f"(SELECT *, {_LATEST} AS rn FROM {source}) WHERE rn = 1"
+    def _load(self, base_paths: list[Path], delta_paths: list[Path]) -> None:
+        """Load the base (only when its generation changed; one row per document) and the
+        deltas (each file read once, kept in memory), then materialise ``catalog``: base rows
+        of documents without a delta, plus the latest of delta and base rows of the others;
+        and ``subject_index`` (one row per blind index) for lookups by subject."""
+        con = self._con
+        if base_paths != self._base_paths:
+            if base_paths:
+                files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in base_paths)
+                _run(con, f"CREATE OR REPLACE TABLE base AS SELECT * FROM read_parquet([{files}], union_by_name = true)")
+            else:
+                con.register("_empty", SCHEMA.empty_table())
+                _run(con, "CREATE OR REPLACE TABLE base AS SELECT * FROM _empty")
+                con.unregister("_empty")
+            self._base_paths = list(base_paths)
+        tables = {}
+        for path in delta_paths:
+            table = self._delta_tables.get(path.name)
+            tables[path.name] = table if table is not None else pq.read_table(path).cast(SCHEMA)
+        self._delta_tables = tables
+        con.register("_delta", pa.concat_tables(tables.values()) if tables else SCHEMA.empty_table())
+        _run(
+            con,
+            f"""
+            CREATE OR REPLACE TABLE catalog AS
+            WITH touched AS (SELECT DISTINCT document_id FROM _delta),
+                 candidates AS (
+                     SELECT * FROM _delta
+                     UNION ALL BY NAME
+                     SELECT * FROM base WHERE document_id IN (SELECT document_id FROM touched)),
+                 latest AS (SELECT * EXCLUDE (rn) FROM (SELECT *, {_LATEST} AS rn FROM candidates) WHERE rn = 1)
+            SELECT * FROM base WHERE document_id NOT IN (SELECT document_id FROM touched)
+            UNION ALL BY NAME
+            SELECT * FROM latest
+            """
+        )
+        con.unregister("_delta")
+        _run(
+            con,
+            "CREATE OR REPLACE TABLE subject_index AS "
+            "SELECT unnest(subjects) AS subject, document_id FROM catalog WHERE len(subjects) > 0"
         )
 
     def _evict(self, keep: set[str]) -> None:
@@ -513,7 +555,7 @@ class Catalog:
         """How many documents the catalog holds (latest version of each)."""
         with self._lock:
             self._ensure_fresh()
-            return int(self._con.execute("SELECT count(*) FROM catalog").fetchone()[0])
+            return int(_run(self._con, "SELECT count(*) FROM catalog")[0][0])
 
     def find(
         self,
@@ -542,7 +584,7 @@ class Catalog:
         if subject is not None:
             if self.keyring is None:
                 raise ConfigurationError("a lookup by subject id needs the PII key ring (blind index)")
-            where.append("list_has_any(subjects, ?::VARCHAR[])")
+            where.append("document_id IN (SELECT document_id FROM subject_index WHERE subject IN (SELECT unnest(?::VARCHAR[])))")
             params.append(self.keyring.blind_indexes(subject))
         if issuer is not None:
             where.append("contains(issuer_fold, ?)")
@@ -601,6 +643,8 @@ class Catalog:
             shutil.rmtree(self.cache_dir, ignore_errors=True)
             self._signature = None
             self._refreshed_at = None
+            self._base_paths = None
+            self._delta_tables = {}
 
     def __enter__(self) -> "Catalog":
         return self
