@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
     p.add_argument("--table", action="store_true", help="a short human-readable table instead of JSON Lines")
+    p.add_argument("--decrypt", action="store_true",
+                   help="personal data in clear (needs the PII key ring; written to the audit log)")
 
     p = sub.add_parser("verify", help="verify a record's signature (offline) and its chain to the CA")
     p.add_argument("record", type=Path)
@@ -85,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
 #: Modules that add sub-commands: each has ``register(subparsers, commands, common=...)``
 #: adding its parsers and ``commands[name] = fn(args) -> int``.
 EXTENSION_MODULES = ("pipeline.api.commands", "pipeline.catalog.commands")
+
+
+def cli_actor():
+    """Who acts from the command line, for the audit and reuse logs: the OS user."""
+    import getpass
+
+    from .audit import Actor
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in a container
+        user = str(os.getuid())
+    return Actor(key_id=f"cli:{user}", unit="cli", role="admin")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -164,8 +179,10 @@ def cmd_digitize(args: argparse.Namespace) -> int:
     return ExitCode.ok
 
 
-def export_line(record: dict) -> dict:
-    """The export view of a record: identity, status, fields, text (JSON Lines, one per record)."""
+def export_line(record: dict, *, stored: dict | None = None) -> dict:
+    """The export view of a record: identity, status, fields, text (JSON Lines, one per record).
+    ``stored``: the record as stored when ``record`` is its decrypted view."""
+    stored = record if stored is None else stored
     return {
         "document_id": record["document_id"],
         "source_file": record["source_file"],
@@ -179,7 +196,8 @@ def export_line(record: dict) -> dict:
         "validation_errors": record.get("validation_errors", []),
         "page_count": record.get("page_count"),
         "text": record.get("text", ""),
-        "signed": bool(record.get("signature")),
+        "signed": bool(stored.get("signature")),
+        "encrypted_fields": [] if stored is not record else (stored.get("pii") or {}).get("fields", []),
     }
 
 
@@ -190,10 +208,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     settings = _settings(args)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     count = 0
+    decrypted: list[str] = []
     try:
         with running_services(settings, need_signer=False) as resolved:
-            for record in Warehouse(resolved.warehouse).iter_records():
-                line = export_line(record)
+            warehouse = Warehouse(resolved.warehouse)
+            keyring = None
+            if args.decrypt:
+                from .pii import KeyRing
+
+                keyring = KeyRing.load(resolved.pii_keyring)
+                from .audit import write_audit
+
+                # fail closed: no personal data leaves before the access is logged
+                write_audit(warehouse, cli_actor(), "export.decrypt", detail={"scope": "every record", "phase": "start"})
+            for record in warehouse.iter_records():
+                view = record
+                if keyring is not None and record.get("pii"):
+                    from .pii import decrypt_fields
+
+                    view = decrypt_fields(record, keyring, role="admin")
+                    decrypted.append(record["document_id"])
+                line = export_line(view, stored=record)
                 if args.table:
                     f = line["fields"]
                     out.write(
@@ -203,10 +238,13 @@ def cmd_export(args: argparse.Namespace) -> int:
                 else:
                     out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 count += 1
+            if keyring is not None:
+                write_audit(warehouse, cli_actor(), "export.decrypt", documents=decrypted, detail={"phase": "done"})
     finally:
         if args.output:
             out.close()
-    print(f"exported {count} records", file=sys.stderr)
+    print(f"exported {count} records" + (f" ({len(decrypted)} with personal data decrypted)" if decrypted else ""),
+          file=sys.stderr)
     return ExitCode.ok
 
 

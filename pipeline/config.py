@@ -143,6 +143,10 @@ class Settings:
     image: ImageSettings = field(default_factory=ImageSettings)
     ocr: OcrSettings = field(default_factory=OcrSettings)
     model_dir: Path | None = None  # trained spaCy model; None: the bundled one in models/
+    # PII key ring (Decree 13/2023: personal data encrypted at rest). None until resolved by
+    # running_services: <home>/pii/keyring.json, created on first use. Workers of a remote
+    # cluster need the same file at the same path (a mounted secret).
+    pii_keyring: Path | None = None
     sign_pdf: bool = True
     force: bool = False  # reprocess documents already in the warehouse
 
@@ -162,7 +166,7 @@ def settings_from_env(environ: dict[str, str] | None = None, **overrides) -> Set
     Only entry points call this. Recognised variables: ``SOHOA_HOME``, ``SOHOA_WAREHOUSE``
     (URL), ``SOHOA_S3_ACCESS_KEY``, ``SOHOA_S3_SECRET_KEY``, ``SOHOA_SIGNER_URL``,
     ``SOHOA_SIGNER_USER``, ``SOHOA_SIGNER_PASSWORD``, ``SOHOA_SIGNER_CREDENTIAL``,
-    ``SOHOA_SIGNER_PIN``, ``SOHOA_TRUST_ANCHOR``, ``SOHOA_SCHEDULER``.
+    ``SOHOA_SIGNER_PIN``, ``SOHOA_TRUST_ANCHOR``, ``SOHOA_SCHEDULER``, ``SOHOA_PII_KEYRING``.
     """
     env = dict(os.environ if environ is None else environ)
     home = Path(overrides.pop("home", None) or env.get("SOHOA_HOME") or default_home())
@@ -193,6 +197,9 @@ def settings_from_env(environ: dict[str, str] | None = None, **overrides) -> Set
             pin=env.get("SOHOA_SIGNER_PIN") or None,
             trust_anchor=Path(trust) if trust else None,
         )
+
+    if "pii_keyring" not in overrides and env.get("SOHOA_PII_KEYRING"):
+        overrides["pii_keyring"] = Path(env["SOHOA_PII_KEYRING"])
 
     cluster = overrides.pop("cluster", None)
     if cluster is None:

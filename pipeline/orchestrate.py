@@ -10,6 +10,7 @@ failed or skipped.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from .executor import Executor
 from .inputs import FINAL_STATUSES, InputFile, S3InputFile, document_id_of
 from .models import DocumentInfo, ErrorItem, SourceRef
 from .warehouse import Warehouse
+
+log = logging.getLogger("sohoa.orchestrate")
 
 
 @dataclass
@@ -203,7 +206,20 @@ class BatchRunner:
             self.warehouse.put_manifest(run_id, [o.manifest_line() for o in summary.outcomes])
         except SohoaError:
             pass  # the local manifest remains; the warehouse one is a convenience
+        if any(o.status != "skipped" for o in summary.outcomes):
+            self._compact_catalog()
         return summary
+
+    def _compact_catalog(self) -> None:
+        """Merge the batch's catalog deltas into the base, so that readers load a few Parquet
+        parts instead of one file per document. Maintenance only: a failure (S3 down, another
+        compaction meanwhile) leaves the deltas, which readers take as they are."""
+        from .catalog import compact
+
+        try:
+            compact(self.warehouse)
+        except SohoaError as exc:
+            log.warning("catalog: not compacted after the batch (%s); run `sohoa catalog compact`", exc.message)
 
     def _submit_document(self, ref: SourceRef, prepare_future: Any) -> Any:
         try:

@@ -106,7 +106,7 @@ PII_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 #: Fields whose values identify a person or organisation a document concerns (đối tượng);
-#: the same list as :data:`pipeline.store.SUBJECT_FIELDS`.
+#: their blind indexes file a record in the per-subject area and the catalog.
 SUBJECT_FIELDS: tuple[str, ...] = ("personal_id", "owner_personal_id", "business_code", "tax_code")
 
 #: Roles that may read personal data of every unit (see :mod:`pipeline.api.auth`).

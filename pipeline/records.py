@@ -20,16 +20,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .models import ErrorItem, PageResult, Status
+from .pii import PiiEnvelope
 
 RecordType = Literal["admin_document", "household_business_registration", "birth_certificate"]
 
 SCHEMA_BASE_URI = "https://sohoa.gov.vn/schemas/"
 
-#: Current schema version per record type.
+#: Current schema version per record type. v2 added the ``pii`` envelope (personal data
+#: encrypted at rest, Decree 13/2023); the v1 files stay in ``schemas/`` so that records
+#: written before still validate against the schema they name.
 SCHEMA_VERSIONS: dict[str, int] = {
-    "admin_document": 1,
-    "household_business_registration": 1,
-    "birth_certificate": 1,
+    "admin_document": 2,
+    "household_business_registration": 2,
+    "birth_certificate": 2,
 }
 
 
@@ -202,6 +205,11 @@ class Record(_Strict):
     pages: list[StoredPage] = Field(default_factory=list)
     provenance: Provenance
     history: list[HistoryEntry] = Field(default_factory=list)
+    pii: PiiEnvelope | None = Field(
+        default=None,
+        description="Personal data of private persons, encrypted (envelope encryption, key id in 'kid'); "
+        "the fields it holds are null in 'fields'",
+    )
     signature: dict[str, Any] | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -18,9 +18,10 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
+from .pii import KeyRing, decrypt_fields, encrypt_fields
 from .records import FIELD_MODELS
 from .sign import canonical_bytes
-from .store import record_summary, subject_ids
+from .store import write_indexes
 from .validate import validate_record
 from .warehouse import Warehouse
 
@@ -112,8 +113,12 @@ def correct_record(
     by: str,
     accepted: Iterable[str] = (),
     expected_version: int | None = None,
+    keyring: KeyRing | None = None,
 ) -> dict[str, Any]:
     """Correct a stored record: new version, validated, signed (``signer.sign_record``), stored.
+
+    A record whose personal data is encrypted is decrypted with ``keyring`` (as a steward),
+    corrected, and encrypted again under the current key before it is signed.
 
     Raises :class:`LookupError` when there is no record, :class:`VersionConflict` when
     ``expected_version`` is not the current version, :class:`CorrectionError` when the
@@ -127,22 +132,17 @@ def correct_record(
             raise VersionConflict(
                 f"the record is now at version {current.get('version', 1)}, not {expected_version}: reload it"
             )
+        if current.get("pii"):
+            if keyring is None:
+                raise CorrectionError("this record's personal data is encrypted: the correction needs the PII key ring")
+            current = decrypt_fields(current, keyring, role="steward")
         unsigned = apply_correction(current, fields, reason=reason, by=by, accepted=accepted)
+        if keyring is not None:
+            unsigned = encrypt_fields(unsigned, keyring)
         signed = signer.sign_record(unsigned)
-        _write_indexes(warehouse, signed)
+        write_indexes(warehouse, signed, keyring)  # the corrected values must be found
         warehouse.put_record(document_id, canonical_bytes(signed), status=signed["status"])
         return signed
-
-
-def _write_indexes(warehouse: Warehouse, record: Mapping[str, Any]) -> None:
-    """Index the corrected values (number, issuer, subjects) so that lookups find them."""
-    summary = record_summary(dict(record))
-    fields = record.get("fields") or {}
-    for kind in ("number", "issuer"):
-        if fields.get(kind):
-            warehouse.put_index(kind, fields[kind], record["document_id"], summary)
-    for subject in subject_ids(dict(record)):
-        warehouse.put_subject_entry(subject, record["document_id"], summary)
 
 
 # --- queue -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class Runtime:
     settings: Settings
     warehouse: Warehouse
     _signer: object | None = None
+    _keyring: object | None = None
     _originals: OrderedDict = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -37,6 +38,15 @@ class Runtime:
                 raise RuntimeError("no signer configured")
             self._signer = RemoteSigner(self.settings.signer)
         return self._signer
+
+    @property
+    def keyring(self):
+        """The PII key ring (loaded on first use), or None when none is configured."""
+        if self._keyring is None and self.settings.pii_keyring is not None:
+            from .pii import KeyRing
+
+            self._keyring = KeyRing.load(self.settings.pii_keyring)
+        return self._keyring
 
     def original(self, document_id: str) -> bytes:
         """Source bytes of a document, with a small cache (page tasks of one document share it)."""

@@ -1,8 +1,9 @@
 """Resolve the services a command needs: configured ones, or embedded ones on loopback.
 
 With no warehouse endpoint configured, an embedded SeaweedFS starts (``pipeline.s3server``);
-with no signer configured, the embedded CSC signer starts (``pipeline.signer.embedded``).
-Both keep their state under ``settings.home`` so that later commands find the same data.
+with no signer configured, the embedded CSC signer starts (``pipeline.signer.embedded``);
+with no PII key ring configured, ``<home>/pii/keyring.json`` is used (created on first use).
+All keep their state under ``settings.home`` so that later commands find the same data.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ def running_services(settings: Settings, *, need_signer: bool = True) -> Iterato
 
             signer = stack.enter_context(start_embedded_signer(settings.home / "signer"))
             settings = settings.replace(signer=signer.settings)
+        if settings.pii_keyring is None:
+            from .pii import KeyRing, keyring_path
+
+            path = keyring_path(settings.home)
+            KeyRing.load_or_create(path)
+            settings = settings.replace(pii_keyring=path)
         from .warehouse import Warehouse
 
         Warehouse(settings.warehouse).ensure_bucket()

@@ -10,25 +10,39 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import logging
+from typing import Mapping
+
 from . import __version__
 from .errors import SohoaError
 from .models import PageOutput, SourceRef
 from .pdf import build_searchable_pdf
+from .pii import KeyRing, blind_indexes_of, encrypt_fields, subject_values
 from .runtime import Runtime
+from .warehouse import Warehouse
 
-#: Fields whose values identify a person or organisation the document concerns.
-SUBJECT_FIELDS = ("personal_id", "owner_personal_id", "business_code", "tax_code")
+log = logging.getLogger("sohoa.store")
 
 #: Decree 30/2020 rule for a digitized copy's signature: organisation, copy type, time.
 COPY_TYPE = "Bản sao điện tử từ bản chính (số hóa)"
 
 
-def subject_ids(record: dict[str, Any]) -> list[str]:
-    fields = record.get("fields") or {}
-    return sorted({str(fields[f]) for f in SUBJECT_FIELDS if fields.get(f)})
+def subject_keys(record: Mapping[str, Any], keyring: KeyRing | None) -> list[str]:
+    """Keys of the per-subject area for a record: the blind indexes of its subject ids
+    (số định danh cá nhân, mã số thuế) — never the ids themselves when a key ring is
+    configured; the clear ids only in a deployment without one."""
+    if keyring is not None or record.get("pii"):
+        return blind_indexes_of(record, keyring)
+    return subject_values(record)
 
 
-def record_summary(record: dict[str, Any]) -> dict[str, Any]:
+def subject_lookup_keys(identifier: str, keyring: KeyRing | None) -> list[str]:
+    """The per-subject area keys under which documents about ``identifier`` may be filed
+    (one per key of the ring: records written before a rotation are found too)."""
+    return keyring.blind_indexes(identifier) if keyring is not None else [identifier]
+
+
+def record_summary(record: Mapping[str, Any]) -> dict[str, Any]:
     fields = record.get("fields") or {}
     return {
         "document_id": record["document_id"],
@@ -43,11 +57,13 @@ def record_summary(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], outputs: list[PageOutput]) -> dict[str, Any]:
-    """Build and sign the searchable PDF, sign the record, write everything. Returns the signed record."""
+    """Build and sign the searchable PDF, encrypt the personal data of the record, sign it,
+    write everything. Returns the signed (encrypted) record."""
     from .sign import canonical_bytes
 
     wh = runtime.warehouse
     settings = runtime.settings
+    keyring = runtime.keyring
     title = record["fields"].get("number") or record["source_file"]
     pdf = build_searchable_pdf(
         [(o.image_jpeg, o.result.width, o.result.height, o.result.dpi, o.text_pdf) for o in outputs],
@@ -63,37 +79,43 @@ def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], out
             visible=False,
         )
     record["provenance"]["searchable_pdf_sha256"] = hashlib.sha256(pdf).hexdigest()
+    if keyring is not None:
+        record = encrypt_fields(record, keyring)  # before signing: the signature covers the stored form
     signed = runtime.signer.sign_record(record)
     data = canonical_bytes(signed)
 
     for o in outputs:
         wh.put_page_image(ref.document_id, o.result.page, o.image_jpeg)
     wh.put_pdf(ref.document_id, pdf)
-    write_indexes(runtime, signed)
+    write_indexes(wh, signed, keyring)
     wh.put_record(ref.document_id, data, status=signed["status"])
     wh.clear_failed(ref.document_id)
     return signed
 
 
-def write_indexes(runtime: Runtime, record: dict[str, Any]) -> None:
-    wh = runtime.warehouse
+def write_indexes(wh: Warehouse, record: Mapping[str, Any], keyring: KeyRing | None) -> None:
+    """Everything that finds a record again, written before the record itself: the lookup
+    indexes by number and issuer, the per-subject area, and the catalog delta."""
+    from .catalog import catalog_add
+
     summary = record_summary(record)
     fields = record.get("fields") or {}
     if fields.get("number"):
         wh.put_index("number", fields["number"], record["document_id"], summary)
     if fields.get("issuer"):
         wh.put_index("issuer", fields["issuer"], record["document_id"], summary)
-    for subject in subject_ids(record):
-        wh.put_subject_entry(subject, record["document_id"], summary)
+    for key in subject_keys(record, keyring):
+        wh.put_subject_entry(key, record["document_id"], summary)
+    catalog_add(wh, record, keyring=keyring)
 
 
 def store_failed(runtime: Runtime, ref: SourceRef, record: dict[str, Any]) -> bool:
     """Record a failed document in the records and the failed area. Signed when the signer
     answers; a failure to sign or store is itself kept in the record's error. Returns whether
     the warehouse accepted it (False only when the warehouse itself is unavailable)."""
-    from .sign import canonical_bytes
-
+    from .catalog import catalog_add
     from .retry import RetryPolicy, retry
+    from .sign import canonical_bytes
 
     wh = runtime.warehouse
     try:
@@ -102,6 +124,10 @@ def store_failed(runtime: Runtime, ref: SourceRef, record: dict[str, Any]) -> bo
         record["error"]["message"] += f" (record left unsigned: {exc.message})"
     try:
         wh.put_failed(ref.document_id, {"document_id": ref.document_id, "source_file": ref.source_file, "error": record["error"]})
+        try:
+            catalog_add(wh, record, keyring=runtime.keyring)
+        except SohoaError as exc:  # the failed area and the record matter; `sohoa catalog rebuild` recovers
+            log.warning("catalog: failed document %s not catalogued: %s", ref.document_id, exc.message)
         wh.put_record(ref.document_id, canonical_bytes(record), status="failed")
     except SohoaError:
         return False

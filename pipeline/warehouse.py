@@ -10,9 +10,11 @@ Layout of the bucket (see README, "Warehouse layout")::
     failed/<document_id>.json              failed documents with their typed error
     index/number/<number>/<document_id>    lookup by số/ký hiệu (URL-quoted, upper-cased)
     index/issuer/<issuer>/<document_id>    lookup by cơ quan ban hành
-    subjects/<id>/<document_id>.json       per-subject area ("Kho quản lý dữ liệu điện tử của tổ
-                                           chức, cá nhân"): by personal identification number or
-                                           tax code, every document that concerns them
+    subjects/<key>/<document_id>.json      per-subject area ("Kho quản lý dữ liệu điện tử của tổ
+                                           chức, cá nhân"): every document that concerns a person
+                                           or organisation; <key> is the blind index of the personal
+                                           id or tax code (pipeline.store.subject_keys)
+    catalog/...                            Parquet catalog (pipeline.catalog)
     manifests/<run_id>.jsonl               what each batch run did
 
 ``<aa>`` is the first two hex digits of the document id, to spread keys. The document id is

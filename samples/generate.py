@@ -137,6 +137,7 @@ def write_committed_samples(root: str | Path = SAMPLES_DIR) -> list[Path]:
     * ``chi-thi-27-ct-ttg-p1.png`` — first page of 6 (partial truth: header fields only), 200 dpi gray.
     * ``<synthetic công văn>.jpg`` — one page, office-grade, skewed 4°, 300 dpi colour.
     * ``<synthetic quyết định>.png`` — one page, clean, 200 dpi.
+    * a Giấy khai sinh (JPEG) and a Giấy chứng nhận đăng ký hộ kinh doanh (PDF): :func:`write_committed_forms`.
     """
     root = Path(root)
     scans, truth = root / "scans", root / "truth"
@@ -179,9 +180,30 @@ def write_committed_samples(root: str | Path = SAMPLES_DIR) -> list[Path]:
     r = render(decision, font="dejavu-serif", dpi=200)
     im, meta = degrade(r.pages[0], "clean", 0)
     emit(decision, r, "png", [im], [meta], f"{decision.stem}.png", 200, grayscale=True)
+    written += write_committed_forms(root)
     for p in written:
         rec = json.loads((truth / f"{p.stem}.json").read_text(encoding="utf-8"))
         assert page_count(p) == rec["pages"], p
+    return written
+
+
+def write_committed_forms(root: str | Path = SAMPLES_DIR) -> list[Path]:
+    """The committed results of procedures (:mod:`samples.forms`), office-grade, 300 dpi:
+    a Giấy khai sinh as a gray JPEG and a Giấy chứng nhận đăng ký hộ kinh doanh as a PDF."""
+    from .forms import form_specs, form_truth, render_form
+
+    root = Path(root)
+    written = []
+    birth, business = form_specs(2, seed=2026)
+    for spec, fmt, font, angle in ((birth, "jpeg", "serif", -1.5), (business, "pdf", "noto-serif", 0.9)):
+        rendered = render_form(spec, font=font, dpi=300, seed=7)
+        im, meta = degrade(rendered.pages[0], "office", random.Random(f"committed-{spec.stem}"), angle=angle)
+        name = f"{spec.stem}{EXT[fmt]}"
+        path = write_scan([im], root / "scans" / name, fmt, 300, quality=70, grayscale=True)
+        rec = form_truth(spec, rendered, source_file=name, degradation=[meta])
+        (root / "truth" / f"{path.stem}.json").write_text(json.dumps(rec, ensure_ascii=False, indent=1) + "\n",
+                                                          encoding="utf-8")
+        written.append(path)
     return written
 
 

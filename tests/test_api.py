@@ -23,8 +23,10 @@ from pipeline.api.auth import KeyStore
 from pipeline.config import LimitSettings, Settings
 from pipeline.document import DocumentOutcome, base_record
 from pipeline.models import PageResult, SourceRef, Word
+from pipeline.pii import KeyRing, encrypt_fields, keyring_path
 from pipeline.records import FIELD_MODELS
 from pipeline.sign import RemoteSigner, canonical_bytes
+from pipeline.store import write_indexes
 from pipeline.validate import validate_record
 from pipeline.warehouse import Warehouse
 
@@ -88,6 +90,7 @@ def make_record(
     warehouse: Warehouse,
     signer: RemoteSigner,
     *,
+    keyring: KeyRing | None = None,
     unit: str | None,
     fields: dict[str, Any],
     confidence: dict[str, float],
@@ -96,7 +99,8 @@ def make_record(
     dossier: str | None = None,
     lines: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Store a realistic signed record (with its original and page image) as the pipeline would."""
+    """Store a realistic signed record (with its original and page image) as the pipeline would:
+    personal data encrypted with ``keyring``, then signed, indexed and stored (``store.write_indexes``)."""
     scan = render_scan(lines or admin_lines(fields.get("number") or "?", fields.get("date") or "", uuid.uuid4().hex[:8]))
     document_id = hashlib.sha256(scan.png).hexdigest()
     ref = SourceRef(document_id=document_id, source_file=f"scan-{document_id[:6]}.png", size=len(scan.png),
@@ -114,21 +118,19 @@ def make_record(
     record["validation_errors"] = [i.model_dump() for i in validate_record(record)]
     record["review_reasons"] = list(reasons)
     record["status"] = "needs_review" if record["validation_errors"] or record["review_reasons"] else "ok"
+    if keyring is not None:
+        record = encrypt_fields(record, keyring)
     signed = signer.sign_record(record)
     warehouse.put_page_image(document_id, 1, scan.jpeg)
-    if fields.get("number"):
-        warehouse.put_index("number", fields["number"], document_id, {"document_id": document_id})
-    for key in ("personal_id", "owner_personal_id", "business_code"):
-        if fields.get(key):
-            warehouse.put_subject_entry(fields[key], document_id, {"document_id": document_id})
+    write_indexes(warehouse, signed, keyring)
     warehouse.put_record(document_id, canonical_bytes(signed), status=signed["status"])
     return signed
 
 
-def worst_record(warehouse, signer, unit=UNIT_A, number="125/UBND-VP"):
+def worst_record(warehouse, signer, unit=UNIT_A, number="125/UBND-VP", keyring=None):
     """Invalid date (30 February) and a low-confidence number: two issues."""
     return make_record(
-        warehouse, signer, unit=unit, dossier=DOSSIER_A,
+        warehouse, signer, unit=unit, dossier=DOSSIER_A, keyring=keyring,
         fields={"number": number, "date": "2023-02-30", "issuer": "Ủy ban nhân dân huyện Đông Anh",
                 "doc_type": "Công văn", "place": "Đông Anh", "signer": "Nguyễn Văn Bình",
                 "subject": "số hóa hồ sơ, giấy tờ, kết quả giải quyết thủ tục hành chính"},
@@ -138,10 +140,10 @@ def worst_record(warehouse, signer, unit=UNIT_A, number="125/UBND-VP"):
     )
 
 
-def mild_record(warehouse, signer, unit=UNIT_A):
+def mild_record(warehouse, signer, unit=UNIT_A, keyring=None):
     """One low-confidence subject: one issue."""
     return make_record(
-        warehouse, signer, unit=unit,
+        warehouse, signer, unit=unit, keyring=keyring,
         fields={"number": "88/UBND-TP", "date": "2023-03-01", "issuer": "Ủy ban nhân dân huyện Đông Anh",
                 "subject": "báo cáo tình hình tiếp nhận hồ sơ"},
         confidence={"number": 0.9, "date": 0.92, "subject": 0.62},
@@ -149,9 +151,9 @@ def mild_record(warehouse, signer, unit=UNIT_A):
     )
 
 
-def birth_record(warehouse, signer, unit=UNIT_B, personal_id="001203012345"):
+def birth_record(warehouse, signer, unit=UNIT_B, personal_id="001203012345", keyring=None):
     return make_record(
-        warehouse, signer, unit=unit, record_type="birth_certificate",
+        warehouse, signer, unit=unit, record_type="birth_certificate", keyring=keyring,
         fields={"number": "45", "full_name": "Trần Thị Hồng Nhung", "date_of_birth": "2003-05-17",
                 "personal_id": personal_id, "date": "2003-05-20"},
         confidence={"number": 0.95, "full_name": 0.93, "personal_id": 0.97},
@@ -200,6 +202,7 @@ class Env:
     keys: KeyStore
     signer: RemoteSigner
     tokens: dict[str, str]  # "unit_a", "unit_b", "steward", "reader", "admin"
+    keyring: KeyRing  # the deployment's PII key ring (settings.pii_keyring)
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -209,7 +212,10 @@ def make_env(s3_server, signer_service, home: Path, **settings_changes) -> Env:
     wh_settings = replace(s3_server.settings, bucket=f"api-{uuid.uuid4().hex[:12]}", retention_days=1)
     warehouse = Warehouse(wh_settings)
     warehouse.ensure_bucket()
-    settings = Settings(home=home, warehouse=wh_settings, signer=signer_service.settings, sign_pdf=False, **settings_changes)
+    keyring = KeyRing.generate()
+    keyring.save(keyring_path(home))
+    settings = Settings(home=home, warehouse=wh_settings, signer=signer_service.settings, sign_pdf=False,
+                        pii_keyring=keyring_path(home), **settings_changes)
     keys = KeyStore.for_home(home)
     tokens = {
         "unit_a": keys.create(UNIT_A, "unit")[1],
@@ -218,7 +224,7 @@ def make_env(s3_server, signer_service, home: Path, **settings_changes) -> Env:
         "reader": keys.create("SO-TP", "reader")[1],
         "admin": keys.create("SO-NV", "admin")[1],
     }
-    return Env(settings, warehouse, keys, RemoteSigner(signer_service.settings), tokens)
+    return Env(settings, warehouse, keys, RemoteSigner(signer_service.settings), tokens, keyring)
 
 
 @pytest.fixture(scope="module")
@@ -343,8 +349,8 @@ def test_status_comes_from_the_warehouse_and_reads_are_audited(client, env):
 def test_lookup_logs_reuse_and_audits(client, env):
     from pipeline.audit import iter_audit, iter_reuse
 
-    letter = mild_record(env.warehouse, env.signer)
-    birth = birth_record(env.warehouse, env.signer, personal_id="079190000001")
+    letter = mild_record(env.warehouse, env.signer, keyring=env.keyring)
+    birth = birth_record(env.warehouse, env.signer, personal_id="079190000001", keyring=env.keyring)
     resp = client.get("/api/v1/lookup", params={"number": "88/ubnd-tp"}, headers=env.headers("reader"))
     assert resp.status_code == 200
     found = resp.json()
@@ -364,6 +370,53 @@ def test_lookup_logs_reuse_and_audits(client, env):
     assert nothing["count"] == 0 and len(list(iter_reuse(env.warehouse))) == before  # no documents, no reuse
     assert client.get("/api/v1/lookup", params={"number": "1", "tax_code": "2"}, headers=env.headers("reader")).status_code == 422
     assert client.get("/api/v1/lookup", params={"number": "88/UBND-TP"}, headers=env.headers("unit_a")).status_code == 403
+
+
+def test_personal_data_is_encrypted_at_rest_and_readable_only_by_permitted_roles(s3_server, signer_service, tmp_path):
+    env = make_env(s3_server, signer_service, tmp_path)
+    with TestClient(create_app(env.settings, executor=PendingExecutor(), keys=env.keys)) as client:
+        _check_personal_data(client, env)
+
+
+def _check_personal_data(client, env):
+    from pipeline.verify import verify_record_bytes
+
+    pid, name = "001190000777", "Trần Thị Hồng Nhung"
+    birth = birth_record(env.warehouse, env.signer, personal_id=pid, keyring=env.keyring)
+    doc = birth["document_id"]
+    data = env.warehouse.get_record_bytes(doc)
+    stored = json.loads(data)
+    assert stored["pii"]["kid"] == env.keyring.current_kid and "full_name" in stored["pii"]["fields"]
+    assert stored["fields"]["full_name"] is None and stored["fields"]["personal_id"] is None
+    assert name.encode() not in data and pid.encode() not in data  # OCR text and words blanked too
+    assert verify_record_bytes(data, [env.settings.signer.trust_anchor.read_bytes()]).ok  # verifiable without keys
+    # no object key (subject area, indexes, catalog) and no catalog file holds the id in clear
+    keys = list(env.warehouse._list(""))
+    assert not [k for k in keys if pid in k]
+    assert any(k.startswith("subjects/") and doc in k for k in keys)
+    for key in (k for k in keys if k.startswith("catalog/")):
+        assert pid.encode() not in env.warehouse._get(key)
+
+    own = client.get(f"/api/v1/documents/{doc}", headers=env.headers("unit_b")).json()
+    assert own["fields"]["full_name"] == name and own["fields"]["personal_id"] == pid
+    assert own["personal_data"]["encrypted_at_rest"] and own["personal_data"]["readable"]
+    steward = client.get(f"/api/v1/documents/{doc}", headers=env.headers("steward")).json()
+    assert steward["fields"]["full_name"] == name
+    assert client.get(f"/api/v1/documents/{doc}", headers=env.headers("unit_a")).status_code == 404  # another unit
+    found = client.get("/api/v1/lookup", params={"personal_id": pid}, headers=env.headers("reader")).json()
+    assert [d["document_id"] for d in found["documents"]] == [doc]
+
+    # a steward's correction of a personal field: decrypted, corrected, encrypted again, signed anew
+    resp = client.post(f"/api/v1/documents/{doc}/corrections", headers=env.headers("steward"),
+                       json={"fields": {"full_name": "Trần Thị Hồng Nhung Anh"}, "reason": "Sửa tên theo bản gốc"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["fields"]["full_name"] == "Trần Thị Hồng Nhung Anh"
+    data2 = env.warehouse.get_record_bytes(doc)
+    v2 = json.loads(data2)
+    assert v2["version"] == 2 and v2["fields"]["full_name"] is None and "Hồng Nhung Anh".encode() not in data2
+    assert verify_record_bytes(data2, [env.settings.signer.trust_anchor.read_bytes()]).ok
+    again = client.get("/api/v1/lookup", params={"personal_id": pid}, headers=env.headers("reader")).json()
+    assert [d["document_id"] for d in again["documents"]] == [doc]
 
 
 def test_correction_creates_a_signed_version_2_and_keeps_version_1(client, env):

@@ -40,7 +40,8 @@ from ..inputs import safe_display_name
 from ..load import probe
 from ..models import DocumentInfo, ErrorItem, SourceRef
 from ..orchestrate import accept_bytes, submit_document
-from ..store import record_summary
+from ..pii import PiiAccessDenied, decrypt_fields
+from ..store import record_summary, subject_lookup_keys
 from ..warehouse import Warehouse, normalize_key_part
 from .auth import ROLES, KeyStore, Principal
 
@@ -191,6 +192,22 @@ class Service:
 
         return runtime_for(self.settings).signer
 
+    @property
+    def keyring(self):
+        from ..runtime import runtime_for
+
+        return runtime_for(self.settings).keyring
+
+    def readable(self, record: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """The record with its personal data decrypted when the caller's role may read it
+        (Decree 13/2023); otherwise the stored, encrypted form (those fields are null)."""
+        if not record.get("pii") or self.keyring is None:
+            return record
+        try:
+            return decrypt_fields(record, self.keyring, role=principal.role, unit=principal.unit)
+        except PiiAccessDenied:
+            return record
+
 
 # --- helpers -------------------------------------------------------------------------------
 
@@ -223,10 +240,13 @@ def _actor(principal: Principal) -> audit.Actor:
     return audit.Actor(key_id=principal.key_id, unit=principal.unit, role=principal.role)
 
 
-def record_view(record: dict[str, Any], status: str) -> dict[str, Any]:
+def record_view(stored: dict[str, Any], status: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the API shows of a record: identity, status, fields with confidence and evidence,
-    issues, page geometry, history and signature facts (no OCR words)."""
-    signature = record.get("signature") or {}
+    issues, page geometry, history and signature facts (no OCR words). ``record`` is the view
+    to show (the decrypted record, for a caller who may read its personal data); ``stored``
+    the record as stored (signature, encryption facts)."""
+    record = stored if record is None else record
+    signature = stored.get("signature") or {}
     provenance = record.get("provenance") or {}
     return {
         "document_id": record["document_id"],
@@ -246,6 +266,11 @@ def record_view(record: dict[str, Any], status: str) -> dict[str, Any]:
         "flagged_fields": review.flagged_fields(record),
         "error": record.get("error"),
         "history": record.get("history", []),
+        "personal_data": (
+            {"encrypted_at_rest": True, "fields": stored["pii"].get("fields", []), "kid": stored["pii"].get("kid"),
+             "readable": record is not stored}
+            if stored.get("pii") else None
+        ),
         "signed": bool(signature.get("value")),
         "signer": signature.get("signer"),
         "signed_at": signature.get("signed_at"),
@@ -511,7 +536,7 @@ def _add_document_routes(app: FastAPI, svc: Service, auth) -> None:
                           detail={"version_id": version_id} if version_id else None)
         if record is None:
             return {"document_id": document_id, "status": status}
-        return record_view(record, status)
+        return record_view(record, status, svc.readable(record, principal))
 
     @app.get("/api/v1/documents/{document_id}/versions", tags=["hồ sơ số"])
     def versions(document_id: str, principal: Principal = Depends(readers)) -> dict[str, Any]:
@@ -564,7 +589,8 @@ def _lookup(svc: Service, kind: str, value: str) -> list[dict[str, Any]]:
     if kind == "number":
         ids = svc.warehouse.lookup("number", value)
     else:
-        ids = sorted({entry["document_id"] for entry in svc.warehouse.subject_documents(value)})
+        ids = sorted({entry["document_id"] for key in subject_lookup_keys(value, svc.keyring)
+                      for entry in svc.warehouse.subject_documents(key)})
     out = []
     for document_id in ids:
         record = svc.warehouse.get_record(document_id)
@@ -603,6 +629,7 @@ def _add_review_routes(app: FastAPI, svc: Service, auth) -> None:
             signed = review.correct_record(
                 svc.warehouse, svc.signer(), document_id, body.fields, reason=body.reason,
                 by=f"steward:{principal.key_id}", accepted=body.accepted, expected_version=body.expected_version,
+                keyring=svc.keyring,
             )
         except LookupError as exc:
             raise HTTPException(404, detail=str(exc)) from exc
@@ -612,7 +639,7 @@ def _add_review_routes(app: FastAPI, svc: Service, auth) -> None:
             raise HTTPException(422, detail=str(exc)) from exc
         audit.write_audit(svc.warehouse, _actor(principal), "record.correct", documents=[document_id],
                           detail={"version": signed["version"], "changed_fields": signed["history"][-1]["changed_fields"]})
-        return record_view(signed, signed["status"])
+        return record_view(signed, signed["status"], svc.readable(signed, principal))
 
 
 # --- administration: dashboard, audit log, keys ---------------------------------------------------

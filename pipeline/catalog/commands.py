@@ -6,6 +6,11 @@
                [--status S] [--doc-type T] [--limit N] [--json]
     sohoa catalog compact
     sohoa catalog rebuild
+    sohoa report [--period day|month] [--unit U] [--csv]
+
+Every ``find`` that returns documents is a reuse (khai thác, sử dụng lại): it is written to the
+reuse log and the audit log (who: the OS user; when; the query; which documents), so the
+reuse rate (documents reused ÷ documents received) can be reported (``sohoa report``).
 """
 
 from __future__ import annotations
@@ -45,6 +50,13 @@ def register(
     common(actions.add_parser("rebuild", help="rebuild the catalog from every record in the warehouse"))
     commands["catalog"] = cmd_catalog
 
+    p = sub.add_parser("report", help="digitization and reuse indicators per unit and period (Decision 766/QĐ-TTg)")
+    common(p)
+    p.add_argument("--period", choices=("day", "month"), default="month")
+    p.add_argument("--unit", metavar="U", help="one unit only")
+    p.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    commands["report"] = cmd_report
+
 
 def cache_dir_for(home: Path, endpoint: str, bucket: str) -> Path:
     """Local catalog cache of one warehouse: ``<home>/cache/catalog/<hash of endpoint/bucket>``."""
@@ -52,11 +64,10 @@ def cache_dir_for(home: Path, endpoint: str, bucket: str) -> Path:
     return Path(home) / "cache" / "catalog" / tag
 
 
-def _keyring(home: Path):
-    from ..pii import KeyRing, keyring_path
+def _keyring(path: Path | None):
+    from ..pii import KeyRing
 
-    path = keyring_path(home)
-    return KeyRing.load(path) if path.exists() else None
+    return KeyRing.load(path) if path is not None and Path(path).exists() else None
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -81,7 +92,7 @@ def cmd_find(args: argparse.Namespace) -> int:
     with running_services(settings, need_signer=False) as resolved:
         wh = Warehouse(resolved.warehouse)
         cache = cache_dir_for(resolved.home, resolved.warehouse.endpoint, resolved.warehouse.bucket)
-        catalog = Catalog(wh, cache, keyring=_keyring(resolved.home), max_age_s=None)
+        catalog = Catalog(wh, cache, keyring=_keyring(resolved.pii_keyring), max_age_s=None)
         try:
             catalog.refresh()
             rows = catalog.find(
@@ -96,12 +107,52 @@ def cmd_find(args: argparse.Namespace) -> int:
             )
         finally:
             catalog.close()
+        if rows:
+            log_reuse(wh, args, rows)
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
     else:
         print(format_table(rows))
         print(f"{len(rows)} record(s)", file=sys.stderr)
+    return ExitCode.ok
+
+
+def log_reuse(warehouse, args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    """Write the reuse event and the audit entry of a lookup that returned ``rows``. The
+    subject id itself is never logged (personal data): only that the query was by subject."""
+    from .. import audit
+    from ..cli import cli_actor
+
+    query = {k: str(v) for k, v in {
+        "number": args.number, "issuer": args.issuer, "from": args.date_from, "to": args.date_to,
+        "status": args.status, "doc_type": args.doc_type,
+    }.items() if v}
+    if args.subject:
+        query["subject"] = "(by blind index)"
+    actor = cli_actor()
+    documents = {r["document_id"]: r.get("unit") for r in rows}
+    audit.write_audit(warehouse, actor, "lookup", documents=list(documents), detail={"query": sorted(query)})
+    audit.write_reuse(warehouse, actor, query, documents)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .. import dashboard
+    from ..cli import settings_from_args
+    from ..services import running_services
+    from ..warehouse import Warehouse
+
+    settings = settings_from_args(args)
+    with running_services(settings, need_signer=False) as resolved:
+        data = dashboard.dashboard(Warehouse(resolved.warehouse), period=args.period, unit=args.unit)
+    if args.csv:
+        sys.stdout.write(dashboard.to_csv(data["rows"]))
+        return ExitCode.ok
+    head = f"{'unit':<22}{'period':<12}{'received':>9}{'ok':>7}{'review':>8}{'failed':>8}{'reused':>8}{'reuse rate':>12}"
+    print(head)
+    for r in data["rows"] + data["totals"]:
+        print(f"{r['unit'][:21]:<22}{r['period']:<12}{r['received']:>9}{r['ok']:>7}{r['needs_review']:>8}"
+              f"{r['failed']:>8}{r['reused']:>8}{100 * r['reuse_rate']:>11.1f}%")
     return ExitCode.ok
 
 
@@ -118,6 +169,6 @@ def cmd_catalog(args: argparse.Namespace) -> int:
             merged = compact(wh)
             print(f"catalog: merged {merged} delta(s)")
         else:
-            rows = rebuild(wh, keyring=_keyring(resolved.home))
+            rows = rebuild(wh, keyring=_keyring(resolved.pii_keyring))
             print(f"catalog: rebuilt from records: {rows} document(s)")
     return ExitCode.ok

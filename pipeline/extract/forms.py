@@ -60,10 +60,22 @@ BUSINESS_LABELS = [
 ]
 
 
+def _continues(ln: Line, prev: Line) -> bool:
+    """Whether ``ln`` is the wrapped continuation of the value that ends ``prev``: the next line
+    of the same page, indented under it, with no label of its own (checked by the caller)."""
+    return (
+        ln.page == prev.page
+        and ln.x0 > prev.x0 + 0.5 * prev.height
+        and 0 <= ln.top - prev.bottom < 1.2 * prev.height
+    )
+
+
 def _label_values(lines: list[Line], labels) -> dict[str, tuple[str, Line]]:
-    """First value of each label: the text after 'label:' up to the next label on the line."""
+    """First value of each label: the text after 'label:' up to the next label on the line,
+    plus the indented continuation lines of a value that wraps (a long address)."""
     out: dict[str, tuple[str, Line]] = {}
     compiled = [(name, re.compile(rf"(?:^|(?<=[\s.\d]))(?:{rx})\s*[:;]")) for name, rx in labels]
+    last: tuple[str, Line] | None = None  # the label whose value ends the previous line
     for ln in lines:
         text = nfc(ln.text)
         f = fold(text)
@@ -76,12 +88,23 @@ def _label_values(lines: list[Line], labels) -> dict[str, tuple[str, Line]]:
                 hits.append((m.start(), m.end(), name))
                 taken.append((m.start(), m.end()))
         hits.sort()
+        if not hits:
+            if last is not None and last[0] in out and _continues(ln, last[1]):
+                value, first = out[last[0]]
+                out[last[0]] = (f"{value} {clean_spaces(text)}", first)
+                last = (last[0], ln)
+            else:
+                last = None
+            continue
+        last = None
         for k, (s, e, name) in enumerate(hits):
             end = hits[k + 1][0] if k + 1 < len(hits) else len(text)
-            value = clean_spaces(text[e:end]).strip(" .;,")
-            if value and name not in out:
+            value = clean_spaces(text[e:end])
+            if value.strip(" .;,:") and name not in out:
                 out[name] = (value, ln)
-    return out
+                if k + 1 == len(hits):
+                    last = (name, ln)
+    return {name: (value.strip(" .;,:"), ln) for name, (value, ln) in out.items()}
 
 
 def _ev(ln: Line) -> FieldEvidence:
