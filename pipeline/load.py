@@ -124,7 +124,60 @@ def _pdf_page_size_points(data: bytes, page: int) -> tuple[float, float]:
     return (height, width) if rotate else (width, height)
 
 
+#: Content-stream operators of a page that only paints one image (what scanners write).
+_IMAGE_ONLY_OPERATORS = frozenset({"q", "Q", "cm", "Do", "gs"})
+
+
+def _scanned_page_image(data: bytes, page: int, limits: LimitSettings) -> tuple[Image.Image, int] | None:
+    """The page's own scan, when the page is nothing but one image covering it (how scanners
+    write PDFs): decoded straight from the PDF at its native resolution, which is faster than
+    rasterizing and loses nothing. None when the page holds anything else (text, vectors,
+    annotations such as a visible signature, several images, masks, rotation): rasterize it."""
+    import pikepdf
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pikepdf.open(io.BytesIO(data)) as pdf:
+                pg = pdf.pages[page - 1]
+                if "/Annots" in pg.obj or int(pg.obj.get("/Rotate", 0)) % 360:
+                    return None
+                images = list(pg.images.values())
+                if len(images) != 1:
+                    return None
+                ops = pikepdf.parse_content_stream(pg)
+                if any(str(op) not in _IMAGE_ONLY_OPERATORS for _, op in ops):
+                    return None
+                draws = [operands for operands, op in ops if str(op) == "cm"]
+                xobj = images[0]
+                if any(k in xobj for k in ("/SMask", "/Mask", "/ImageMask", "/Decode")):
+                    return None
+                width, height = int(xobj.get("/Width", 0)), int(xobj.get("/Height", 0))
+                if width * height > limits.max_page_pixels or not width or not height:
+                    return None  # the rasterizer applies the pixel limit
+                box = pg.mediabox
+                page_w = abs(float(box[2]) - float(box[0]))
+                page_h = abs(float(box[3]) - float(box[1]))
+                if len(draws) != 1:
+                    return None
+                a, b, c, d, e, f = (float(x) for x in draws[0])
+                covers = abs(b) < 1e-6 and abs(c) < 1e-6 and abs(a - page_w) <= 0.02 * page_w \
+                    and abs(d - page_h) <= 0.02 * page_h and abs(e) <= 2 and abs(f) <= 2
+                if not covers:
+                    return None
+                image = pikepdf.PdfImage(xobj).as_pil_image()
+    except Exception:  # noqa: BLE001 - any doubt: the rasterizer decides (and reports damage)
+        return None
+    dpi = int(round(image.width / (page_w / 72)))
+    if not 70 <= dpi <= 1200:
+        return None
+    return image.convert("RGB"), dpi
+
+
 def _render_pdf_page(data: bytes, page: int, limits: LimitSettings) -> tuple[Image.Image, int]:
+    scanned = _scanned_page_image(data, page, limits)
+    if scanned is not None:
+        return scanned
     width_pt, height_pt = _pdf_page_size_points(data, page)
     dpi = limits.render_dpi
     pixels = (width_pt / 72 * dpi) * (height_pt / 72 * dpi)

@@ -83,6 +83,33 @@ def test_multi_page_pdf_pages_are_rasterized_one_at_a_time():
     assert len(page.sha256) == 64
 
 
+def test_a_scanner_pdf_page_is_its_own_image_at_native_resolution():
+    """A page that only paints one image is decoded from the PDF, not re-rasterized: the
+    pixels and resolution of the scan, whatever render_dpi says."""
+    buf = io.BytesIO()
+    _page(30).save(buf, format="PDF", resolution=150)  # 827 px over 5.5 in: 150 dpi
+    data = buf.getvalue()
+    page = render_page(data, probe(data, LIMITS), 1, LIMITS)
+    assert page.dpi == 150 and page.image.shape[:2] == (1169, 827)
+    assert (page.image[102:118, 132:428] < 40).all() and (page.image[200:300, 100:400] > 235).all()  # JPEG in the PDF
+
+
+def test_a_pdf_page_with_more_than_an_image_is_rasterized():
+    """Text, vectors or annotations (a visible signature) on top of the scan: rendered whole."""
+    buf = io.BytesIO()
+    _page().save(buf, format="PDF", resolution=150)
+    with pikepdf.open(io.BytesIO(buf.getvalue())) as pdf:
+        page = pdf.pages[0]
+        page.contents_add(pikepdf.Stream(pdf, b"0 0 0 rg 10 10 50 50 re f"), prepend=False)
+        out = io.BytesIO()
+        pdf.save(out)
+    data = out.getvalue()
+    raster = render_page(data, probe(data, LIMITS), 1, LIMITS)
+    assert raster.dpi == 100  # LIMITS.render_dpi: rasterized, with the drawn square
+    h = raster.image.shape[0]
+    assert (raster.image[h - 60 * 100 // 72 : h - 14 * 100 // 72, 15:60] < 10).all()
+
+
 def test_multi_page_tiff_counts_frames_and_reads_each():
     buf = io.BytesIO()
     _page(0).save(buf, format="TIFF", save_all=True, append_images=[_page(50)], dpi=(200, 200))
