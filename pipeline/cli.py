@@ -57,10 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decrypt", action="store_true",
                    help="personal data in clear (needs the PII key ring; written to the audit log)")
 
-    p = sub.add_parser("verify", help="verify a record's signature (offline) and its chain to the CA")
-    p.add_argument("record", type=Path)
+    p = sub.add_parser("verify", help="verify a record's signature, its searchable PDF's PAdES signature and its "
+                                      "original, offline, and their chain to the CA")
+    p.add_argument("record", type=Path, nargs="?", help="a record file (JSON as stored)")
+    p.add_argument("--pdf", type=Path, help="its searchable PDF: PAdES signature, chain, and the hash the record binds")
+    p.add_argument("--original", type=Path, help="its original scan: the hash the record binds")
+    p.add_argument("--document", metavar="ID", help="verify the stored record, PDF and original of this document id "
+                                                     "in the warehouse instead of files")
     p.add_argument("--trust", type=Path, action="append", help="trusted CA certificate (PEM); default: the embedded signer's CA")
     p.add_argument("--home", type=Path)
+    p.add_argument("--warehouse", metavar="URL", help="with --document: the S3 warehouse (default: embedded)")
 
     p = sub.add_parser("signer", help="run the remote-signing service (CSC API)")
     p.add_argument("--state", type=Path, help="state directory (keys, certificates, users)")
@@ -249,7 +255,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify_record_bytes
+    from .verify import verify_original, verify_pdf, verify_record_bytes
 
     settings = _settings(args)
     trust = args.trust or [settings.home / "signer" / "ca" / "ca.pem"]
@@ -258,15 +264,53 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if not Path(path).exists():
             raise SohoaError(f"trusted CA certificate not found: {path} (give --trust CA.pem)")
         anchors.append(Path(path).read_bytes())
-    data = args.record.read_bytes()
+    if args.document:
+        label, data, pdf, original = _stored_artefacts(settings, args.document)
+    elif args.record:
+        label, data = str(args.record), args.record.read_bytes()
+        pdf = args.pdf.read_bytes() if args.pdf else None
+        original = args.original.read_bytes() if args.original else None
+    else:
+        raise SohoaError("give a record file (RECORD.json [--pdf FILE] [--original FILE]) or --document ID")
     report = verify_record_bytes(data, anchors)
-    if report.ok:
-        print(f"OK: {args.record} signed by {report.signer} at {report.signed_at}")
+    reports = [("record", report)]
+    record = None
+    try:
+        record = json.loads(data)
+    except ValueError:
+        pass  # the record report says why
+    if pdf is not None:
+        reports.append(("searchable PDF", verify_pdf(pdf, record, anchors)))
+    if original is not None and record is not None:
+        reports.append(("original", verify_original(original, record)))
+    if all(r.ok for _, r in reports):
+        checked = ", ".join(name for name, _ in reports)
+        print(f"OK: {label} ({checked}) signed by {report.signer} at {report.signed_at}")
         return ExitCode.ok
-    print(f"FAILED: {args.record}", file=sys.stderr)
-    for problem in report.problems:
-        print(f"  - {problem}", file=sys.stderr)
+    print(f"FAILED: {label}", file=sys.stderr)
+    for name, r in reports:
+        for problem in r.problems:
+            print(f"  - {name}: {problem}", file=sys.stderr)
     return ExitCode.verification_failed
+
+
+def _stored_artefacts(settings: Settings, document_id: str) -> tuple[str, bytes, bytes | None, bytes | None]:
+    """Record bytes, searchable PDF and original of a stored document. The original is the
+    retained version whose hash matches; when none does, the current bytes (which then fail)."""
+    from .errors import WarehouseError
+    from .services import running_services
+    from .warehouse import Warehouse
+
+    with running_services(settings, need_signer=False) as resolved:
+        wh = Warehouse(resolved.warehouse)
+        data = wh.get_record_bytes(document_id)
+        if data is None:
+            raise SohoaError(f"no record for document {document_id} in {resolved.warehouse.url()}")
+        try:
+            original = wh.get_original(document_id)
+        except WarehouseError:
+            original = wh._get(wh.original_key(document_id))  # noqa: SLF001 - what is stored, to be reported
+        return f"document {document_id}", data, wh.get_pdf(document_id), original
 
 
 def cmd_signer(args: argparse.Namespace) -> int:

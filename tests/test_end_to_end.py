@@ -129,3 +129,23 @@ def test_the_cli_digitizes_exports_and_verifies(batch, warehouse_settings, signe
     data = record_path.read_bytes()
     record_path.write_bytes(data.replace(b'"version":1', b'"version":2', 1))
     assert sohoa(["verify", str(record_path), "--trust", trust]) != 0
+
+    # the searchable PDF and the original are checked too; one changed byte in either fails,
+    # named; the stored document (record, PDF, original) verifies from the warehouse
+    record_path.write_bytes(data)
+    doc = exported["document_id"]
+    pdf_path, original_path = tmp_path / "doc.pdf", tmp_path / "original"
+    pdf_path.write_bytes(wh.get_pdf(doc))
+    original_path.write_bytes(wh.get_original(doc))
+    files = ["--pdf", str(pdf_path), "--original", str(original_path), "--trust", trust]
+    assert sohoa(["verify", str(record_path), *files]) == 0
+    assert "record, searchable PDF, original" in capsys.readouterr().out
+    assert sohoa(["verify", "--document", doc, "--home", str(tmp_path), "--warehouse", url, "--trust", trust]) == 0
+    capsys.readouterr()
+    for path, named in ((pdf_path, "searchable PDF: searchable PDF changed"), (original_path, "original: original file changed")):
+        good = path.read_bytes()
+        i = len(good) // 2
+        path.write_bytes(good[:i] + bytes([good[i] ^ 0x20]) + good[i + 1:])
+        assert sohoa(["verify", str(record_path), *files]) == 6
+        assert named in capsys.readouterr().err
+        path.write_bytes(good)
