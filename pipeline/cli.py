@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--document", metavar="ID", help="verify the stored record, PDF and original of this document id "
                                                      "in the warehouse instead of files")
     p.add_argument("--trust", type=Path, action="append", help="trusted CA certificate (PEM); default: the embedded signer's CA")
+    p.add_argument("--crl", type=Path, action="append",
+                   help="CRL (DER or PEM) to check revocation against; default: the embedded signer's CRLs")
     p.add_argument("--home", type=Path)
     p.add_argument("--warehouse", metavar="URL", help="with --document: the S3 warehouse (default: embedded)")
 
@@ -264,6 +266,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if not Path(path).exists():
             raise SohoaError(f"trusted CA certificate not found: {path} (give --trust CA.pem)")
         anchors.append(Path(path).read_bytes())
+    ca_dir = settings.home / "signer" / "ca"
+    crl_files = args.crl or [p for p in (ca_dir / "root.crl", ca_dir / "issuing.crl") if p.exists()]
+    crls = []
+    for path in crl_files:
+        if not Path(path).exists():
+            raise SohoaError(f"CRL not found: {path}")
+        crls.append(Path(path).read_bytes())
     if args.document:
         label, data, pdf, original = _stored_artefacts(settings, args.document)
     elif args.record:
@@ -272,7 +281,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         original = args.original.read_bytes() if args.original else None
     else:
         raise SohoaError("give a record file (RECORD.json [--pdf FILE] [--original FILE]) or --document ID")
-    report = verify_record_bytes(data, anchors)
+    report = verify_record_bytes(data, anchors, crls)
     reports = [("record", report)]
     record = None
     try:

@@ -142,3 +142,24 @@ def test_an_unreachable_signer_is_a_transient_error(signer_service):
     with pytest.raises(SignerUnavailableError) as info:
         dead.sign_digests([hashlib.sha256(b"x").digest()])
     assert info.value.transient
+
+
+def test_a_revoked_credential_fails_verification_against_the_crl(tmp_path):
+    """After revocation (thu hồi) the signer refuses the credential and `sohoa verify`, given
+    the re-issued CRL, names the revoked certificate; before, the same record verified."""
+    from pipeline.cli import main as sohoa
+    from pipeline.signer.admin import revoke
+    from pipeline.signer.embedded import start_embedded_signer
+
+    with start_embedded_signer(tmp_path / "signer") as signer:
+        client = RemoteSigner(signer.settings)
+        path = tmp_path / "record.json"
+        path.write_bytes(canonical_bytes(client.sign_record(_record())))
+        ca = tmp_path / "signer" / "ca"
+        args = ["verify", str(path), "--trust", str(ca / "ca.pem"), "--crl", str(ca / "issuing.crl")]
+        assert sohoa(args) == 0
+        revoke(tmp_path / "signer", signer.settings.credential_id)
+        assert sohoa(args) == 6
+        with pytest.raises(SigningError):
+            client.sign_record(_record())
+        client.close()

@@ -39,6 +39,16 @@ class RevocationResult:
     crl_number: int
 
 
+def _reason_flag(reason: str) -> x509.ReasonFlags:
+    """An RFC 5280 reason by its name (``key_compromise``) or its value (``keyCompromise``)."""
+    for flag in x509.ReasonFlags:
+        if reason in (flag.name, flag.value):
+            return flag
+    raise ConfigurationError(
+        f"unknown revocation reason {reason!r}; one of: {', '.join(f.name for f in x509.ReasonFlags)}"
+    )
+
+
 def revoke(
     state_dir: Path,
     credential_id: str,
@@ -49,12 +59,7 @@ def revoke(
     """Revoke ``credential_id`` (thu hồi): signHash refuses it from the next request on, and the
     re-issued CRL (``ca/issuing.crl``) makes verification report its signatures revoked."""
     state_dir = Path(state_dir)
-    try:
-        flag = x509.ReasonFlags(reason)
-    except ValueError:
-        raise ConfigurationError(
-            f"unknown revocation reason {reason!r}; one of: {', '.join(r.value for r in x509.ReasonFlags)}"
-        ) from None
+    flag = _reason_flag(reason)
     secret = keystore.resolve_passphrase(state_dir, passphrase)
     crl = keystore.revoke_credential(state_dir, credential_id, secret, reason=flag)
     cert = keystore.read_cert(keystore.StateLayout(state_dir).credential_dir(credential_id) / "cert.pem")
