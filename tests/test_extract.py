@@ -386,3 +386,116 @@ def test_household_business_registration():
     bad = _form(["GIẤY CHỨNG NHẬN ĐĂNG KÝ HỘ KINH DOANH", f"Mã số hộ kinh doanh: {code[:-1]}{(int(code[-1]) + 1) % 10}"],
                 ["UBND QUẬN 1"])  # fmt: skip
     assert any(i.field == "business_code" and i.kind == "invalid" for i in extract([bad]).issues)
+
+
+# --- signature block and Nơi nhận read through OCR trouble (cases from benchmarks/extraction.py) ---
+
+
+def _signature_page_on_its_own(rows) -> PageResult:
+    """Page 2 of a document: only the signature block, at the top. ``rows``: per Tesseract line a
+    list of (x0, text, conf, height) words (height < LH: a seal speckle)."""
+    b = PageBuilder(page=2)
+    y = 350
+    for row in rows:
+        for x, text, conf, *hh in row:
+            hgt = hh[0] if hh else LH
+            b.words.append(Word(text=text, conf=conf, bbox=(x, y, x + len(text) * CHAR, y + hgt), line=b.line))
+        b.line += 1
+        y += 54
+    return b.result()
+
+
+def _with_header(page2: PageResult, number: str = "Số: 609/KH-UBND") -> list[PageResult]:
+    b = header(["ỦY BAN NHÂN DÂN", "THÀNH PHỐ CẦN THƠ"], number, "Cần Thơ, ngày 03 tháng 3 năm 2022")
+    y = b.y + 80
+    b.row(y, (C, "KẾ HOẠCH"))
+    b.row(y + 66, (C, "Kiểm tra công tác cải cách thủ tục hành chính năm 2022"))
+    body(b, y + 300)
+    return [b.result(), page2]
+
+
+def test_signature_title_crossed_by_the_seal_and_split_name():
+    # "CHỦ" read at 34 % (the seal crosses it) on the "Nơi nhận" row; "Ngô" read as "N gô".
+    page2 = _signature_page_on_its_own([
+        [(464, "Nơi", 96), (584, "nhận:", 96), (1704, "_", 87), (1764, "CHỦ", 34), (1928, "TỊCH", 96)],
+        [(468, "-", 92), (499, "Cổng", 96), (634, "Thông", 96), (796, "tin", 96), (875, "điện", 96), (989, "tử;", 96)],
+        [(468, "-", 92), (499, "Lưu:", 96), (615, "VT,", 90), (705, "KSTT.", 90)],
+        [],
+        [(1649, "‹", 71), (1669, "N", 76), (1721, "gô", 93), (1817, "Minh", 96), (2001, "Nghĩa", 96)],
+    ])
+    ex = extract(_with_header(page2), use_model=False)
+    assert ex.fields["signer_title"] == "Chủ tịch"
+    assert ex.fields["signer"] == "Ngô Minh Nghĩa"
+    assert ex.fields["recipients"] == ["Cổng Thông tin điện tử", "Lưu: VT, KSTT"]
+
+
+def test_signature_title_with_a_misread_mark():
+    page2 = _signature_page_on_its_own([
+        [(456, "Nơi", 96), (576, "nhận:", 96), (1756, "CHỦU", 49), (1920, "TỊCH", 96)],
+        [(459, "-", 92), (491, "Thường", 95), (681, "trực", 95), (790, "Tỉnh", 96), (911, "ủy;", 96)],
+        [(459, "-", 93), (491, "Lưu:", 91), (607, "VT,", 91), (694, "VX.", 78)],
+        [],
+        [(1567, "Dương", 96), (1793, "Công", 96), (1974, "Hoài", 96), (2140, "Tâm", 96)],
+    ])
+    ex = extract(_with_header(page2), use_model=False)
+    assert ex.fields["signer_title"] == "Chủ tịch" and ex.fields["signer"] == "Dương Công Hoài Tâm"
+
+
+def test_recipients_drop_seal_speckles_and_keep_entries_apart():
+    # Speckles from the seal/signature ("5", ":", "h", "ằ": tiny, low confidence) beside entries;
+    # an entry whose bullet OCR lost still starts after the ";" of the previous one; a wrapped
+    # entry continues without a bullet; the garbled archive line of a công văn is repaired from
+    # the number's drafting unit (…/UBND-VP → "Lưu: VT, VP").
+    page2 = _signature_page_on_its_own([
+        [(405, "Nơi", 96), (489, "nhận:", 96), (1750, "CHỦ", 96), (1900, "TỊCH", 96)],
+        [(405, "-", 93), (435, "Ban", 96), (529, "Giám", 96), (655, "đốc;", 88), (803, "5", 47, 9)],
+        [(405, "-", 93), (433, "Cục", 96), (527, "Kiểm", 96), (646, "soát;", 96), (948, ":", 0, 8), (1089, "h", 35, 8)],
+        [(405, "VPCP:", 90), (588, "BTCN,", 91), (733, "các", 93), (806, "PCN,", 91)],
+        [(449, "Cổng", 93), (559, "TTĐT;", 64), (697, "các", 96), (768, "Vụ;", 96), (982, "ằ", 0, 10)],
+        [(361, "1u:", 0), (501, "ẤT,", 54), (579, "VE.", 33)],
+        [],
+        [(1647, "Võ", 96), (1733, "Kim", 95), (1864, "Hiếu", 96)],
+    ])
+    ex = extract(_with_header(page2, number="Số: 7997/UBND-VP"), use_model=False)
+    assert ex.fields["recipients"] == ["Ban Giám đốc", "Cục Kiểm soát", "VPCP: BTCN, các PCN, Cổng TTĐT, các Vụ", "Lưu: VT, VP"]
+    assert ex.fields["signer"] == "Võ Kim Hiếu"
+
+
+def test_archive_line_unit_is_only_repaired_from_a_cong_van_number():
+    from pipeline.extract.admin import _fix_luu, _letter_unit
+
+    assert _letter_unit("2384/STP-HCTP") == "HCTP"
+    assert _letter_unit("609/KH-UBND") is None  # a Kế hoạch: the symbol names the issuer, not the unit
+    assert _fix_luu(">†ƯU: VT,HCTE", {"HCTE": 56}, "HCTP") == "Lưu: VT, HCTP"
+    assert _fix_luu("Lưu: VT, HCTE", {"HCTE": 95}, "HCTP") == "Lưu: VT, HCTE"  # read with confidence: kept
+    assert _fix_luu("Lưu: VI KSTT (2)", {}, None) == "Lưu: VT, KSTT (2)"
+    assert _fix_luu("Thường trực Tỉnh ủy", {}, "VP") == "Thường trực Tỉnh ủy"
+
+
+def test_head_title_and_name_fragment_helpers():
+    from pipeline.extract.common import join_name_fragments, match_head_title
+
+    assert match_head_title("CHỦU TỊCH") == "Chủ tịch"
+    assert match_head_title("PHO CHU NHIEM") == "Phó Chủ nhiệm"
+    assert match_head_title("TẠM SG") is None and match_head_title("TỊCH") is None
+    assert join_name_fragments("N gô Minh Nghĩa") == "Ngô Minh Nghĩa"
+    assert join_name_fragments("Nguyễn Văn A") == "Nguyễn Văn A"
+
+
+def test_a_garbled_word_in_the_subject_sends_it_to_review():
+    def page(garble: str | None) -> PageResult:
+        b = header(["ỦY BAN NHÂN DÂN", "THÀNH PHỐ HÀ NỘI", "SỞ NỘI VỤ"], "Số: 7165/SNV-VP", "Hà Nội, ngày 07 tháng 01 năm 2025")
+        b.row(b.y, (L, "V/v Góp ý dự thảo văn bản về"))
+        b.row(b.y + 56, (L, "cải cách thủ tục hành chính"))
+        body(b, b.y + 300)
+        if garble is not None:
+            i = next(i for i, w in enumerate(b.words) if w.text == "cách")
+            b.words[i] = b.words[i].model_copy(update={"text": garble, "conf": 0.0})
+        return b.result()
+
+    ok = extract([page(None)], use_model=False)
+    assert ok.fields["subject"] == "Góp ý dự thảo văn bản về cải cách thủ tục hành chính" and not ok.issues
+    bad = extract([page("cnnh")], use_model=False)  # no vowel: not a Vietnamese syllable
+    assert ("subject", "low_confidence") in {(i.field, i.kind) for i in bad.issues}
+    quiet = extract([page("cách")], use_model=False)  # a real syllable read at 0 %: no flag for it
+    assert not any(i.field == "subject" for i in quiet.issues)

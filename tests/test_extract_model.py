@@ -62,3 +62,69 @@ def test_model_fills_the_signature_block_when_layout_cues_are_missing():
     assert both.fields.get("signer") == "Nguyễn Hải Ninh"
     assert both.evidence["signer"].method == "model" and both.evidence["signer"].boxes
     assert 0 < both.confidence["signer"] <= 0.75
+
+
+def _header_page(issuer_rows: list[str], number: str = "Số: 1742/QĐ-KSTT") -> PageResult:
+    rows = [[(300, issuer_rows[0]), (1250, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM")],
+            [(300, issuer_rows[1]), (1400, "Độc lập - Tự do - Hạnh phúc")]]
+    rows += [[(300, r)] for r in issuer_rows[2:]]
+    rows += [[(330, number), (1300, "Hà Nội, ngày 28 tháng 10 năm 2023")],
+             [(-1, "QUYẾT ĐỊNH")], [(-1, "Về việc thành lập Tổ công tác kiểm soát thủ tục hành chính")],
+             [(350, "Bộ Tư pháp báo cáo kết quả cải cách thủ tục hành chính quý I như sau")]]  # fmt: skip
+    return _page(rows)
+
+
+@pytest.mark.parametrize(
+    "printed,want_rules,want",
+    [
+        (["VĂN PHÒNG CHÍNH PHỦ", "CỤC KIỂM SOÁT THỦ TỤC", "HANH CHINH"],
+         "Cục Kiểm soát thủ tục hanh chinh", "Cục Kiểm soát thủ tục hành chính"),
+        (["ỦY BAN NHÂN DÂN", "THÀNH PHỐ HÀ NỘI", "SƠ NỌI VỤ"], "Sở Nọi vụ", "Sở Nội vụ"),
+        (["ỦY BAN NHÂN DÂN", "PHƯỜNG BỀN NGHÉ"], "Ủy ban nhân dân phường Bền Nghé", "Ủy ban nhân dân phường Bến Nghé"),
+    ],
+)  # fmt: skip
+def test_lexicon_restores_marks_ocr_dropped_in_the_issuer(printed, want_rules, want):
+    page = _header_page(printed)
+    assert extract([page], use_model=False).fields["issuer"] == want_rules
+    ex = extract([page])
+    assert ex.fields["issuer"] == want
+    assert ex.evidence["issuer"].method == "model" and ex.evidence["issuer"].boxes  # boxes kept for the desk
+
+
+def test_lexicon_changes_only_what_the_context_contradicts():
+    from pipeline.extract.model import restore_marks
+
+    lex = load_model().lexicon
+    assert lex is not None
+    for ok in ("Ủy ban nhân dân phường Bến Nghé", "Hạnh phúc", "Sở Tư pháp", "Kế hoạch thực hiện năm 2024",
+               "Phòng Xyz Abc", "bền vững"):  # fmt: skip
+        assert restore_marks(ok, lex) == ok
+    # capitals only ('Y' → 'Ý'); Tesseract's marks on lower-case words are trusted ('cach' stays)
+    assert restore_marks("Y kiến chỉ đạo về cải cach thủ tục hành chính", lex) == "Ý kiến chỉ đạo về cải cach thủ tục hành chính"
+    assert restore_marks("THÀNH PHỔỐ HÀ NỘI", lex) == "THÀNH PHỐ HÀ NỘI"  # a doubled letter
+    assert restore_marks("VỤ CAI CACH HANH CHÍNH", lex) == "VỤ CẢI CÁCH HÀNH CHÍNH"
+
+
+def test_model_reads_a_signature_page_of_its_own():
+    # Page 2 holds only the signature block, at the top, without "Nơi nhận", prefix or "./.":
+    # the rules find no block; the model's region starts at the top of such a short last page.
+    first = _header_page(["BỘ TƯ PHÁP", "", ""], number="Số: 12/BC-BTP")
+    words, y = [], 300
+    for i, (x, text) in enumerate([(1500, "BỘ TRƯỞNG"), (1450, "BỘ TƯ PHÁP *"), (1450, ""), (1450, "Nguyễn Hải Ninh")]):
+        for tok in text.split():
+            words.append(Word(text=tok, conf=93, bbox=(x, y, x + 26 * len(tok), y + 48), line=i))
+            x += 26 * len(tok) + 26
+        y += 64
+    second = PageResult(page=2, width=2480, height=3508, dpi=300, text="", words=words, mean_confidence=93)
+    assert "signer" not in extract([first, second], use_model=False).fields
+    both = extract([first, second])
+    assert both.fields.get("signer") == "Nguyễn Hải Ninh" and both.evidence["signer"].page == 2
+    assert both.evidence["signer"].method == "model"
+
+
+def test_model_span_must_pass_the_field_check():
+    from pipeline.extract.model import agency_ok, signer_ok, title_ok
+
+    assert title_ok("Chủ tịch") and title_ok("Vụ trưởng Vụ Cải cách hành chính") and not title_ok("Tạm sg")
+    assert signer_ok("Trần Văn Lan") and not signer_ok("đế LUẬN")
+    assert agency_ok("Sở Tư pháp") and not agency_ok("Độc lập") and not agency_ok("Sở")

@@ -3,11 +3,13 @@
 ``extract(pages)`` classifies the document (administrative document, or a result of an
 administrative procedure) and runs the matching extractor:
 
-* rules (:mod:`.admin`, :mod:`.forms`) read the Decree-30 layout from word boxes — exact, and
-  they win wherever they match;
-* the trained spaCy model (``models/admin_ner``, :mod:`.model`) fills fields the rules could not
-  read (layout cues broken: merged columns, garbled type line, stamp over the header) and its
-  spans are mapped back to word boxes;
+* rules (:mod:`.admin`, :mod:`.forms`) read the Decree-30 layout from word boxes — exact for the
+  number and date, and their value stands wherever it passes the field's check;
+* the trained model (``models/admin_ner``, :mod:`.model`): its NER spans (mapped back to word
+  boxes) win where the rules found nothing or their value fails the check (layout cues broken:
+  merged columns, garbled type line, stamp over the header, a signature block without cues), and
+  its syllable lexicon puts back diacritics OCR dropped on capitals (issuer, cơ quan chủ quản,
+  chức danh, trích yếu);
 * references and tasks are read from the body text (:mod:`.references`).
 
 Fields that are missing, invalid, inconsistent or read with low confidence are flagged per field,

@@ -30,9 +30,11 @@ from .common import (
     find_number,
     fix_subject_case,
     fold,
+    join_name_fragments,
     known_title,
     looks_like_person,
     match_doc_type,
+    match_head_title,
     nfc,
     number_type_abbr,
     proper_case_agency,
@@ -48,6 +50,23 @@ from .result import Extraction
 AUTHORITY_RE = re.compile(r"^\s*(KT|TL|TM|Q|TUQ|K\.T|T\.L|T\.M)\s*[.,:]\s*(.+)$")
 VV_RE = re.compile(r"^\W{0,2}v\s*[/l|i1\\]\s*v\b\.?\s*:?\s*", re.IGNORECASE)
 _STAMP_RE = re.compile(r"^(cong van|cv)?\s*den\b")
+
+
+def _text_conf(lines: list[Line]) -> float:
+    """Confidence of a text field (tên cơ quan, trích yếu): its weakest line, and at most 0.5 when
+    one of its words was read below 30 % *and* is no Vietnamese syllable (no vowel: 'cnnh' for
+    'cách') — a garbled word sends the field to review instead of passing on an average.
+    (Correct words with stacked marks, 'ĐẨY', 'KIẾM', are often read below 30 % too.)"""
+    conf = min(ln.confidence for ln in lines)
+    if any(w.conf < 30 and _garbled(w.text) for ln in lines for w in ln.words):
+        conf = min(conf, 0.5)
+    return conf
+
+
+def _garbled(word: str) -> bool:
+    """A word of 3+ letters that cannot be a Vietnamese syllable: no vowel among its letters."""
+    letters = re.sub(r"[^a-z]", "", fold(word))
+    return len(letters) >= 3 and not re.search(r"[aeiouy]", letters)
 
 
 def _window_score(words: list[str], target: str) -> float:
@@ -253,10 +272,13 @@ def extract_admin(pages) -> Extraction:
     if issuer_lines:
         texts = [clean_spaces(ln.text.strip("-_—–=~. ")) for ln in issuer_lines]
         parent_n = _parent_split(texts)
-        conf = min(ln.confidence for ln in issuer_lines)
+        conf = _text_conf(issuer_lines)
+        raw = ex.hints.setdefault("raw", {})  # as printed (capitals), for the model's lexicon
         if parent_n:
-            ex.set("issuer_parent", proper_case_agency(" ".join(texts[:parent_n])), conf, _ev(issuer_lines[:parent_n]))
-        ex.set("issuer", proper_case_agency(" ".join(texts[parent_n:])), conf, _ev(issuer_lines[parent_n:]))
+            raw["issuer_parent"] = " ".join(texts[:parent_n])
+            ex.set("issuer_parent", proper_case_agency(raw["issuer_parent"]), conf, _ev(issuer_lines[:parent_n]))
+        raw["issuer"] = " ".join(texts[parent_n:])
+        ex.set("issuer", proper_case_agency(raw["issuer"]), conf, _ev(issuer_lines[parent_n:]))
 
     # --- type name and trích yếu ------------------------------------------------------------
     header_bottom = max([ln.bottom for ln in (number_line, date_line) if ln is not None], default=hl.header_end)
@@ -276,14 +298,14 @@ def extract_admin(pages) -> Extraction:
     if vv_lines:
         subject = fix_subject_case(clean_spaces(" ".join(ln.text for ln in vv_lines)))
         subject = VV_RE.sub("", subject).strip()
-        ex.set("subject", subject, min(ln.confidence for ln in vv_lines), _ev(vv_lines))
+        ex.set("subject", subject, _text_conf(vv_lines), _ev(vv_lines))
         if "doc_type" not in ex.fields:
             conf = 0.95 if not doc_type_from_number(ex.fields.get("number")) else 0.5
             ex.set("doc_type", "Công văn", conf, FieldEvidence(page=page.page, boxes=[vv_lines[0].bbox], method="layout"))
     elif title_line is not None:
         subj = _title_subject(after, title_line, h, W)
         if subj:
-            ex.set("subject", fix_subject_case(clean_spaces(" ".join(ln.text for ln in subj))), min(ln.confidence for ln in subj), _ev(subj))
+            ex.set("subject", fix_subject_case(clean_spaces(" ".join(ln.text for ln in subj))), _text_conf(subj), _ev(subj))
 
     number = ex.fields.get("number")
     symbol = number.split("/", 1)[1] if number else ex.hints.get("number_symbol")
@@ -468,7 +490,7 @@ def _signature_block(ex: Extraction, pages) -> None:
         if uppercase_ratio(ln.text) < 0.7 or _letters(ln.text) < 3:
             break
         ln = _clean_title_line(ln)
-        if ln is None or (not titles and not known_title(ln.text)):
+        if ln is None or (not titles and not (known_title(ln.text) or match_head_title(ln.text))):
             break
         if titles and ln.top - titles[-1].bottom > 1.5 * ln.height:
             break
@@ -486,7 +508,9 @@ def _signature_block(ex: Extraction, pages) -> None:
         ex.set("authority_prefix", "; ".join(parts), min(ln.confidence for ln in prefixes), _ev(prefixes))
     if titles:
         text = clean_spaces(" ".join(ln.text for ln in titles)).strip(" .,;:")
-        ex.set("signer_title", proper_case_title(text), min(ln.confidence for ln in titles), _ev(titles))
+        ex.hints.setdefault("raw", {})["signer_title"] = text
+        title = (None if known_title(text) else match_head_title(text)) or proper_case_title(text)
+        ex.set("signer_title", title, min(ln.confidence for ln in titles), _ev(titles))
     # Name: the lowest person-like line of the block, below the titles.
     below = (titles or prefixes)[-1].bottom if (titles or prefixes) else anchor_top
     names = [ln for ln in block if ln.top > below and looks_like_person(_clean_name(ln.text))]
@@ -497,56 +521,124 @@ def _signature_block(ex: Extraction, pages) -> None:
 
 
 def _clean_title_line(ln: Line) -> Line | None:
-    """Drop seal/signature garbage words (low confidence, no letters) around a title line."""
-    words = [w for w in ln.words if w.conf >= 50 and _letters(w.text) >= 1 and w.text[:1].isupper()]
-    return Line(ln.page, words) if words else None
+    """Drop seal/signature garbage words (no letters; low confidence) around a chức danh line.
+
+    Low-confidence words stay when the line is a known title with them ('CHỦ' read at 34 % in
+    '_ CHỦ TỊCH': the seal or signature crosses it) and not without them."""
+    lettered = [w for w in ln.words if _letters(w.text) >= 1 and w.text[:1].isupper()]
+    sure = [w for w in lettered if w.conf >= 50]
+    if lettered and len(sure) < len(lettered):
+        text = " ".join(w.text for w in lettered)
+        sure_text = " ".join(w.text for w in sure)
+        if (known_title(text) or match_head_title(text)) and not (known_title(sure_text) or match_head_title(sure_text)):
+            return Line(ln.page, lettered)
+    return Line(ln.page, sure) if sure else None
 
 
 def _clean_name(text: str) -> str:
-    return clean_spaces(re.sub(r"[^\wÀ-ỹ ]", " ", nfc(text)).replace("_", " "))
+    return join_name_fragments(clean_spaces(re.sub(r"[^\wÀ-ỹ ]", " ", nfc(text)).replace("_", " ")))
 
 
-def _fix_luu(item: str) -> str:
-    """'L.ữU: VI; CST' → 'Lưu: VT, CST' (the archive line: Lưu: VT (văn thư), <unit>)."""
-    m = re.match(r"^L\W*[ưuữứừ]\W*[uU]\s*[:;.]\s*(.*)$", item)
-    if not m:
+#: The archive line of "Nơi nhận" (Decree 30, Appendix I: "Lưu: VT, <drafting unit>"), on folded
+#: text, tolerant of a garbled "Lưu" ('1u:', '>†ƯU:', 'L.ữU:').
+_LUU_RE = re.compile(r"^[^a-z0-9]{0,3}[a-z0-9]?\W?u{1,2}\s*[:;]")
+
+
+def _is_luu(text: str) -> bool:
+    return bool(_LUU_RE.match(fold(text)))
+
+
+def _vt_like(token: str) -> bool:
+    """'VT' (văn thư) as OCR reads it: 'VI', 'V1', 'ẤT', 'VE'."""
+    f = fold(token)
+    return 1 <= len(f) <= 2 and (f[0] == "v" or f[-1] == "t")
+
+
+def _fix_luu(item: str, confs: dict[str, float] | None = None, unit: str | None = None) -> str:
+    """'L.ữU: VI; CST' → 'Lưu: VT, CST' (the archive line: Lưu: VT (văn thư), <unit>).
+
+    For a công văn the drafting unit (đơn vị soạn thảo) is also the last part of the number's
+    symbol ('5898/UBND-KSTT' → KSTT; Decree 30, Appendix III): a low-confidence unit one letter
+    off it ('HCTE' for HCTP) is read as that unit."""
+    if not _is_luu(item):
         return item
-    rest = re.sub(r"^V[TIEl1]\b[;,.]*\s*", "VT, ", m.group(1))
-    return clean_spaces(f"Lưu: {rest}").rstrip(", ")
+    rest = item.split(":", 1)[1] if ":" in item else re.split(r"[;]", item, maxsplit=1)[-1]
+    m = re.match(r"^\s*([^\s,;.]{1,2})(?![^\s,;.])[\s,;.]*(.*)$", rest)
+    parts: list[str] = []
+    if m and _vt_like(m.group(1)):
+        parts.append("VT")
+        rest = m.group(2)
+    for part in re.split(r"\s*[,;]\s*", rest):
+        part = part.strip(" .")
+        if not part:
+            continue
+        if unit and part != unit and len(part) == len(unit) and part[0] == unit[0] \
+                and sum(a != b for a, b in zip(part, unit)) == 1 and (confs or {}).get(part, 100.0) < 70:
+            part = unit
+        parts.append(part)
+    return clean_spaces("Lưu: " + ", ".join(parts)).rstrip(", ")
 
 
 _BULLETS = ("-", "–", "—", "+", "•", "*", "_")
 
 
+def _is_speck(w, h: float) -> bool:
+    """Seal or signature speckle read as a word: a tiny box at low confidence (not a bullet)."""
+    bw, bh = w.bbox[2] - w.bbox[0], w.bbox[3] - w.bbox[1]
+    return w.conf < 60 and (bh < 0.45 * h or bw < 0.3 * h) and w.text not in _BULLETS
+
+
+def _letter_unit(number: str | None) -> str | None:
+    """The drafting unit in a công văn's number ('5898/UBND-KSTT' → 'KSTT'); None for other types."""
+    if not number or doc_type_from_number(number) is not None or "-" not in number.split("/")[-1]:
+        return None
+    return number.split("/")[-1].split("-")[-1]
+
+
 def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float, page) -> None:
-    items: list[str] = []
+    """Nơi nhận: one item per "- …;" entry, the last one "Lưu: VT, …".
+
+    An entry ends with ';' (the last with '.'), so a line after a ';' starts a new entry even
+    when its bullet was lost, and a line without a bullet after an unfinished entry continues it.
+    Seal speckles (tiny low-confidence "words") are dropped; the list ends at the Lưu line."""
+    items: list[list] = []  # words per entry
     boxes = []
     confs = []
-    first = nn.text
-    m = re.match(r"^\s*\S+\s+\S+\s*:?\s*(.*)$", first)
-    rest = m.group(1).strip() if m else ""
+    rest = [w for w in nn.words[2:] if not _is_speck(w, h)]
     left = [ln for ln in band if ln.top > nn.top + 0.3 * h and ln.center_x < mid and ln is not nn]
-    seq = ([rest] if rest else []) + [ln for ln in left]
+    seq: list[tuple[list, tuple, float]] = [(rest, nn.bbox, nn.confidence)] if rest else []
     prev_bottom = nn.bottom
-    for item in seq:
-        if isinstance(item, Line):
-            if item.top - prev_bottom > 3 * h:
-                break
-            prev_bottom = item.bottom
-            text, box, conf = item.text.strip(), item.bbox, item.confidence
-        else:
-            text, box, conf = item, nn.bbox, nn.confidence
+    for ln in left:
+        if ln.top - prev_bottom > 3 * h:
+            break
+        words = [w for w in ln.words if not _is_speck(w, h)]
+        if not words:
+            continue
+        prev_bottom = ln.bottom
+        seq.append((words, ln.bbox, Line(ln.page, words).confidence))
+    for words, box, conf in seq:
+        text = " ".join(w.text for w in words).strip()
         if not text:
             continue
-        if text.startswith(_BULLETS):
-            items.append(text.lstrip("".join(_BULLETS) + " ").strip())
-        elif items:
-            items[-1] = f"{items[-1]} {text}"
+        last = " ".join(w.text for w in items[-1]).rstrip() if items else ""
+        if text.startswith(_BULLETS) or not items or last.endswith(";") or _is_luu(text):
+            if items and _is_luu(last):
+                break  # the archive line closes the list
+            items.append(list(words))
         else:
-            items.append(text)
+            items[-1].extend(words)
         boxes.append(box)
         confs.append(conf)
-    items = [clean_spaces(re.sub(r"[;.,]+$", "", t)).strip() for t in items]
-    items = [_fix_luu(t) for t in items if _letters(t) >= 2]
-    if items:
-        ex.set("recipients", items, min(confs), FieldEvidence(page=page.page, boxes=boxes))
+    unit = _letter_unit(ex.fields.get("number"))
+    out = []
+    for words in items:
+        t = clean_spaces(" ".join(w.text for w in words)).lstrip("".join(_BULLETS) + " ")
+        t = clean_spaces(re.sub(r"[;.,]+$", "", t)).strip()
+        t = re.sub(r";(?= [a-zđà-ỹ])", ",", t)  # an entry ends at ';': inside one it is a ','
+        if _letters(t) < 2:
+            continue
+        wconf = {w.text.strip(".,;:"): w.conf for w in words}
+        wconf.update({p: w.conf for w in words for p in re.split(r"[,;:]", w.text) if p})
+        out.append(_fix_luu(t, wconf, unit))
+    if out:
+        ex.set("recipients", out, min(confs), FieldEvidence(page=page.page, boxes=boxes))

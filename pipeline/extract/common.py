@@ -456,6 +456,34 @@ def known_title(text: str) -> bool:
     return any(f" {fold(t)} " in f for t in _HEAD_TITLES)
 
 
+def match_head_title(text: str, *, min_score: float = 85.0) -> str | None:
+    """The chức danh of a signer when the whole line is one ('CHỦU TỊCH' → 'Chủ tịch').
+
+    Diacritic-insensitive fuzzy match of the line against '[Phó] <head title>' (Decree 30,
+    Art. 8: the title printed above the signature); None when the line names more than a title
+    (an agency after it) or does not match well enough.
+    """
+    folded = clean_spaces(re.sub(r"[^a-z ]", " ", fold(text)))
+    if not folded or len(folded.split()) > 4:
+        return None
+    best, best_score = None, 0.0
+    for head in _HEAD_TITLES:
+        for pho in (False, True):
+            key = ("pho " if pho else "") + fold(head)
+            score = fuzz.ratio(folded, key)
+            if score > best_score:
+                best, best_score = ("PHÓ " if pho else "") + head.upper(), score
+    return proper_case_title(best) if best and best_score >= min_score else None
+
+
+def join_name_fragments(text: str) -> str:
+    """'N gô Minh Nghĩa' → 'Ngô Minh Nghĩa': OCR splits a syllable after its capital letter.
+
+    A syllable of a Vietnamese personal name (họ, tên đệm, tên) always starts with a capital, so
+    a lower-case fragment right after a lone capital belongs to it."""
+    return re.sub(r"(?<![\wÀ-ỹ])([A-ZĐÀ-Ỹ]) ([a-zđà-ỹ]{1,6})(?![\wÀ-ỹ])", r"\1\2", text)
+
+
 #: Common Vietnamese surnames: OCR often changes their marks ('Nguyên', 'Định').
 SURNAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô",
             "Dương", "Lý", "Trịnh", "Đinh", "Lâm", "Mai", "Trương", "Đoàn", "Hà", "Cao", "Lương", "Tạ", "Tô", "Lưu")  # fmt: skip
