@@ -62,8 +62,8 @@ FONTS = ("serif", "dejavu-serif", "noto-serif", "sans")
 METHODS = ("sohoa", "tesseract", "ocrmypdf")
 N_SYNTHETIC = 10
 PAGE_VERSION = "1"  # bump when the page recipe below changes
-SOURCES = ("pipeline/deskew.py", "pipeline/cleanup.py", "pipeline/ocr.py", "pipeline/tesseract.py",
-           "pipeline/document.py", "pipeline/data/vie.user-patterns")
+SOURCES = ("pipeline/deskew.py", "pipeline/cleanup.py", "pipeline/ocr.py", "pipeline/layout.py",
+           "pipeline/quality.py", "pipeline/tesseract.py", "pipeline/document.py", "pipeline/data/vie.user-patterns")
 
 
 # --- pages ---------------------------------------------------------------------------------

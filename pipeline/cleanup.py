@@ -26,11 +26,13 @@ from .config import ImageSettings
 from .models import ProcessedPage
 
 DPI_TOLERANCE = 0.1  # no resampling within ±10 % of the target
-SEAL_MIN_SATURATION = 70
-SEAL_MIN_VALUE = 70
+SEAL_MIN_CHROMA = 40
+SEAL_MIN_VALUE = 90
+SEAL_MIN_AREA_300DPI = 40  # pixels: smaller red components (tinted specks on text) are left alone
 NOISE_LEVEL = 128  # grey level separating dark from light for the noise measure
 NOISE_MIN_FRACTION = 0.0003  # isolated-pixel fraction above which the page is called noisy
 BACKGROUND_SCALE = 8  # downscale factor of the background estimate
+STRETCH_MAX_LOW = 100.0  # contrast stretch: grey level mapped to black is at most this
 
 
 def resample(page: ProcessedPage, target_dpi: int) -> ProcessedPage:
@@ -46,19 +48,42 @@ def resample(page: ProcessedPage, target_dpi: int) -> ProcessedPage:
     return replace(page, color=color, ocr_image=ocr, dpi=target_dpi, flags=[*page.flags, f"resampled:{page.dpi}->{target_dpi}"])
 
 
-def seal_mask(rgb: np.ndarray) -> np.ndarray:
-    """Boolean mask of red/magenta seal ink (hue near red, saturated, not dark)."""
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+def seal_mask(rgb: np.ndarray, min_chroma: int | None = None) -> np.ndarray:
+    """Boolean mask of red/magenta seal ink (con dấu, dấu đến): hue near red or magenta, a
+    chroma (max − min channel) of at least ``min_chroma`` (default :data:`SEAL_MIN_CHROMA`)
+    and not dark.
+
+    Chroma rather than HSV saturation: the dark, slightly tinted pixels of black text on
+    yellowed paper and the colour fringes JPEG leaves on them have a high saturation but a
+    small chroma, and must not be taken for seal ink (painting them white breaks the letters).
+    """
+    r, g, b = cv2.split(rgb)
+    high = cv2.max(cv2.max(r, g), b)
+    chroma = cv2.subtract(high, cv2.min(cv2.min(r, g), b))
+    candidate = (chroma >= (SEAL_MIN_CHROMA if min_chroma is None else min_chroma)) & (high >= SEAL_MIN_VALUE)
+    if not candidate.any():
+        return candidate
+    hue = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 0]
     red = (hue <= 12) | (hue >= 140)  # OpenCV hue 0–179: red wraps, 140+ is magenta–red
-    return red & (sat >= SEAL_MIN_SATURATION) & (val >= SEAL_MIN_VALUE)
+    return candidate & red
 
 
-def suppress_seals(gray: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Grey image with seal pixels set to white; and whether a seal was found."""
-    mask = seal_mask(rgb)
+def suppress_seals(gray: np.ndarray, rgb: np.ndarray, min_area: int = 40) -> tuple[np.ndarray, bool]:
+    """Grey image with seal pixels (and their two-pixel fringe) set to white; and whether a
+    seal was found. Run on the illumination-normalised copy, where white is the paper: done
+    before, the white seal would brighten the background estimate around it and leave a dark
+    halo that Tesseract reads as characters."""
+    mask = seal_mask(rgb).astype(np.uint8)
     if mask.mean() < 1e-4:
         return gray, False
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))  # uneven ink: join the dots
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = np.zeros(n, np.uint8)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area  # lone tinted specks on text are not a seal
+    mask = keep[labels]
+    if mask.mean() < 1e-4:
+        return gray, False
+    mask = cv2.dilate(mask, np.ones((5, 5), np.uint8)).astype(bool)
     out = gray.copy()
     out[mask] = 255
     return out, True
@@ -94,8 +119,8 @@ def normalise_illumination(gray: np.ndarray, dpi: int) -> np.ndarray:
     background = cv2.GaussianBlur(background, (0, 0), k)
     background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
     norm = cv2.divide(gray, np.maximum(background, 1), scale=255)
-    low = float(np.percentile(norm[:: 4, :: 4], 0.5))
-    if low >= 250:
+    low = min(float(np.percentile(norm[:: 4, :: 4], 0.5)), STRETCH_MAX_LOW)
+    if low >= 250 or low <= 0:
         return norm
     lut = np.clip((np.arange(256, dtype=np.float32) - low) * 255.0 / (255.0 - low), 0, 255).astype(np.uint8)
     return cv2.LUT(norm, lut)
@@ -106,13 +131,13 @@ def cleanup_page(page: ProcessedPage, settings: ImageSettings) -> ProcessedPage:
     page = resample(page, settings.target_dpi)
     gray = page.ocr_image
     flags = list(page.flags)
-    if settings.suppress_seals:
-        gray, found = suppress_seals(gray, page.color)
-        if found:
-            flags.append("seal_suppressed")
     if settings.denoise:
         gray, applied = denoise(gray)
         if applied:
             flags.append("denoised")
     gray = normalise_illumination(gray, page.dpi)
+    if settings.suppress_seals:
+        gray, found = suppress_seals(gray, page.color, max(4, round(SEAL_MIN_AREA_300DPI * (page.dpi / 300) ** 2)))
+        if found:
+            flags.append("seal_suppressed")
     return replace(page, ocr_image=np.ascontiguousarray(gray), flags=flags)

@@ -52,6 +52,12 @@ class OcrSettings:
     preserve_interword_spaces: bool = True
     user_patterns: bool = True
     min_page_confidence: float = 70.0
+    # words below this confidence that are no plausible token or are drawn in coloured ink
+    # (signature scribble, seal remains) are dropped (pipeline.ocr.drop_non_text)
+    drop_non_text: bool = True
+    non_text_max_conf: float = 60.0
+    # reading order from the page layout: header columns, signature / "Nơi nhận" (pipeline.layout)
+    layout_order: bool = True
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ MAX_POINTS_FINE = 200_000
 QUARTER_TURN_RATIO = 2.0  # vertical profile must be this much sharper to call a page turned
 OSD_MIN_CONFIDENCE = 3.0  # Tesseract OSD orientation confidence to trust its verdict
 OSD_LONG_SIDE = 2500
+SEAL_MIN_CHROMA = 20  # looser than clean-up's: faded violet "ĐẾN" stamps; a text pixel lost costs nothing here
+INK_MAX_LEVEL = 190  # normalised grey (paper = 255) above which a pixel is never ink
 BORDER_DARK_LEVEL = 90  # grey level under which an edge region counts as scanner border
 BORDER_MAX_FRACTION = 0.45  # a "border" covering more of the page is content, leave it
 
@@ -61,13 +63,18 @@ def resize_long_side(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, floa
 
 
 def ink_mask(gray: np.ndarray) -> np.ndarray:
-    """Boolean mask of dark ink (text) pixels: background-normalised then Otsu thresholded."""
+    """Boolean mask of dark ink (text) pixels: background-normalised then Otsu thresholded.
+
+    The threshold is at most :data:`INK_MAX_LEVEL`: on a page with (almost) no text — a last
+    page with only a faded seal — Otsu splits the paper's noise in two and the "ink" is noise
+    whose best projection angle is random.
+    """
     h, w = gray.shape
     k = max(15, (min(h, w) // 30) | 1)
     background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     norm = cv2.divide(gray, background, scale=255)
-    _, binary = cv2.threshold(norm, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    return binary > 0
+    otsu, _ = cv2.threshold(norm, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    return norm < min(otsu, INK_MAX_LEVEL)
 
 
 def ink_points(mask: np.ndarray, max_points: int, rng_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -133,13 +140,35 @@ def _search(gray: np.ndarray, max_angle: float, *, transpose: bool = False) -> t
     return float(angles[i]), float(scores[i] / max(len(xs), 1) ** 2)
 
 
-def estimate_skew(gray: np.ndarray, max_angle: float = 20.0) -> float:
+def text_gray(image: np.ndarray) -> np.ndarray:
+    """Grey copy of a page for measuring text geometry: on an RGB page, red and magenta ink
+    (con dấu đỏ — the seal — and the "ĐẾN" receipt stamp, dấu đến) is painted white.
+
+    A seal's ring and a stamp's rectangle are strong straight or curved strokes at their own
+    angle; on a page with few text lines (the last page: chữ ký and "Nơi nhận" only) they
+    out-vote the text in the projection profile. Black, grey and blue-black text ink is kept.
+    """
+    if image.ndim == 2:
+        return image
+    from .cleanup import seal_mask
+
+    gray = to_gray(image)
+    mask = seal_mask(image, SEAL_MIN_CHROMA)
+    if not mask.any():
+        return gray
+    gray = gray.copy()
+    gray[mask] = 255
+    return gray
+
+
+def estimate_skew(image: np.ndarray, max_angle: float = 20.0) -> float:
     """Skew of the text lines in degrees, counter-clockwise positive, within ±``max_angle``.
 
     A page rotated with ``PIL.Image.rotate(θ)`` gives ``θ``; rotate by ``-θ`` to level it.
+    ``image`` is grey or RGB; on RGB, seal and stamp ink is left out (:func:`text_gray`).
     Returns 0.0 when the page has no measurable ink.
     """
-    gray = to_gray(gray)
+    gray = text_gray(image)
     coarse, score = _search(gray, max_angle)
     if score == 0.0:
         return 0.0
@@ -240,22 +269,24 @@ def border_mask(gray: np.ndarray) -> np.ndarray | None:
         x, y, bw, bh, _ = stats[label]
         if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
             mask[labels == label] = 1
-    # thin strips: rows/columns at the edge that are mostly dark
-    limit_r, limit_c = h // 10, w // 10
-    for rows, limit in ((range(h), limit_r), (range(h - 1, -1, -1), limit_r)):
-        for count, r in enumerate(rows):
-            if count >= limit or dark[r].mean() < 0.5:
-                break
-            mask[r] = 1
-    for cols, limit in ((range(w), limit_c), (range(w - 1, -1, -1), limit_c)):
-        for count, c in enumerate(cols):
-            if count >= limit or dark[:, c].mean() < 0.5:
-                break
-            mask[:, c] = 1
+    # thin strips and wedges: dark pixels of the outer tenth of the page connected to the edge.
+    # Only the dark pixels: a column at the edge of a rotated scan may be mostly dark canvas
+    # and still carry the corner of the page with its text.
+    outer = np.zeros_like(dark)
+    limit_r, limit_c = max(1, h // 10), max(1, w // 10)
+    outer[:limit_r] = outer[-limit_r:] = 1
+    outer[:, :limit_c] = outer[:, -limit_c:] = 1
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark & outer, connectivity=8)
+    for label in range(1, n):
+        x, y, bw, bh, _ = stats[label]
+        if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
+            mask[labels == label] = 1
     if not mask.any():
         return None
-    # grow into the dark fringe next to the border body
-    grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    # grow into the dark fringe (blur, JPEG) next to the border body — a few pixels only: text
+    # near the page edge of a rotated scan is dark too and must survive
+    g = max(3, k // 3)
+    grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (g, g)))
     mask = mask | (grown & (small < BORDER_DARK_LEVEL + 60).astype(np.uint8))
     mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
     if mask.mean() > BORDER_MAX_FRACTION:
@@ -281,13 +312,26 @@ def reorient(page: ProcessedPage, turn: int) -> ProcessedPage:
     )
 
 
+def paper_colour(rgb: np.ndarray) -> tuple[int, int, int]:
+    """The paper's colour (màu giấy): per-channel median of the pixels lighter than a scanner
+    border, on a subsample. Canvas added by rotation and removed borders are painted with it,
+    so that the clean-up stage sees one even background rather than white wedges on yellowed
+    paper (their edges would read as ink after background normalisation)."""
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 250_000)))
+    sample = rgb[::step, ::step].reshape(-1, 3)
+    light = sample[sample.min(axis=1) >= BORDER_DARK_LEVEL]
+    if len(light) < 100:
+        return (255, 255, 255)
+    return tuple(int(v) for v in np.median(light, axis=0))  # type: ignore[return-value]
+
+
 def remove_borders(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Paint dark scanner borders white; the image and whether anything was removed."""
+    """Paint dark scanner borders with the paper colour; the image and whether anything was removed."""
     mask = border_mask(to_gray(rgb))
     if mask is None:
         return rgb, False
     out = rgb.copy()
-    out[mask] = 255
+    out[mask] = paper_colour(rgb)
     return out, True
 
 
@@ -305,22 +349,22 @@ def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
         if removed:
             flags.append("borders_removed")
     orientation = 0
+    gray = text_gray(image)  # seal and stamp ink left out of the geometry measures
     if settings.fix_orientation:
-        gray = to_gray(image)
         if is_quarter_turned(gray, settings.max_skew_deg):
-            image = rotate_quarter(image, 90)
+            image, gray = rotate_quarter(image, 90), rotate_quarter(gray, 90)
             orientation = 90
         turn = detect_orientation(to_gray(image)) if settings.orientation_osd == "always" else 0
         if turn:
-            image = rotate_quarter(image, turn)
+            image, gray = rotate_quarter(image, turn), rotate_quarter(gray, turn)
             orientation = (orientation + turn) % 360
         if orientation:
             flags.append(f"orientation_corrected:{orientation}")
     skew = 0.0
     if settings.deskew:
-        skew = estimate_skew(to_gray(image), settings.max_skew_deg)
+        skew = estimate_skew(gray, settings.max_skew_deg)
         if abs(skew) >= 0.05:
-            image = rotate_bound(image, -skew, fill=255)
+            image = rotate_bound(image, -skew, fill=paper_colour(image))
         else:
             skew = 0.0
     image = np.ascontiguousarray(image)

@@ -2,12 +2,24 @@
 
 Output text is Unicode NFC (Tesseract may emit decomposed combining marks). Word boxes are
 in pixels of the processed page (same geometry as the colour image kept for storage).
+
+After Tesseract, two steps on the words (both switchable in :class:`~pipeline.config.OcrSettings`):
+
+* words that are not text are dropped (:func:`drop_non_text`): what Tesseract reads into the
+  signature scribble (chữ ký), the remains of a seal (con dấu) or specks — low confidence and
+  either not a plausible Vietnamese token ("z/#", "Vv^*x", "phồnø") or drawn in coloured
+  ink on the colour page. A page where that would drop more than
+  :data:`NON_TEXT_MAX_DROP` of the characters is left as read: it is a bad page, for the
+  quality gate to judge, not one with a few stray marks;
+* the words are put in the reading order of the physical layout (:mod:`pipeline.layout`):
+  the two header columns and the signature / "Nơi nhận" block are read block by block.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 import unicodedata
 
@@ -15,7 +27,17 @@ import numpy as np
 
 from . import tesseract
 from .config import LimitSettings, OcrSettings
+from .layout import reading_order
 from .models import ProcessedPage, Word
+from .quality import is_vietnamese_syllable
+
+NON_TEXT_MAX_DROP = 0.15  # never drop more than this fraction of a page's characters
+COLOURED_MIN_DISTANCE = 0.125  # chromaticity distance ink ↔ paper of a word in coloured ink
+COLOURED_MIN_PIXELS = 80  # dark and light pixels needed to measure it (a "-" has too few)
+COLOURED_MAX_CONF = 90.0  # coloured words Tesseract is sure of are kept (text printed in blue)
+_PUNCT = ".,;:!?()[]\"'“”‘’…-–—/*+"
+_ALONE_OK = frozenset({"-", "–", "+", "*", "./.", "/.", "."})
+_CODE = re.compile(r"[\w/\-.,:()%]+")
 
 
 def parse_tsv(tsv: str) -> list[Word]:
@@ -48,6 +70,103 @@ def parse_tsv(tsv: str) -> list[Word]:
             )
         )
     return words
+
+
+def is_plausible_token(text: str) -> bool:
+    """Whether an OCR word looks like a token of Vietnamese administrative text.
+
+    Plausible: a Vietnamese syllable (âm tiết, any case, with its punctuation), an
+    abbreviation ("UBND", "TTHC", "VT,", "TTg", "PTTg"), syllables or abbreviations joined by "-" or "/"
+    ("Hồ-Chí-Minh", "UBND-KSTT"), a number or code with digits ("541/TTr-UBND", "45/2020/NĐ-CP"),
+    or a list dash. Not plausible: symbol soup ("z/#", "Vv^*x", "_1—`'-"), mangled letters
+    ("phồnø", "niiỆm").
+    """
+    text = unicodedata.normalize("NFC", text)
+    core = text.strip(_PUNCT)
+    if not core:
+        return text in _ALONE_OK
+    if any(ch.isdigit() for ch in core):
+        return bool(_CODE.fullmatch(core))
+    parts = [p for p in re.split(r"[-/.]", core) if p]
+    if not parts:
+        return False
+    for part in parts:
+        if not part.isalpha():
+            return False
+        if not (_is_abbreviation(part) or is_vietnamese_syllable(part)):
+            return False
+    return True
+
+
+def _is_abbreviation(part: str) -> bool:
+    """"UBND", "VT", "TTg", "PTTg", "TTgCP", "NĐ": upper-case first and at least two capitals."""
+    return len(part) >= 2 and part[0].isupper() and sum(ch.isupper() for ch in part) >= 2
+
+
+def coloured_ink(word: Word, gray: np.ndarray, color: np.ndarray | None) -> float:
+    """How far the word's ink is from the paper's hue: L1 distance between the chromaticities
+    (r, g, b) / (r + g + b) of its mean dark pixel and of the paper around it (colour page).
+
+    Black or grey print multiplies the paper colour, so on white as on yellowed paper (giấy ố
+    vàng) it keeps the paper's chromaticity (≤ 0.08 on the benchmark's pages); the blue ink of
+    a signature (chữ ký) or red seal ink (con dấu) does not (≥ 0.12). 0.0 when it cannot be
+    measured (no colour page, too few dark or light pixels).
+    """
+    if color is None or color.ndim != 3 or color.shape[:2] != gray.shape[:2]:
+        return 0.0
+    x0, y0, x1, y1 = word.bbox
+    pad = max(2, (y1 - y0) // 4)
+    x0, y0 = max(0, x0 - pad), max(0, y0 - pad)
+    box = gray[y0 : y1 + pad, x0 : x1 + pad]
+    dark, light = box < 128, box > 200
+    if np.count_nonzero(dark) < COLOURED_MIN_PIXELS or np.count_nonzero(light) < COLOURED_MIN_PIXELS:
+        return 0.0
+    rgb = color[y0 : y1 + pad, x0 : x1 + pad].astype(np.float32)
+    ink = rgb[dark].mean(axis=0)
+    paper = np.median(rgb[light], axis=0)
+    return float(np.abs(ink / max(float(ink.sum()), 1.0) - paper / max(float(paper.sum()), 1.0)).sum())
+
+
+def non_text_words(
+    words: list[Word], max_conf: float, gray: np.ndarray | None = None, color: np.ndarray | None = None
+) -> list[Word]:
+    """The words that are not text (see the module docstring).
+
+    A word is not text when its confidence is below ``max_conf`` and it is not a plausible
+    token (:func:`is_plausible_token`), or when its confidence is below
+    :data:`COLOURED_MAX_CONF` and it is drawn mostly in coloured ink
+    (:func:`coloured_ink`, when the page images are given: Tesseract reads syllables
+    into a scribble, "lồ dên", with middling confidence). None are returned when
+    they would make more than :data:`NON_TEXT_MAX_DROP` of the page's characters.
+    """
+    found = [
+        w for w in words
+        if (w.conf < max_conf and not is_plausible_token(w.text))
+        or (w.conf < COLOURED_MAX_CONF and gray is not None
+            and coloured_ink(w, gray, color) >= COLOURED_MIN_DISTANCE)
+    ]
+    total = sum(len(w.text) for w in words)
+    if total and sum(len(w.text) for w in found) > NON_TEXT_MAX_DROP * total:
+        return []
+    return found
+
+
+def drop_non_text(
+    words: list[Word], max_conf: float, gray: np.ndarray | None = None, color: np.ndarray | None = None
+) -> list[Word]:
+    """``words`` without :func:`non_text_words`, in their order."""
+    dropped = {id(w) for w in non_text_words(words, max_conf, gray, color)}
+    return [w for w in words if id(w) not in dropped]
+
+
+def arrange_words(
+    words: list[Word], settings: OcrSettings, gray: np.ndarray | None = None, color: np.ndarray | None = None
+) -> list[Word]:
+    """Tesseract's words without those that are not text, in reading order (as configured)."""
+    dropped = {id(w) for w in non_text_words(words, settings.non_text_max_conf, gray, color)} if settings.drop_non_text else set()
+    if settings.layout_order:
+        return reading_order(words, dropped)
+    return [w for w in words if id(w) not in dropped]
 
 
 def words_to_text(words: list[Word]) -> str:
@@ -103,5 +222,6 @@ def ocr_page(
         page=page.page,
     )
     words = parse_tsv(out.tsv)
+    words = arrange_words(words, settings, image if image.ndim == 2 else None, page.color)
     text = words_to_text(words)
     return words, text, mean_confidence(words), out.text_pdf, time.perf_counter() - started

@@ -100,3 +100,45 @@ def test_cleanup_is_fast_on_an_a4_page():
     start = time.perf_counter()
     cleanup_page(page, SETTINGS)
     assert time.perf_counter() - start < 1.5  # ~0.2 s on one core; slack for shared CI
+
+
+def yellowed_scan(rgb: np.ndarray, seed: int = 0, quality: int = 35) -> np.ndarray:
+    """Faded toner on yellowed paper, noise and a low JPEG quality (a heavy office scan)."""
+    import io
+
+    rng = np.random.default_rng(seed)
+    f = 1.0 - (1.0 - rgb.astype(np.float32) / 255.0) * 0.8
+    f *= np.array([239, 218, 184], np.float32) / 255.0
+    noisy = np.clip(f * 255.0 + rng.normal(0, 10, rgb.shape[:2])[..., None], 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noisy).save(buf, format="JPEG", quality=quality)
+    return np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def test_seal_suppression_does_not_punch_holes_in_text_on_yellowed_paper():
+    """JPEG leaves reddish fringes on black text on yellow paper; they are no seal."""
+    rgb = yellowed_scan(text_image(1200, 900, 300))
+    with_seals = cleanup_page(page_from(rgb), SETTINGS)
+    without = cleanup_page(page_from(rgb), ImageSettings(suppress_seals=False))
+    ink = lambda g: np.count_nonzero(g < 128)  # noqa: E731
+    assert ink(with_seals.ocr_image) >= 0.98 * ink(without.ocr_image)
+
+
+def test_seal_on_yellowed_paper_leaves_no_dark_halo():
+    rgb = text_image(1200, 900, 300)
+    image = Image.fromarray(rgb)
+    ImageDraw.Draw(image).ellipse((300, 150, 800, 650), outline=(205, 30, 35), width=18)
+    out = cleanup_page(page_from(yellowed_scan(np.array(image), quality=60)), SETTINGS)
+    ring = out.ocr_image[445:480, 270:350]  # left side of the ring and around it, between two text lines
+    assert "seal_suppressed" in out.flags
+    assert np.count_nonzero(ring < 128) <= 0.01 * ring.size
+
+
+def test_noise_of_a_nearly_blank_page_is_not_stretched_into_grey():
+    """A last page with two lines: the contrast stretch must not take paper noise for ink."""
+    rgb = np.full((1754, 1240, 3), 255, np.uint8)
+    image = Image.fromarray(rgb)
+    ImageDraw.Draw(image).text((120, 120), LINE, fill="black", font=font(54))
+    out = cleanup_page(page_from(yellowed_scan(np.array(image)), dpi=300), SETTINGS)
+    paper = out.ocr_image[600:1600, 100:1100]
+    assert np.median(paper) >= 240 and np.count_nonzero(paper < 128) <= 0.001 * paper.size

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from pipeline.config import ImageSettings
-from pipeline.deskew import deskew_page, estimate_skew, remove_borders, to_gray
+from pipeline.deskew import deskew_page, estimate_skew, remove_borders, text_gray, to_gray
 from pipeline.models import RasterPage
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -171,3 +171,78 @@ def test_an_upside_down_page_is_turned_when_its_reading_is_poor():
     page, (words, text, conf, _pdf, _secs), spent = read_page(page, settings)
     assert page.orientation == 180 and spent > 0
     assert conf > 70
+
+
+# --- seals, stamps, yellowed paper and dark canvas (issue #3: a heavy scan's last page) -----------
+
+
+def last_page(dpi: int = 200) -> np.ndarray:
+    """A Decree-30 last page: five short "Nơi nhận" lines, a big red seal ring and a red receipt
+    stamp ("ĐẾN") rectangle tilted by its own 8°, on yellowed paper."""
+    width, height = round(210 / 25.4 * dpi), round(297 / 25.4 * dpi)
+    image = Image.new("RGB", (width, height), (236, 226, 196))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(font_path()), round(12 * dpi / 72))
+    words = corpus_words()
+    for i in range(5):
+        draw.text((width // 7, height // 8 + i * round(12 * dpi / 72 * 1.4)), " ".join(words[6 * i : 6 * i + 6]),
+                  fill=(30, 30, 30), font=font)
+    r = width // 9
+    cx, cy = width * 2 // 3, height // 5
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=(205, 35, 40), width=max(4, dpi // 30))
+    stamp = Image.new("L", (width // 3, height // 10), 0)
+    ImageDraw.Draw(stamp).rectangle((2, 2, stamp.width - 3, stamp.height - 3), outline=255, width=max(4, dpi // 30))
+    stamp = stamp.rotate(8, expand=True)
+    red = Image.new("RGB", stamp.size, (200, 40, 45))
+    image.paste(red, (width // 8, height // 3), stamp)
+    return np.array(image)
+
+
+def test_seal_and_stamp_do_not_decide_the_skew_of_a_sparse_page():
+    page = rotated(last_page(), 12.5)
+    assert abs(estimate_skew(page) - 12.5) <= 0.3  # colour page: seal and stamp ink left out
+    raster = RasterPage(page=1, image=page, dpi=200, sha256="0" * 64)
+    assert abs(deskew_page(raster, SETTINGS).skew_angle + 12.5) <= 0.3
+
+
+def test_text_gray_whitens_red_ink_only():
+    page = last_page()
+    gray = text_gray(page)
+    assert gray.shape == page.shape[:2]
+    seal = (page[..., 0].astype(int) - page[..., 1] > 120)
+    assert gray[seal].min() == 255
+    text = to_gray(page) < 80
+    assert np.array_equal(gray[text], to_gray(page)[text])
+
+
+def test_page_with_only_a_faint_seal_is_not_rotated():
+    """A real last page may carry nothing but a faded seal (dấu giáp lai): no text, no skew."""
+    rng = np.random.default_rng(3)
+    page = np.clip(np.full((1600, 1200, 3), 238.0) + rng.normal(0, 6, (1600, 1200, 1)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(page)
+    ImageDraw.Draw(image).ellipse((300, 1000, 560, 1260), outline=(235, 120, 150), width=6)
+    page = np.array(image)
+    assert estimate_skew(page) == 0.0
+    assert deskew_page(RasterPage(page=1, image=page, dpi=150, sha256="0" * 64), SETTINGS).skew_angle == 0.0
+
+
+def test_rotation_fills_the_new_corners_with_the_paper_colour():
+    paper = (236, 226, 196)
+    page = np.array(Image.fromarray(text_page()).point(lambda v: v))  # copy
+    page = np.where(page > 128, np.array(paper, np.uint8), page).astype(np.uint8)
+    tilted = np.array(Image.fromarray(page).rotate(7, resample=Image.BICUBIC, expand=True, fillcolor=paper))
+    out = deskew_page(RasterPage(page=1, image=tilted, dpi=200, sha256="0" * 64), SETTINGS)
+    corner = out.color[:20, :20].reshape(-1, 3)
+    assert np.abs(corner.astype(int) - paper).max() <= 3  # not white wedges on yellow paper
+
+
+def test_text_near_the_edge_of_a_rotated_scan_on_dark_canvas_survives_border_removal():
+    """The canvas of a rotated scan is a dark wedge on each side; the page's corners, with the
+    ends of text lines, reach into the columns and rows where the wedge is widest."""
+    page = np.ascontiguousarray(text_page()[150:-150, 170:-170])  # text up to ~3 mm from the paper edge
+    tilted = np.array(Image.fromarray(page).rotate(-14, resample=Image.BICUBIC, expand=True, fillcolor=(60, 60, 60)))
+    cleaned, removed = remove_borders(tilted)
+    assert removed
+    assert to_gray(cleaned)[:10, -10:].min() > 200  # the dark canvas is gone
+    text = lambda rgb: np.count_nonzero(to_gray(rgb) < 30)  # noqa: E731 - black print, not the canvas
+    assert text(cleaned) >= 0.99 * text(tilted)

@@ -81,3 +81,99 @@ def test_searchable_pdf_is_pdfa_2b_with_text_over_the_words(page_and_ocr):
     found = [(float(x), float(y)) for x, y, t in boxes if "5898" in t]
     assert found, "the number is in the text layer"
     assert abs(found[0][0] - x_pt) < 6 and abs(found[0][1] - y_pt) < 6
+
+
+# --- words that are not text, reading order of a Decree 30 page (issue #3) ------------------------
+
+from pipeline.layout import reading_order  # noqa: E402
+from pipeline.models import Word  # noqa: E402
+from pipeline.ocr import arrange_words, is_plausible_token, non_text_words  # noqa: E402
+
+
+def tesseract_lines(rows: list[list[tuple[str, int, int]]], h: int = 45) -> list[Word]:
+    """Words as ``--psm 4`` gives them: one Tesseract line per row, ``(text, x, y)`` each."""
+    words = []
+    for line, row in enumerate(rows):
+        for text, x, y in row:
+            words.append(Word(text=text, conf=95.0, bbox=(x, y, x + 28 * len(text), y + h), line=line, block=1))
+    return words
+
+
+def run(text: str, x: int, y: int) -> list[tuple[str, int, int]]:
+    """The words of ``text`` set from ``x`` with one space (a word is 28 px a character)."""
+    out = []
+    for word in text.split():
+        out.append((word, x, y))
+        x += 28 * len(word) + 16
+    return out
+
+
+def test_reading_order_reads_header_columns_then_signature_before_recipients():
+    rows = [
+        [("ỦY", 560, 270), ("BAN", 660, 270), ("NHÂN", 780, 270), ("DÂN", 950, 270),
+         ("CỘNG", 1250, 270), ("HÒA", 1420, 270), ("XÃ", 1550, 270), ("HỘI", 1640, 270)],
+        [("TỈNH", 600, 330), ("LÂM", 750, 330), ("ĐỒNG", 880, 330), ("Độc", 1450, 340), ("lập", 1560, 340)],
+        [("Số:", 600, 450), ("541/TTr-UBND", 690, 450), ("Lâm", 1360, 450), ("Đồng,", 1470, 450), ("ngày", 1630, 450)],
+        [("TỜ", 1230, 600), ("TRÌNH", 1320, 600)],
+        run("Thực hiện chỉ đạo của Chính phủ, Thủ tướng Chính phủ về cải cách thủ tục", 400, 830),
+        [("hợp", 400, 2040), ("thực", 500, 2040), ("hiện./.", 620, 2040)],
+        [("Nơi", 400, 2160), ("nhận:", 490, 2160), ("KT.", 1670, 2150), ("CHỦ", 1770, 2150), ("TỊCH", 1910, 2150)],
+        [("-", 400, 2220), ("UBND", 430, 2220), ("các", 570, 2220), ("xã;", 640, 2220),
+         ("PHÓ", 1650, 2218), ("CHỦ", 1790, 2218), ("TỊCH", 1920, 2218)],
+        [("-", 400, 2275), ("Lưu:", 430, 2275), ("VT.", 540, 2275)],
+        [("Phan", 1655, 2625), ("Hoàng", 1790, 2625), ("Nam", 1960, 2625)],
+    ]
+    text = words_to_text(reading_order(tesseract_lines(rows)))
+    assert " ".join(text.split()) == (
+        "ỦY BAN NHÂN DÂN TỈNH LÂM ĐỒNG CỘNG HÒA XÃ HỘI Độc lập Số: 541/TTr-UBND Lâm Đồng, ngày TỜ TRÌNH "
+        "Thực hiện chỉ đạo của Chính phủ, Thủ tướng Chính phủ về cải cách thủ tục hợp thực hiện./. "
+        "KT. CHỦ TỊCH PHÓ CHỦ TỊCH "
+        "Phan Hoàng Nam Nơi nhận: - UBND các xã; - Lưu: VT."
+    )
+    ordered = reading_order(tesseract_lines(rows))
+    assert [w.line for w in ordered] == sorted(w.line for w in ordered)  # lines renumbered in order
+
+
+def test_reading_order_keeps_a_single_column_page_as_read():
+    rows = [[("Thực", 400, 100 + 70 * i), ("hiện", 560, 100 + 70 * i), (f"dòng{i}", 700, 100 + 70 * i)] for i in range(6)]
+    words = tesseract_lines(rows)
+    assert words_to_text(reading_order(words)).split("\n") == words_to_text(words).split("\n")
+
+
+@pytest.mark.parametrize("token", ["Thực", "hiện,", "UBND", "TTg", "PTTg", "VT,", "541/TTr-UBND", "45/2020/NĐ-CP", "-", "./.", "(để"])
+def test_plausible_tokens(token):
+    assert is_plausible_token(token)
+
+
+@pytest.mark.parametrize("token", ["z/#", "Vv^*x", "_1—`'-", "phồnø", "niiỆm", "`", "⁄^x"])
+def test_implausible_tokens(token):
+    assert not is_plausible_token(token)
+
+
+def test_low_confidence_garbage_is_dropped_but_not_low_confidence_words():
+    words = tesseract_lines([run("Thủ tướng Chính phủ yêu cầu các bộ, cơ quan ngang bộ", 10, 100)]) + [
+        Word(text="Bộ", conf=97, bbox=(10, 10, 60, 50), line=1), Word(text="Nội", conf=96, bbox=(70, 10, 130, 50), line=1),
+        Word(text="vụ;", conf=95, bbox=(140, 10, 200, 50), line=1), Word(text="PTTg", conf=4, bbox=(210, 10, 300, 50), line=1),
+        Word(text="Vv^*x", conf=20, bbox=(900, 10, 990, 60), line=1), Word(text="XE", conf=95, bbox=(1000, 10, 1050, 60), line=1),
+    ]
+    assert [w.text for w in non_text_words(words, 60.0)] == ["Vv^*x"]
+    assert "Vv^*x" not in words_to_text(arrange_words(words, OcrSettings()))
+    assert "Vv^*x" in words_to_text(arrange_words(words, OcrSettings(drop_non_text=False)))
+
+
+def test_a_page_of_garbage_is_left_for_the_quality_gate():
+    words = [Word(text=t, conf=20, bbox=(10 + 60 * i, 10, 60 + 60 * i, 50), line=0) for i, t in enumerate(["z/#", "Vv^", "ok", "là"])]
+    assert non_text_words(words, 60.0) == []  # more than NON_TEXT_MAX_DROP: keep all, the gate judges
+
+
+def test_words_in_signature_ink_are_dropped():
+    """A word Tesseract reads into the blue signature scribble, with middling confidence."""
+    gray = np.full((100, 400), 255, np.uint8)
+    color = np.full((100, 400, 3), (236, 226, 196), np.uint8)
+    gray[30:70, 20:120] = 40
+    color[30:70, 20:120] = (40, 38, 33)  # black print on yellowed paper
+    gray[30:70, 220:320] = 60
+    color[30:70, 220:320] = (25, 35, 110)  # blue ink
+    words = [Word(text="Trần Văn Sơn", conf=70, bbox=(20, 30, 120, 70), line=0), Word(text="lồ", conf=70, bbox=(220, 30, 320, 70), line=0)]
+    assert [w.text for w in non_text_words(words, 60.0, gray, color)] == ["lồ"]
+    assert non_text_words(words, 60.0) == []  # plausible syllables: only the ink tells
