@@ -39,6 +39,16 @@ def _validator(record_type: str, version: int | None = None) -> Draft202012Valid
     return Draft202012Validator(load_schema(record_type, version), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
+@functools.lru_cache(maxsize=16)
+def _fast_validator(record_type: str, version: int | None = None):
+    """A compiled validator of the same schema (jsonschema-rs, ~50x faster): a valid record,
+    the common case, is confirmed by it alone; the errors of an invalid one come from
+    :func:`_validator`, whose messages and paths the per-field issues are built from."""
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(load_schema(record_type, version), validate_formats=True)
+
+
 def generate_schemas() -> dict[str, dict[str, Any]]:
     """File name → schema for every current record type (what ``schemas/`` must contain)."""
     return {schema_file_name(t): record_json_schema(t) for t in SCHEMA_VERSIONS}
@@ -77,7 +87,10 @@ def validate_record(record: dict[str, Any]) -> list[FieldIssue]:
     record_type = record.get("record_type")
     if record_type not in SCHEMA_VERSIONS:
         raise SchemaValidationError(f"unknown record_type {record_type!r}")
-    validator = _validator(record_type, record.get("schema_version"))
+    version = record.get("schema_version")
+    if _fast_validator(record_type, version).is_valid(record):
+        return semantic_issues(record.get("fields", {}))
+    validator = _validator(record_type, version)
     issues: list[FieldIssue] = []
     envelope_errors: list[str] = []
     for err in validator.iter_errors(record):

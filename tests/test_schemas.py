@@ -79,3 +79,20 @@ def test_identifiers_are_checked_beyond_the_schema():
     rec["fields"] = {"full_name": "Nguyễn Văn An", "personal_id": "099203001234"}
     issues = validate_record(rec)
     assert [(i.field, i.kind) for i in issues] == [("personal_id", "invalid")]
+
+
+@pytest.mark.parametrize("change", [
+    {}, {"date": "2023-02-30"}, {"date": "2024-02-29"}, {"recipients": "Các bộ"}, {"number": 5},
+    {"colour": "red"}, {"references": [{"doc_type": "Nghị định", "number": "45/2020/NĐ-CP"}]},
+])
+def test_the_fast_validator_agrees_with_the_reference_one(change):
+    """A record the compiled validator accepts is one jsonschema accepts too (the fast path
+    skips the reference validator only for valid records)."""
+    from pipeline.validate import _fast_validator, _validator
+
+    rec = _record(number="516/TTg-KSTT", date="2021-04-22")
+    rec["fields"].update(change)
+    for version in (1, 2):
+        rec.update(schema_version=version, **{"$schema": f"https://sohoa.gov.vn/schemas/admin_document.v{version}.schema.json"})
+        reference_ok = not list(_validator("admin_document", version).iter_errors(rec))
+        assert _fast_validator("admin_document", version).is_valid(rec) == reference_ok
