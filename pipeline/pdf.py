@@ -1,8 +1,12 @@
 """Searchable PDF: the page images with an invisible, word-aligned text layer, as PDF/A-2b.
 
-Each page is the deskewed colour image (JPEG) drawn full-page, with Tesseract's text-only PDF
-page (glyphless font, render mode 3) laid over it at the same physical size, so text selection
-and search land on the words. The file is written and validated by ``pikepdf.pdfa`` (PDF/A-2b).
+Each page is the deskewed colour image (JPEG) drawn full-page with an invisible text layer
+(render mode 3) over it at the same physical size, so text selection and search land on the
+words. The layer is written from sohoa's own words — in its reading order, without the words
+the OCR stage dropped as non-text (signature scribble, seal remains) — in Tesseract's glyphless
+font, taken from the text-only PDF page Tesseract made for the page (CIDs are UTF-16 code units,
+every glyph 500 units wide, so ``Tz`` stretches a word over its box). Without words, Tesseract's
+own layer is laid over instead. Written and validated by ``pikepdf.pdfa`` (PDF/A-2b).
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ from __future__ import annotations
 import io
 import zlib
 from datetime import datetime, timezone
+from typing import Sequence
 
 import pikepdf
 from pikepdf import Dictionary, Name
 
 from .errors import SohoaError
+from .models import Word
 
 
 class PdfAssemblyError(SohoaError):
@@ -43,25 +49,63 @@ def _image_page(pdf: pikepdf.Pdf, jpeg: bytes, width_px: int, height_px: int, dp
     return pikepdf.Page(page_dict)
 
 
+GLYPH_WIDTH = 0.5  # the glyphless font's advance (DW 500 of 1000 units)
+
+
+def text_layer(words: Sequence[Word], height_px: int, dpi: int, font: str) -> bytes:
+    """Content stream of invisible text: each word at its box, in the order given."""
+    scale = 72.0 / dpi
+    height_pt = height_px * scale
+    out = ["BT", "3 Tr"]
+    for w in words:
+        text = w.text.strip()
+        x0, y0, x1, y1 = w.bbox
+        if not text or x1 <= x0 or y1 <= y0:
+            continue
+        size = max(1.0, (y1 - y0) * scale)
+        width = (x1 - x0) * scale
+        stretch = 100.0 * width / (len(text) * GLYPH_WIDTH * size)
+        codes = (text + " ").encode("utf-16-be").hex().upper()
+        out.append(f"1 0 0 1 {x0 * scale:.2f} {height_pt - y1 * scale:.2f} Tm /{font} {size:.2f} Tf "
+                   f"{stretch:.2f} Tz <{codes}> Tj")
+    out.append("ET")
+    return "\n".join(out).encode("ascii")
+
+
+def _add_text_layer(out: pikepdf.Pdf, page: pikepdf.Page, text_pdf: bytes, words: Sequence[Word] | None,
+                    height_px: int, dpi: int) -> None:
+    with pikepdf.open(io.BytesIO(text_pdf)) as layer:
+        source = layer.pages[0]
+        fonts = source.obj.get("/Resources", {}).get("/Font")
+        if words is None or not fonts or len(fonts.keys()) != 1:
+            page.add_overlay(pikepdf.Page(out.copy_foreign(source.obj)), rect=None)
+            return
+        name = next(iter(fonts.keys()))
+        page.obj.Resources.Font = Dictionary({name: out.copy_foreign(fonts[name])})
+        stream = pikepdf.Stream(out, zlib.compress(text_layer(words, height_px, dpi, name[1:])), Filter=Name.FlateDecode)
+        page.contents_add(stream, prepend=False)
+
+
 def build_searchable_pdf(
     pages: list[tuple[bytes, int, int, int, bytes]],
     *,
     title: str,
     producer: str,
     created: datetime | None = None,
+    words: Sequence[Sequence[Word] | None] | None = None,
 ) -> bytes:
-    """Assemble a PDF/A-2b from ``(jpeg, width_px, height_px, dpi, text_only_pdf)`` per page."""
+    """Assemble a PDF/A-2b from ``(jpeg, width_px, height_px, dpi, text_only_pdf)`` per page;
+    ``words``: per page, the words of the text layer (None: Tesseract's layer as it is)."""
     created = created or datetime.now(timezone.utc)
     out = pikepdf.new()
     try:
-        for jpeg, width_px, height_px, dpi, text_pdf in pages:
+        for index, (jpeg, width_px, height_px, dpi, text_pdf) in enumerate(pages):
             page = _image_page(out, jpeg, width_px, height_px, dpi)
             out.pages.append(page)
             appended = out.pages[-1]
             if text_pdf:
-                with pikepdf.open(io.BytesIO(text_pdf)) as layer:
-                    overlay = out.copy_foreign(layer.pages[0].obj)
-                    appended.add_overlay(pikepdf.Page(overlay), rect=None)
+                page_words = words[index] if words is not None else None
+                _add_text_layer(out, appended, text_pdf, page_words, height_px, dpi)
         with out.open_metadata(set_pikepdf_as_editor=False) as meta:
             meta["dc:title"] = title
             meta["pdf:Producer"] = producer

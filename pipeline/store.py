@@ -69,6 +69,7 @@ def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], out
         [(o.image_jpeg, o.result.width, o.result.height, o.result.dpi, o.text_pdf) for o in outputs],
         title=f"{title} — {record['source_file']}",
         producer=f"sohoa {__version__}",
+        words=[o.result.words for o in outputs],
     )
     if settings.sign_pdf:
         pdf = runtime.signer.sign_pdf(

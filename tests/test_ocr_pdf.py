@@ -70,9 +70,15 @@ def test_searchable_pdf_is_pdfa_2b_with_text_over_the_words(page_and_ocr):
     im, words, _, _, text_pdf = page_and_ocr
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=80)
-    pdf = build_searchable_pdf([(buf.getvalue(), im.width, im.height, 300, text_pdf)], title="t", producer="sohoa test")
+    pages = [(buf.getvalue(), im.width, im.height, 300, text_pdf)]
+    pdf = build_searchable_pdf(pages, title="t", producer="sohoa test", words=[words])
     assert pdfa.validate_written(io.BytesIO(pdf), "2b").passed
-    assert "5898/UBND-KSTT" in pdf_text(pdf)
+    text = pdf_text(pdf)
+    assert "5898/UBND-KSTT" in text and "Chính phủ" in text
+    # the layer is sohoa's words: a word the OCR stage dropped is not in it (Tesseract's own layer has it)
+    kept = [w for w in words if "5898" not in w.text]
+    assert "5898/UBND-KSTT" not in pdf_text(build_searchable_pdf(pages, title="t", producer="t", words=[kept]))
+    assert "5898/UBND-KSTT" in pdf_text(build_searchable_pdf(pages, title="t", producer="t"))
     # Word boxes in the PDF (points) sit where OCR found the words (pixels at 300 dpi).
     proc = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=pdf, capture_output=True, check=True)
     boxes = re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="[\d.]+" yMax="[\d.]+">([^<]*)<', proc.stdout.decode())
