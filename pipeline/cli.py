@@ -238,10 +238,14 @@ def cmd_export(args: argparse.Namespace) -> int:
                     decrypted.append(record["document_id"])
                 line = export_line(view, stored=record)
                 if args.table:
+                    from .catalog.index import RECORD_TYPE_NAMES
+
                     f = line["fields"]
+                    number = f.get("number") or f.get("business_code")
+                    kind = f.get("doc_type") or RECORD_TYPE_NAMES.get(line["record_type"])
                     out.write(
-                        f"{line['status']:<13}{line['source_file'][:38]:<40}number={f.get('number')!s:<16} "
-                        f"date={f.get('date')!s:<11}type={f.get('doc_type')!s:<11}issuer={f.get('issuer')}\n"
+                        f"{line['status']:<13}{line['source_file'][:38]:<40}number={number!s:<16} "
+                        f"date={f.get('date')!s:<11}type={kind!s:<11}issuer={f.get('issuer')}\n"
                     )
                 else:
                     out.write(json.dumps(line, ensure_ascii=False) + "\n")
