@@ -245,7 +245,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     kind = f.get("doc_type") or RECORD_TYPE_NAMES.get(line["record_type"])
                     out.write(
                         f"{line['status']:<13}{line['source_file'][:38]:<40}number={number!s:<16} "
-                        f"date={f.get('date')!s:<11}type={kind!s:<11}issuer={f.get('issuer')}\n"
+                        f"date={f.get('date')!s:<11}type={kind!s:<11} issuer={f.get('issuer')}\n"
                     )
                 else:
                     out.write(json.dumps(line, ensure_ascii=False) + "\n")
