@@ -280,7 +280,7 @@ def build_record(ref: SourceRef, outputs: list[PageOutput], *, settings: Setting
 
     ocr_settings = settings.ocr if settings else OcrSettings()
     results = [o.result for o in outputs]
-    extraction = extract(results)
+    extraction = extract(results, images=[o.image_jpeg for o in outputs], model_dir=settings.model_dir if settings else None)
     record = base_record(ref, len(results), results, status="ok", record_type=extraction.record_type)
     review: list[FieldIssue] = list(extraction.issues)
     for page in results:

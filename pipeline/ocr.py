@@ -35,7 +35,7 @@ NON_TEXT_MAX_DROP = 0.15  # never drop more than this fraction of a page's chara
 COLOURED_MIN_DISTANCE = 0.125  # chromaticity distance ink ↔ paper of a word in coloured ink
 COLOURED_MIN_PIXELS = 80  # dark and light pixels needed to measure it (a "-" has too few)
 COLOURED_MAX_CONF = 90.0  # coloured words Tesseract is sure of are kept (text printed in blue)
-_PUNCT = ".,;:!?()[]\"'“”‘’…-–—/*+"
+_PUNCT = ".,;:!?()[]\"'“”‘’…-–—/*+_"
 _ALONE_OK = frozenset({"-", "–", "+", "*", "./.", "/.", "."})
 _CODE = re.compile(r"[\w/\-.,:()%]+")
 

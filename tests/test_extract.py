@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from pipeline.extract import classify, extract
@@ -499,3 +500,166 @@ def test_a_garbled_word_in_the_subject_sends_it_to_review():
     assert ("subject", "low_confidence") in {(i.field, i.kind) for i in bad.issues}
     quiet = extract([page("cách")], use_model=False)  # a real syllable read at 0 %: no flag for it
     assert not any(i.field == "subject" for i in quiet.issues)
+
+
+# --- "Nơi nhận" read a second time from the page image (pipeline.extract.reread) ---------------
+
+
+def _recipients_page(first_entry: list[tuple[int, str, float]]) -> PageResult:
+    """Page 2 with "Nơi nhận" beside the signature block; ``first_entry``: the words the page
+    OCR gave for the line "- Như trên;" (x0, text, conf)."""
+    return _signature_page_on_its_own([
+        [(420, "Nơi", 97), (511, "nhận:", 97), (1750, "THỦ", 96), (1880, "TƯỚNG", 96)],
+        first_entry,
+        [(422, "-", 93), (447, "Thủ", 96), (533, "tướng,", 97), (665, "các", 97), (738, "Phó", 97), (819, "Thủ", 97),
+         (905, "tướng", 97), (1025, "Chính", 96), (1149, "phủ;", 96)],
+        [(422, "-", 93), (449, "Lưu:", 93), (548, "VT,", 90), (630, "KSTT.", 85)],
+        [],
+        [(1700, "Phạm", 96), (1850, "Minh", 96), (1990, "Chính", 96)],
+    ])  # fmt: skip
+
+
+GARBLED = [(422, "ã", 0, 4), (449, "THỨ", 0)]  # what psm 4 made of "- Như trên;" beside the signature block
+
+
+def test_recipients_take_the_better_reading_of_each_line_from_the_reread(monkeypatch):
+    from pipeline.extract import reread
+
+    page2 = _recipients_page(GARBLED)
+    calls = []
+
+    def fake_reread(rgb, box, dpi, **kw):
+        calls.append(box)
+        y = next(w.bbox[1] for w in page2.words if w.text == "THỨ")
+        return [  # the block read alone: the garbled line right, the archive line worse than on the page
+            Word(text="-", conf=93, bbox=(422, y, 434, y + LH), line=0),
+            Word(text="Như", conf=96, bbox=(449, y, 540, y + LH), line=0),
+            Word(text="trên;", conf=97, bbox=(555, y, 680, y + LH), line=0),
+            Word(text="Luu:", conf=40, bbox=(449, y + 3 * 54, 540, y + 3 * 54 + LH), line=1),
+            Word(text="VI", conf=30, bbox=(548, y + 3 * 54, 600, y + 3 * 54 + LH), line=1),
+        ]
+
+    monkeypatch.setattr(reread, "reread_block", fake_reread)
+    image = np.full((H, W, 3), 255, np.uint8)
+    ex = extract(_with_header(page2, number="Số: 516/TTg-KSTT"), use_model=False, images=[None, image])
+    assert ex.fields["recipients"] == ["Như trên", "Thủ tướng, các Phó Thủ tướng Chính phủ", "Lưu: VT, KSTT"]
+    (x0, y0, x1, y1), = calls
+    assert x0 < 420 and x1 < 1750 - 20  # the left column only, clear of the signature block
+    plain = extract(_with_header(page2, number="Số: 516/TTg-KSTT"), use_model=False)  # no image: page OCR only
+    assert plain.fields["recipients"][0] == "THỨ" and len(calls) == 1
+
+
+def test_merge_readings_pairs_lines_by_height_and_keeps_unpaired_ones():
+    from pipeline.extract.layout import Line
+    from pipeline.extract.reread import merge_readings
+
+    def line(y, text, conf):
+        return Line(1, [Word(text=t, conf=conf, bbox=(100 + 120 * i, y, 200 + 120 * i, y + 40), line=0)
+                        for i, t in enumerate(text.split())])  # fmt: skip
+
+    page = [line(100, "- Ban Giám đốc;", 95), line(160, "Giám đố,", 20), line(280, "- Lưu: VT.", 90)]
+    again = [line(104, "- Ban Giám đốc;", 80), line(158, "- Ban Giám đốc;", 96), line(220, "- Sở Tư pháp;", 90)]
+    merged, taken = merge_readings(page, again)
+    assert [ln.text for ln in merged] == ["- Ban Giám đốc;", "- Ban Giám đốc;", "- Sở Tư pháp;", "- Lưu: VT."]
+    assert [ln.words[0].conf for ln in merged] == [95, 96, 90, 90] and taken == 2
+
+
+def _tesseract_vie() -> bool:
+    import shutil
+
+    if not shutil.which("tesseract"):
+        return False
+    from pipeline.tesseract import available_languages
+
+    try:
+        return "vie" in available_languages()
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.mark.skipif(not _tesseract_vie(), reason="needs tesseract with vie")
+def test_recipients_reread_with_tesseract_from_the_stored_jpeg():
+    import io
+    from pathlib import Path
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    font_path = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
+    if not font_path.exists():
+        pytest.skip("Liberation Serif not installed")
+    page2 = _recipients_page(GARBLED)
+    img = Image.new("RGB", (W, H), (244, 240, 228))  # toned paper
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(str(font_path), 40)
+    printed = {0: "Nơi nhận:", 1: "- Như trên;", 2: "- Thủ tướng, các Phó Thủ tướng Chính phủ;", 3: "- Lưu: VT, KSTT."}
+    for line_no, text in printed.items():
+        ws = [w for w in page2.words if w.line == line_no and w.bbox[0] < 1200]
+        draw.text((ws[0].bbox[0], ws[0].bbox[1]), text, font=font, fill=(20, 20, 20))
+    draw.text((1750, 350), "THỦ TƯỚNG", font=ImageFont.truetype(str(font_path).replace("Regular", "Bold"), 44), fill=(20, 20, 20))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=80)
+    ex = extract(_with_header(page2, number="Số: 516/TTg-KSTT"), use_model=False, images=[None, buf.getvalue()])
+    assert ex.fields["recipients"] == ["Như trên", "Thủ tướng, các Phó Thủ tướng Chính phủ", "Lưu: VT, KSTT"]
+
+
+def test_reread_failure_or_a_wrong_sized_image_keeps_the_page_reading(monkeypatch):
+    from pipeline.extract import reread
+
+    page2 = _recipients_page(GARBLED)
+    monkeypatch.setattr(reread, "reread_block", lambda *a, **k: None)  # Tesseract failed
+    ex = extract(_with_header(page2), use_model=False, images=[None, np.full((H, W, 3), 255, np.uint8)])
+    assert ex.fields["recipients"][0] == "THỨ"
+    monkeypatch.setattr(reread, "reread_block", lambda *a, **k: pytest.fail("re-read of a thumbnail"))
+    ex = extract(_with_header(page2), use_model=False, images=[None, np.full((H // 4, W // 4, 3), 255, np.uint8)])
+    assert ex.fields["recipients"][0] == "THỨ"
+    assert reread.page_rgb(b"not an image") is None
+
+
+def test_archive_line_unit_read_with_a_doubled_letter():
+    from pipeline.extract.admin import _fix_luu
+
+    assert _fix_luu("Lưu: VI; KSTTT", {"KSTTT": 76}, "KSTT") == "Lưu: VT, KSTT"
+    assert _fix_luu("Lưu: VT, KSTTT", {"KSTTT": 95}, "KSTT") == "Lưu: VT, KSTTT"  # sure of it: as printed
+    assert _fix_luu("Lưu: VT, KSTTT", {"KSTTT": 50}, None) == "Lưu: VT, KSTTT"  # no công văn unit to go by
+    assert _fix_luu("Lưu: VT, KSSTA", {"KSSTA": 50}, "KSTT") == "Lưu: VT, KSSTA"  # more than a doubled letter
+
+
+def test_subject_year_repaired_and_a_stamp_fragment_under_it_left_out():
+    from pipeline.extract.common import repair_years
+
+    assert repair_years("lệ phí năm z017") == "lệ phí năm 2017"
+    assert repair_years("năm học 2O21") == "năm học 2O21" and repair_years("năm abcd") == "năm abcd"
+
+    def page(last: str, conf: float) -> PageResult:
+        b = header(["ỦY BAN NHÂN DÂN", "THÀNH PHỐ HÀ NỘI", "SỞ TƯ PHÁP"], "Số: 2384/STP-HCTP", "Hà Nội, ngày 07 tháng 01 năm 2017")
+        b.row(b.y, (L, "V/v Đôn đốc thực hiện thanh toán"))
+        b.row(b.y + 56, (L, "trực tuyến phí, lệ phí năm"))
+        b.row(b.y + 112, (L - 0.03, last), conf=conf)
+        body(b, b.y + 300)
+        return b.result()
+
+    subject = lambda last, conf: extract([page(last, conf)], use_model=False).fields["subject"]  # noqa: E731
+    assert subject("z017", 31) == "Đôn đốc thực hiện thanh toán trực tuyến phí, lệ phí năm 2017"
+    assert subject("bị", 19) == "Đôn đốc thực hiện thanh toán trực tuyến phí, lệ phí năm"  # a stamp's edge read as 'bị'
+    assert subject("2017", 90) == "Đôn đốc thực hiện thanh toán trực tuyến phí, lệ phí năm 2017"
+    assert subject("công", 90).endswith("lệ phí năm công")  # a word read with confidence stays
+
+
+def test_extraction_benchmark_cache_key_follows_the_ocr_stage_sources(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "extraction.py"
+    spec = importlib.util.spec_from_file_location("extraction_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert {"pipeline/deskew.py", "pipeline/cleanup.py", "pipeline/ocr.py", "pipeline/layout.py",
+            "pipeline/tesseract.py", "pipeline/data/vie.user-patterns"} <= set(bench.SOURCES)  # fmt: skip
+    monkeypatch.setattr(bench, "ROOT", tmp_path)
+    for rel in bench.SOURCES:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(f"# {rel}\n")
+    before = bench.ocr_fingerprint()
+    assert bench.ocr_fingerprint() == before
+    (tmp_path / "pipeline" / "layout.py").write_text("# reading order changed\n")
+    assert bench.ocr_fingerprint() != before

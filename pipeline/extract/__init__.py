@@ -10,7 +10,10 @@ administrative procedure) and runs the matching extractor:
   merged columns, garbled type line, stamp over the header, a signature block without cues), and
   its syllable lexicon puts back diacritics OCR dropped on capitals (issuer, cơ quan chủ quản,
   chức danh, trích yếu);
-* references and tasks are read from the body text (:mod:`.references`).
+* references and tasks are read from the body text (:mod:`.references`);
+* given the stored page images, the "Nơi nhận" block is OCR'd again on its own (:mod:`.reread`):
+  on the page Tesseract reads it in lines shared with the signature block and garbles short
+  entries.
 
 Fields that are missing, invalid, inconsistent or read with low confidence are flagged per field,
 which sends the record to ``needs_review``.
@@ -19,7 +22,7 @@ which sends the record to ``needs_review``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..models import PageResult
 from .admin import check_number_type, extract_admin
@@ -82,10 +85,17 @@ def extract(
     min_confidence: float = MIN_FIELD_CONFIDENCE,
     use_model: bool = True,
     model_dir: str | Path | None = None,
+    images: Sequence[Any] | None = None,
 ) -> Extraction:
+    """Fields of the document read from its OCR ``pages``.
+
+    ``images``: optionally the stored page images, one per page (``PageOutput.image_jpeg``: JPEG
+    bytes of the deskewed colour page; or arrays; None for a page without one). With them the
+    "Nơi nhận" block is read a second time on its own (:mod:`.reread`); without, from the page
+    OCR only."""
     record_type = classify(pages)
     if record_type == "admin_document":
-        ex = extract_admin(pages)
+        ex = extract_admin(pages, images)
         if use_model:
             nlp = load_model(model_dir)
             if nlp is not None:

@@ -40,6 +40,7 @@ from .common import (
     proper_case_agency,
     proper_case_person,
     proper_case_title,
+    repair_years,
     restore_surname,
     type_matches_number,
     uppercase_ratio,
@@ -67,6 +68,19 @@ def _garbled(word: str) -> bool:
     """A word of 3+ letters that cannot be a Vietnamese syllable: no vowel among its letters."""
     letters = re.sub(r"[^a-z]", "", fold(word))
     return len(letters) >= 3 and not re.search(r"[aeiouy]", letters)
+
+
+#: A continuation line of the trích yếu with at most this many words, every one read below
+#: NOISE_MAX_CONF %, is a mark under it (a stamp's edge, a speck) read as letters, not text.
+NOISE_MAX_WORDS = 2
+NOISE_MAX_CONF = 35.0
+
+
+def _noise_line(ln: Line) -> bool:
+    """A short line of words all read at very low confidence (and no year: 'z017' is '2017')."""
+    if len(ln.words) > NOISE_MAX_WORDS or any(w.conf >= NOISE_MAX_CONF for w in ln.words):
+        return False
+    return not re.search(r"(?<!\d)(19|20)\d\d(?!\d)", repair_years("năm " + ln.text))
 
 
 def _window_score(words: list[str], target: str) -> float:
@@ -196,7 +210,10 @@ def _stamp_zones(lines: list[Line], h: float) -> list[tuple[float, float, float,
     return zones
 
 
-def extract_admin(pages) -> Extraction:
+def extract_admin(pages, images=None) -> Extraction:
+    """Rules over the OCR ``pages``; ``images`` (optional, one per page: the stored page image as
+    JPEG/PNG bytes or an array, None where there is none) lets the "Nơi nhận" block be read again
+    on its own (:mod:`.reread`)."""
     ex = Extraction(record_type="admin_document")
     if not pages or not pages[0].words:
         return ex
@@ -317,7 +334,7 @@ def extract_admin(pages) -> Extraction:
             ex.set("doc_type", "Công văn", 0.6, FieldEvidence(page=page.page, method="layout"))
     check_number_type(ex)
 
-    _signature_block(ex, pages)
+    _signature_block(ex, pages, images)
     return ex
 
 
@@ -403,6 +420,8 @@ def _title_subject(after: list[Line], title_line: Line, h: float, W: float) -> l
         f = fold(part.text)
         if f.startswith(_SUBJECT_STOP) or (subj and (f.startswith(_SUBJECT_STOP_NEXT) or uppercase_ratio(part.text) > 0.8)):
             break
+        if subj and _noise_line(part):
+            break
         subj.append(part)
         prev = part
         if len(subj) >= 5:
@@ -421,7 +440,7 @@ def _vv_subject(lines: list[Line], hl: HeaderLayout, number_line: Line | None, h
     for ln in left[idx + 1 :]:
         if ln.top - out[-1].bottom > 1.0 * out[-1].height or fold(ln.text).startswith(("kinh gui", "so:")):
             break
-        if _is_rule(ln):
+        if _is_rule(ln) or _noise_line(ln):
             break
         out.append(ln)
         if len(out) >= 6:
@@ -446,18 +465,25 @@ def _parent_split(texts: list[str]) -> int:
     return 0
 
 
-def _signature_page(pages) -> tuple[object, list[Line], Line | None]:
-    for page in reversed(pages):
-        lines = page_lines(page)
-        nn = next((ln for ln in lines if fuzz.ratio(fold(ln.text)[:9], "noi nhan:") >= 80), None)
+def _is_nn(ln: Line) -> bool:
+    """The "Nơi nhận:" line (the heading of the recipients list)."""
+    return fuzz.ratio(fold(ln.text)[:9], "noi nhan:") >= 80
+
+
+def _signature_page(pages) -> tuple[int, list[Line], Line | None]:
+    """(index of the page with the signature block, its lines, its "Nơi nhận" line or None)."""
+    for k in range(len(pages) - 1, -1, -1):
+        lines = page_lines(pages[k])
+        nn = next((ln for ln in lines if _is_nn(ln)), None)
         auth = next((ln for ln in lines if AUTHORITY_RE.match(ln.text) and uppercase_ratio(ln.text) > 0.6), None)
         if nn or auth:
-            return page, lines, nn
-    return pages[-1], page_lines(pages[-1]), None
+            return k, lines, nn
+    return len(pages) - 1, page_lines(pages[-1]), None
 
 
-def _signature_block(ex: Extraction, pages) -> None:
-    page, lines, nn = _signature_page(pages)
+def _signature_block(ex: Extraction, pages, images=None) -> None:
+    k, lines, nn = _signature_page(pages)
+    page = pages[k]
     if not lines:
         return
     W = page.width
@@ -475,7 +501,8 @@ def _signature_block(ex: Extraction, pages) -> None:
 
     # Recipients: left half under "Nơi nhận:".
     if nn is not None:
-        _recipients(ex, band, nn, mid, h, page)
+        image = images[k] if images is not None and k < len(images) else None
+        _recipients(ex, band, nn, mid, h, page, image)
 
     block = [ln for ln in band if ln.top >= anchor_top - 0.6 * h and ln.center_x >= mid * 0.95 and ln.x0 >= W * 0.4]
     if not block:
@@ -559,7 +586,8 @@ def _fix_luu(item: str, confs: dict[str, float] | None = None, unit: str | None 
 
     For a công văn the drafting unit (đơn vị soạn thảo) is also the last part of the number's
     symbol ('5898/UBND-KSTT' → KSTT; Decree 30, Appendix III): a low-confidence unit one letter
-    off it ('HCTE' for HCTP) is read as that unit."""
+    off it ('HCTE' for HCTP) is read as that unit, and so is one with a letter doubled ('KSTTT':
+    Tesseract repeats a glyph) unless read with high confidence."""
     if not _is_luu(item):
         return item
     rest = item.split(":", 1)[1] if ":" in item else re.split(r"[;]", item, maxsplit=1)[-1]
@@ -572,11 +600,25 @@ def _fix_luu(item: str, confs: dict[str, float] | None = None, unit: str | None 
         part = part.strip(" .")
         if not part:
             continue
+        conf = (confs or {}).get(part, 100.0)
         if unit and part != unit and len(part) == len(unit) and part[0] == unit[0] \
-                and sum(a != b for a, b in zip(part, unit)) == 1 and (confs or {}).get(part, 100.0) < 70:
+                and sum(a != b for a, b in zip(part, unit)) == 1 and conf < 70:
+            part = unit
+        elif unit and conf < DOUBLED_MAX_CONF and _doubled(part, unit):
             part = unit
         parts.append(part)
     return clean_spaces("Lưu: " + ", ".join(parts)).rstrip(", ")
+
+
+#: A unit read with a doubled letter is taken for the number's unit below this confidence.
+DOUBLED_MAX_CONF = 90.0
+
+
+def _doubled(part: str, unit: str) -> bool:
+    """``part`` is ``unit`` with one of its letters doubled ('KSTTT' for 'KSTT')."""
+    return len(part) == len(unit) + 1 and any(
+        part[i] == part[i + 1] and part[:i] + part[i + 1 :] == unit for i in range(len(part) - 1)
+    )
 
 
 _BULLETS = ("-", "–", "—", "+", "•", "*", "_")
@@ -595,27 +637,76 @@ def _letter_unit(number: str | None) -> str | None:
     return number.split("/")[-1].split("-")[-1]
 
 
-def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float, page) -> None:
-    """Nơi nhận: one item per "- …;" entry, the last one "Lưu: VT, …".
-
-    An entry ends with ';' (the last with '.'), so a line after a ';' starts a new entry even
-    when its bullet was lost, and a line without a bullet after an unfinished entry continues it.
-    Seal speckles (tiny low-confidence "words") are dropped; the list ends at the Lưu line."""
-    items: list[list] = []  # words per entry
-    boxes = []
-    confs = []
-    rest = [w for w in nn.words[2:] if not _is_speck(w, h)]
-    left = [ln for ln in band if ln.top > nn.top + 0.3 * h and ln.center_x < mid and ln is not nn]
-    seq: list[tuple[list, tuple, float]] = [(rest, nn.bbox, nn.confidence)] if rest else []
+def _recipient_lines(band: list[Line], nn: Line, mid: float, h: float) -> list[Line]:
+    """The "Nơi nhận" line and the left-column lines under it, down to a gap of 3 line heights
+    (speckles left out, see :func:`_is_speck`)."""
+    out = [nn]
     prev_bottom = nn.bottom
-    for ln in left:
+    for ln in band:
+        if ln is nn or not (ln.top > nn.top + 0.3 * h and ln.center_x < mid):
+            continue
         if ln.top - prev_bottom > 3 * h:
             break
         words = [w for w in ln.words if not _is_speck(w, h)]
         if not words:
             continue
         prev_bottom = ln.bottom
-        seq.append((words, ln.bbox, Line(ln.page, words).confidence))
+        out.append(Line(ln.page, words))
+    return out
+
+
+def _reread_recipients(lines: list[Line], band: list[Line], mid: float, h: float, page,
+                       image) -> tuple[list[Line], int] | None:  # fmt: skip
+    """The block read again on its own from the page image (:mod:`.reread`), merged line by line
+    with the page's reading, and how many lines the re-read gave; None when there is no usable
+    image or the re-read gives nothing."""
+    from . import reread
+
+    rgb = reread.page_rgb(image)
+    if rgb is None or rgb.shape[0] < page.height * 0.9 or rgb.shape[1] < page.width * 0.9:
+        return None  # no image, or not the image the word boxes refer to
+    top, bottom = min(ln.top for ln in lines), max(ln.bottom for ln in lines)
+    x0 = min(ln.x0 for ln in lines)
+    x1 = max(ln.x1 for ln in lines)
+    # The right edge: clear of the signature block beside the list (lines right of the middle).
+    beside = [ln.x0 for ln in band if ln.center_x >= mid and ln.bottom > top and ln.top < bottom and ln.x0 > x1]
+    right = min([x1 + 1.5 * h] + [b - 0.3 * h for b in beside])
+    box = (x0 - 0.8 * h, top - 0.4 * h, right, bottom + 0.4 * h)
+    words = reread.reread_block(rgb, box, page.dpi, page=page.page)
+    if not words:
+        return None
+    again = [Line(page.page, [w for w in ln.words if not _is_speck(w, h)]) for ln in reread.lines_of(words, page.page)]
+    again = [ln for ln in again if ln.words]
+    merged, taken = reread.merge_readings(lines, again)
+    return merged, taken
+
+
+def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float, page, image=None) -> None:
+    """Nơi nhận: one item per "- …;" entry, the last one "Lưu: VT, …".
+
+    An entry ends with ';' (the last with '.'), so a line after a ';' starts a new entry even
+    when its bullet was lost, and a line without a bullet after an unfinished entry continues it.
+    Seal speckles (tiny low-confidence "words") are dropped; the list ends at the Lưu line.
+    With the page image the block is first read again on its own and the better reading of each
+    line kept (:func:`_reread_recipients`)."""
+    lines = _recipient_lines(band, nn, mid, h)
+    if image is not None:
+        again = _reread_recipients(lines, band, mid, h, page, image)
+        if again is not None:
+            lines, ex.hints["recipients_reread_lines"] = again
+    items: list[list] = []  # words per entry
+    boxes = []
+    confs = []
+    seq: list[tuple[list, tuple, float]] = []
+    for i, ln in enumerate(lines):
+        words = ln.words
+        if i == 0 or _is_nn(ln):  # the heading: its words after "Nơi nhận:"
+            words = [w for w in words[2:] if not _is_speck(w, h)] if _is_nn(ln) else words
+            if not words:
+                continue
+            seq.append((words, ln.bbox, Line(ln.page, words).confidence if i else ln.confidence))
+            continue
+        seq.append((words, ln.bbox, ln.confidence))
     for words, box, conf in seq:
         text = " ".join(w.text for w in words).strip()
         if not text:

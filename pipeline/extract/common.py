@@ -497,6 +497,23 @@ def restore_surname(name: str) -> str:
     return " ".join(words)
 
 
+_YEAR_AFTER_NAM = re.compile(r"(?<![\wÀ-ỹ])(năm|Năm|NĂM) ([0-9OoIlzZSsBgi|]{4})(?=$|[\s,.;:)])")
+
+
+def repair_years(text: str) -> str:
+    """'năm z017' → 'năm 2017': the four characters after 'năm' (year) read with letters for
+    digits (the O/l/z/S… table of :data:`_DIGIT_FIX`), when that makes a year 1900–2099."""
+
+    def fix(m: re.Match) -> str:
+        digits = _fix_digits(m.group(2))
+        if digits.isdigit() and 1900 <= int(digits) <= 2099:
+            return f"{m.group(1)} {digits}"
+        return m.group(0)
+
+    return _YEAR_AFTER_NAM.sub(fix, text)
+
+
 def fix_subject_case(text: str) -> str:
-    """'chuyển đổi Số trong' → 'chuyển đổi số trong' (Tesseract capitalises 'số' after its pattern)."""
-    return re.sub(r"(?<=[a-zà-ỹ] )Số(?= [a-zà-ỹ])", "số", text)
+    """'chuyển đổi Số trong' → 'chuyển đổi số trong' (Tesseract capitalises 'số' after its
+    pattern); a year after 'năm' read with a letter for a digit is repaired (:func:`repair_years`)."""
+    return repair_years(re.sub(r"(?<=[a-zà-ỹ] )Số(?= [a-zà-ỹ])", "số", text))
