@@ -125,10 +125,17 @@ def _refine(xs: np.ndarray, ys: np.ndarray, centre: float, half_width: float, st
     return best, float(scores[i])
 
 
-def _search(gray: np.ndarray, max_angle: float, *, transpose: bool = False) -> tuple[float, float]:
-    """Coarse search over ±max_angle; returns (angle, normalised peak score)."""
+def _coarse_mask(gray: np.ndarray) -> np.ndarray:
+    """Ink mask of the page at the coarse search's resolution."""
     small, _ = resize_long_side(gray, COARSE_LONG_SIDE)
-    mask = ink_mask(small)
+    return ink_mask(small)
+
+
+def _search(gray: np.ndarray, max_angle: float, *, transpose: bool = False,
+            mask: np.ndarray | None = None) -> tuple[float, float]:
+    """Coarse search over ±max_angle; returns (angle, normalised peak score). ``mask``: the
+    page's :func:`_coarse_mask`, when the caller has it already."""
+    mask = _coarse_mask(gray) if mask is None else mask
     if transpose:
         mask = np.ascontiguousarray(np.rot90(mask, -1))
     xs, ys = ink_points(mask, MAX_POINTS_COARSE)
@@ -180,8 +187,9 @@ def estimate_skew(image: np.ndarray, max_angle: float = 20.0) -> float:
 
 def is_quarter_turned(gray: np.ndarray, max_angle: float = 20.0) -> bool:
     """Whether the text lines run vertically (page turned by 90 or 270 degrees)."""
-    _, horizontal = _search(gray, max_angle)
-    _, vertical = _search(gray, max_angle, transpose=True)
+    mask = _coarse_mask(gray)
+    _, horizontal = _search(gray, max_angle, mask=mask)
+    _, vertical = _search(gray, max_angle, transpose=True, mask=mask)
     return vertical > QUARTER_TURN_RATIO * horizontal and vertical > 0
 
 
