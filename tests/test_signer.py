@@ -163,3 +163,31 @@ def test_a_revoked_credential_fails_verification_against_the_crl(tmp_path):
         with pytest.raises(SigningError):
             client.sign_record(_record())
         client.close()
+
+
+def test_a_sad_expires_is_single_use_and_bound_to_its_credential():
+    """SCAL2 authorisation data (SAD): refused once expired, for another credential or
+    algorithm, and for a hash it already signed — each with its own message."""
+    import time as _time
+
+    from pipeline.signer.sad import SADError, SADStore
+
+    oid = "2.16.840.1.101.3.4.2.1"
+    h = hashlib.sha256(b"record").digest()
+    store = SADStore(ttl_s=0.05)
+    sad, _ = store.issue("u", "cred-a", oid, [h])
+    _time.sleep(0.1)
+    with pytest.raises(SADError, match="expired"):
+        store.consume(sad, "u", "cred-a", oid, [h])
+    store = SADStore(ttl_s=60)
+    sad, expires_in = store.issue("u", "cred-a", oid, [h])
+    assert expires_in == 60
+    with pytest.raises(SADError, match="another credential"):
+        store.consume(sad, "u", "cred-b", oid, [h])
+    with pytest.raises(SADError, match="hashAlgorithmOID"):
+        store.consume(sad, "u", "cred-a", "2.16.840.1.101.3.4.2.3", [h])
+    with pytest.raises(SADError, match="Invalid parameter SAD"):
+        store.consume(sad, "someone-else", "cred-a", oid, [h])
+    store.consume(sad, "u", "cred-a", oid, [h])
+    with pytest.raises(SADError):
+        store.consume(sad, "u", "cred-a", oid, [h])  # used up
