@@ -8,10 +8,8 @@ re-creatable artefacts, and a re-run (which skips documents whose record exists)
 from __future__ import annotations
 
 import hashlib
-from typing import Any
-
 import logging
-from typing import Mapping
+from typing import Any, Mapping
 
 from . import __version__
 from .errors import SohoaError
