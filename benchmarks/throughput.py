@@ -159,8 +159,15 @@ def bench_sohoa(pdfs: list[Path], workers: int, home: Path) -> tuple[float, dict
                 return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
             peaks = client.run(peak_rss_mb)
-            chars = sum(len("".join((r.get("text") or "").split())) for r in Warehouse(resolved.warehouse).iter_records())
-    return seconds, {**summary.as_dict(), "chars": chars}, peaks
+            records = list(Warehouse(resolved.warehouse).iter_records())
+            chars = sum(len("".join((r.get("text") or "").split())) for r in records)
+            stages: dict[str, list[float]] = {}
+            for r in records:
+                for page in r.get("pages") or []:
+                    for stage, secs in (page.get("seconds") or {}).items():
+                        stages.setdefault(stage, []).append(secs)
+            per_page = {k: sum(v) / len(v) for k, v in stages.items()}
+    return seconds, {**summary.as_dict(), "chars": chars, "stage_seconds": per_page}, peaks
 
 
 def main() -> int:
@@ -189,6 +196,8 @@ def main() -> int:
         for workers in (1, 2):
             t, summary, peaks = bench_sohoa(pdfs, workers, Path(home))
             peak = max(peaks.values()) if peaks else 0
+            stage_line = ", ".join(f"{k} {v:.2f}" for k, v in summary["stage_seconds"].items())
+            print(f"(c) {workers} worker(s): mean seconds a page in the workers: {stage_line}")
             rows.append((f"(c) sohoa, {workers} worker{'s' if workers > 1 else ''}", t, n / t,
                          f"{summary['chars'] / n:.0f} chars/page; ok={summary['ok']} review={summary['needs_review']} "
                          f"failed={summary['failed']}; peak RSS/worker {peak:.0f} MB; {100 * n / t / floor_read:.0f}% of (a')"))

@@ -168,15 +168,16 @@ def text_gray(image: np.ndarray) -> np.ndarray:
     return gray
 
 
-def estimate_skew(image: np.ndarray, max_angle: float = 20.0) -> float:
+def estimate_skew(image: np.ndarray, max_angle: float = 20.0, *, coarse_mask: np.ndarray | None = None) -> float:
     """Skew of the text lines in degrees, counter-clockwise positive, within ±``max_angle``.
 
     A page rotated with ``PIL.Image.rotate(θ)`` gives ``θ``; rotate by ``-θ`` to level it.
     ``image`` is grey or RGB; on RGB, seal and stamp ink is left out (:func:`text_gray`).
+    ``coarse_mask``: the grey page's :func:`_coarse_mask`, when the caller has it already.
     Returns 0.0 when the page has no measurable ink.
     """
     gray = text_gray(image)
-    coarse, score = _search(gray, max_angle)
+    coarse, score = _search(gray, max_angle, mask=coarse_mask)
     if score == 0.0:
         return 0.0
     big, _ = resize_long_side(gray, FINE_LONG_SIDE)
@@ -185,9 +186,10 @@ def estimate_skew(image: np.ndarray, max_angle: float = 20.0) -> float:
     return float(np.clip(angle, -max_angle, max_angle))
 
 
-def is_quarter_turned(gray: np.ndarray, max_angle: float = 20.0) -> bool:
-    """Whether the text lines run vertically (page turned by 90 or 270 degrees)."""
-    mask = _coarse_mask(gray)
+def is_quarter_turned(gray: np.ndarray, max_angle: float = 20.0, *, mask: np.ndarray | None = None) -> bool:
+    """Whether the text lines run vertically (page turned by 90 or 270 degrees). ``mask``: the
+    page's :func:`_coarse_mask`, when the caller has it already."""
+    mask = _coarse_mask(gray) if mask is None else mask
     _, horizontal = _search(gray, max_angle, mask=mask)
     _, vertical = _search(gray, max_angle, transpose=True, mask=mask)
     return vertical > QUARTER_TURN_RATIO * horizontal and vertical > 0
@@ -358,8 +360,9 @@ def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
             flags.append("borders_removed")
     orientation = 0
     gray = text_gray(image)  # seal and stamp ink left out of the geometry measures
+    coarse = _coarse_mask(gray)  # shared by the quarter-turn test and the skew search
     if settings.fix_orientation:
-        if is_quarter_turned(gray, settings.max_skew_deg):
+        if is_quarter_turned(gray, settings.max_skew_deg, mask=coarse):
             image, gray = rotate_quarter(image, 90), rotate_quarter(gray, 90)
             orientation = 90
         turn = detect_orientation(to_gray(image)) if settings.orientation_osd == "always" else 0
@@ -368,9 +371,10 @@ def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
             orientation = (orientation + turn) % 360
         if orientation:
             flags.append(f"orientation_corrected:{orientation}")
+            coarse = None  # measured on the page as it was
     skew = 0.0
     if settings.deskew:
-        skew = estimate_skew(gray, settings.max_skew_deg)
+        skew = estimate_skew(gray, settings.max_skew_deg, coarse_mask=coarse)
         if abs(skew) >= 0.05:
             image = rotate_bound(image, -skew, fill=paper_colour(image))
         else:

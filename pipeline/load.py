@@ -86,7 +86,7 @@ def render_page(data: bytes, info: DocumentInfo, page: int, limits: LimitSetting
     else:
         image, dpi = _read_image_frame(data, page, limits)
     array = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
-    digest = hashlib.sha256(array.tobytes()).hexdigest()
+    digest = hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()  # no copy
     return RasterPage(page=page, image=array, dpi=dpi, sha256=digest)
 
 

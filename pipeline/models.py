@@ -135,7 +135,7 @@ class PageOutput:
 
     result: PageResult
     image_jpeg: bytes  # deskewed colour page, for the searchable PDF and the review desk
-    text_pdf: bytes  # one-page PDF holding only the invisible text layer (may be empty)
+    text_pdf: bytes  # a text-only PDF page carrying Tesseract's glyphless font, for the text layer (may be empty)
 
 
 @dataclass

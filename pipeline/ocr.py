@@ -198,20 +198,60 @@ def mean_confidence(words: list[Word]) -> float:
     return sum(w.conf * len(w.text) for w in words) / total
 
 
+#: A page within this fraction above ``ocr_dpi`` is read as it is.
+OCR_DPI_TOLERANCE = 0.1
+
+
+def ocr_input(image: np.ndarray, dpi: int, ocr_dpi: int) -> tuple[np.ndarray, int, float]:
+    """The image Tesseract reads, its resolution and the factor from page to OCR pixels.
+
+    Tesseract's cost grows with the page's pixels, not only with its text: the cleaned pages of
+    benchmarks/throughput.py take 1.99 s of CPU a page at 300 dpi and 1.39 s at 200 dpi, reading
+    the same characters; and benchmarks/ocr_quality.py reads as well or better at 200 dpi
+    (x-height ≈ 16 px for 13 pt Times). Area averaging keeps thin strokes and diacritics."""
+    if not ocr_dpi or not dpi or dpi <= ocr_dpi * (1 + OCR_DPI_TOLERANCE):
+        return image, dpi, 1.0
+    import cv2
+
+    factor = ocr_dpi / dpi
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), ocr_dpi, factor
+
+
+def scale_words(words: list[Word], factor: float, shape: tuple[int, ...]) -> list[Word]:
+    """Word boxes read at ``factor`` × the page's resolution, in page pixels (clipped to ``shape``)."""
+    if factor == 1.0:
+        return words
+    height, width = shape[:2]
+    inv = 1.0 / factor
+    out = []
+    for w in words:
+        x0, y0, x1, y1 = w.bbox
+        box = (min(width, int(x0 * inv)), min(height, int(y0 * inv)),
+               min(width, int(round(x1 * inv))), min(height, int(round(y1 * inv))))  # fmt: skip
+        out.append(w.model_copy(update={"bbox": box}))
+    return out
+
+
 def ocr_page(
     page: ProcessedPage, settings: OcrSettings, limits: LimitSettings, *, text_pdf: bool = True
 ) -> tuple[list[Word], str, float, bytes, float]:
-    """Run Tesseract on ``page.ocr_image``.
+    """Run Tesseract on ``page.ocr_image``: downscaled to ``settings.ocr_dpi`` (:func:`ocr_input`),
+    except the first ``settings.full_resolution_pages`` pages of the document (the header).
 
-    Returns ``(words, text, mean_confidence, text_only_pdf, seconds)``.
+    Returns ``(words, text, mean_confidence, text_only_pdf, seconds)``; word boxes are in pixels
+    of the page.
     """
     started = time.perf_counter()
     image = page.ocr_image
     if image.ndim == 3:
         image = np.ascontiguousarray(image[..., :3])
+    target = 0 if page.page <= settings.full_resolution_pages else settings.ocr_dpi
+    small, ocr_dpi, factor = ocr_input(image, page.dpi, target)
     out = tesseract.run(
-        image,
-        dpi=page.dpi,
+        small,
+        dpi=ocr_dpi,
         lang=settings.lang,
         psm=settings.psm,
         oem=settings.oem,
@@ -220,8 +260,9 @@ def ocr_page(
         text_pdf=text_pdf,
         timeout_s=limits.ocr_timeout_s,
         page=page.page,
+        engine_kind=settings.engine,
     )
-    words = parse_tsv(out.tsv)
+    words = scale_words(parse_tsv(out.tsv), factor, image.shape)
     words = arrange_words(words, settings, image if image.ndim == 2 else None, page.color)
     text = words_to_text(words)
     return words, text, mean_confidence(words), out.text_pdf, time.perf_counter() - started

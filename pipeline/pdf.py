@@ -4,9 +4,9 @@ Each page is the deskewed colour image (JPEG) drawn full-page with an invisible 
 (render mode 3) over it at the same physical size, so text selection and search land on the
 words. The layer is written from sohoa's own words — in its reading order, without the words
 the OCR stage dropped as non-text (signature scribble, seal remains) — in Tesseract's glyphless
-font, taken from the text-only PDF page Tesseract made for the page (CIDs are UTF-16 code units,
-every glyph 500 units wide, so ``Tz`` stretches a word over its box). Without words, Tesseract's
-own layer is laid over instead. Written and validated by ``pikepdf.pdfa`` (PDF/A-2b).
+font, taken from a text-only PDF page of Tesseract's (:func:`pipeline.tesseract.glyphless_font_pdf`;
+CIDs are UTF-16 code units, every glyph 500 units wide, so ``Tz`` stretches a word over its box).
+Written and validated by ``pikepdf.pdfa`` (PDF/A-2b).
 """
 
 from __future__ import annotations
@@ -72,14 +72,13 @@ def text_layer(words: Sequence[Word], height_px: int, dpi: int, font: str) -> by
     return "\n".join(out).encode("ascii")
 
 
-def _add_text_layer(out: pikepdf.Pdf, page: pikepdf.Page, text_pdf: bytes, words: Sequence[Word] | None,
+def _add_text_layer(out: pikepdf.Pdf, page: pikepdf.Page, text_pdf: bytes, words: Sequence[Word],
                     height_px: int, dpi: int) -> None:
     with pikepdf.open(io.BytesIO(text_pdf)) as layer:
         source = layer.pages[0]
         fonts = source.obj.get("/Resources", {}).get("/Font")
-        if words is None or not fonts or len(fonts.keys()) != 1:
-            page.add_overlay(pikepdf.Page(out.copy_foreign(source.obj)), rect=None)
-            return
+        if not fonts or len(fonts.keys()) != 1:
+            raise PdfAssemblyError("the text-only PDF page carries no single glyphless font")
         name = next(iter(fonts.keys()))
         page.obj.Resources.Font = Dictionary({name: out.copy_foreign(fonts[name])})
         stream = pikepdf.Stream(out, zlib.compress(text_layer(words, height_px, dpi, name[1:])), Filter=Name.FlateDecode)
@@ -94,8 +93,9 @@ def build_searchable_pdf(
     created: datetime | None = None,
     words: Sequence[Sequence[Word] | None] | None = None,
 ) -> bytes:
-    """Assemble a PDF/A-2b from ``(jpeg, width_px, height_px, dpi, text_only_pdf)`` per page;
-    ``words``: per page, the words of the text layer (None: Tesseract's layer as it is)."""
+    """Assemble a PDF/A-2b from ``(jpeg, width_px, height_px, dpi, font_pdf)`` per page (``font_pdf``:
+    a text-only PDF page carrying the glyphless font; empty: no text layer); ``words``: per page,
+    the words of the text layer."""
     created = created or datetime.now(timezone.utc)
     out = pikepdf.new()
     try:
@@ -103,8 +103,8 @@ def build_searchable_pdf(
             page = _image_page(out, jpeg, width_px, height_px, dpi)
             out.pages.append(page)
             appended = out.pages[-1]
-            if text_pdf:
-                page_words = words[index] if words is not None else None
+            page_words = words[index] if words is not None else None
+            if text_pdf and page_words:
                 _add_text_layer(out, appended, text_pdf, page_words, height_px, dpi)
         with out.open_metadata(set_pikepdf_as_editor=False) as meta:
             meta["dc:title"] = title
@@ -115,8 +115,12 @@ def build_searchable_pdf(
         out.docinfo[Name.Producer] = producer
         import pikepdf.pdfa as pdfa
 
+        # pdfa.save would also re-open and walk the written file to validate it (0.11 s a
+        # document); every document here has the same structure, which the tests validate
+        # (tests/test_ocr_pdf.py, tests/test_end_to_end.py), so prepare and write only.
+        pdfa.prepare(out, "2b")
         buf = io.BytesIO()
-        pdfa.save(out, buf, "2b")
+        out.save(buf, **pdfa.resolve_save_kwargs("2b"))
         return buf.getvalue()
     except SohoaError:
         raise

@@ -339,16 +339,17 @@ def encrypt_fields(record: Mapping[str, Any], keyring: KeyRing, *, protect_text:
     """A copy of ``record`` with its personal data in one envelope under ``pii`` (module doc).
 
     Records of a type without PII fields and without subject ids come back unchanged (a
-    copy). A record that already has an envelope is returned unchanged (idempotent).
+    shallow copy: no deep copy of the word boxes of every page for an official letter). A
+    record that already has an envelope is returned unchanged (idempotent).
     ``protect_text=False`` leaves the OCR text in clear (only for types whose text holds no
     personal data)."""
-    out: dict[str, Any] = copy.deepcopy(dict(record))
-    if is_encrypted(out):
-        return out
-    names = PII_FIELDS.get(str(out.get("record_type")), ())
-    subjects = subject_values(out)
+    if is_encrypted(record):
+        return dict(record)
+    names = PII_FIELDS.get(str(record.get("record_type")), ())
+    subjects = subject_values(record)
     if not names and not subjects:
-        return out
+        return dict(record)
+    out: dict[str, Any] = copy.deepcopy(dict(record))
 
     fields = out.setdefault("fields", {})
     payload: dict[str, Any] = {"v": 1, "fields": {}, "issues": {}}

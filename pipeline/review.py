@@ -20,7 +20,6 @@ from typing import Any, Iterable, Mapping
 
 from .pii import KeyRing, decrypt_fields, encrypt_fields
 from .records import FIELD_MODELS
-from .sign import canonical_bytes
 from .store import write_indexes
 from .validate import validate_record
 from .warehouse import Warehouse
@@ -139,9 +138,9 @@ def correct_record(
         unsigned = apply_correction(current, fields, reason=reason, by=by, accepted=accepted)
         if keyring is not None:
             unsigned = encrypt_fields(unsigned, keyring)
-        signed = signer.sign_record(unsigned)
+        signed, data = signer.sign_record_bytes(unsigned)
         write_indexes(warehouse, signed, keyring)  # the corrected values must be found
-        warehouse.put_record(document_id, canonical_bytes(signed), status=signed["status"])
+        warehouse.put_record(document_id, data, status=signed["status"])
         return signed
 
 

@@ -14,7 +14,6 @@ service when one is configured, else B-B) through pyHanko's ``CSCSigner``.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import threading
 import time
@@ -37,14 +36,30 @@ def canonical_bytes(record: dict[str, Any]) -> bytes:
     return rfc8785.dumps(record)
 
 
+def _member_order(key: str) -> bytes:
+    return key.encode("utf-16-be")  # RFC 8785 §3.2.3: members sorted by their UTF-16 code units
+
+
+def assemble(members: dict[str, bytes]) -> bytes:
+    """The canonical JSON of an object from the canonical JSON of each of its members:
+    ``assemble({k: canonical_bytes(v) for k, v in d.items()}) == canonical_bytes(d)``. Lets the
+    signer canonicalise each member of a record once, not three times (part digests, the
+    signing input, the stored bytes): the word boxes make that ~0.15 s a document."""
+    return b"{" + b",".join(rfc8785.dumps(k) + b":" + members[k] for k in sorted(members, key=_member_order)) + b"}"
+
+
+def _signature_without_value(record: dict[str, Any]) -> dict[str, Any]:
+    sig = dict(record.get("signature") or {})
+    sig.pop("value", None)
+    sig.pop("digest", None)
+    return sig
+
+
 def signing_input(record: dict[str, Any]) -> bytes:
     """The bytes a record signature covers: the record without ``signature.value`` and
     ``signature.digest`` (the SHA-256 of these bytes, kept for display)."""
     payload = dict(record)
-    sig = dict(payload.get("signature") or {})
-    sig.pop("value", None)
-    sig.pop("digest", None)
-    payload["signature"] = sig
+    payload["signature"] = _signature_without_value(record)
     return canonical_bytes(payload)
 
 
@@ -190,7 +205,14 @@ class RemoteSigner:
 
     def sign_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """A copy of ``record`` with its ``signature`` block filled (see module docstring)."""
-        signed = copy.deepcopy(record)
+        return self.sign_record_bytes(record)[0]
+
+    def sign_record_bytes(self, record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """The signed record (a shallow copy of ``record`` with its ``signature`` block: the two
+        share their members, change neither afterwards) and its canonical bytes, to store."""
+        signed = dict(record)
+        signed.pop("signature", None)
+        members = {key: canonical_bytes(value) for key, value in signed.items()}
         algorithm, _, _ = self._sign_algo()
         info = self.credential_info()
         signed["signature"] = {
@@ -202,13 +224,13 @@ class RemoteSigner:
             "signer": info["cert"].get("subjectDN"),
             "signed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "certificate_chain": self.certificate_chain(),
-            "parts": part_digests(signed),
+            "parts": {f"/{key}": hashlib.sha256(members[key]).hexdigest() for key in sorted(members)},
         }
-        digest = hashlib.sha256(signing_input(signed)).digest()
+        digest = hashlib.sha256(assemble({**members, "signature": canonical_bytes(signed["signature"])})).digest()
         (value,) = self.sign_digests([digest])
         signed["signature"]["digest"] = digest.hex()
         signed["signature"]["value"] = base64.b64encode(value).decode()
-        return signed
+        return signed, assemble({**members, "signature": canonical_bytes(signed["signature"])})
 
     def sign_pdf(
         self,

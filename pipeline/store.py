@@ -57,7 +57,6 @@ def record_summary(record: Mapping[str, Any]) -> dict[str, Any]:
 def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], outputs: list[PageOutput]) -> dict[str, Any]:
     """Build and sign the searchable PDF, encrypt the personal data of the record, sign it,
     write everything. Returns the signed (encrypted) record."""
-    from .sign import canonical_bytes
 
     wh = runtime.warehouse
     settings = runtime.settings
@@ -80,8 +79,7 @@ def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], out
     record["provenance"]["searchable_pdf_sha256"] = hashlib.sha256(pdf).hexdigest()
     if keyring is not None:
         record = encrypt_fields(record, keyring)  # before signing: the signature covers the stored form
-    signed = runtime.signer.sign_record(record)
-    data = canonical_bytes(signed)
+    signed, data = runtime.signer.sign_record_bytes(record)
 
     for o in outputs:
         wh.put_page_image(ref.document_id, o.result.page, o.image_jpeg)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.config import LimitSettings, OcrSettings
-from pipeline.models import ProcessedPage
+from pipeline.models import ProcessedPage, Word
 from pipeline.ocr import mean_confidence, ocr_page, parse_tsv, words_to_text
 from pipeline.pdf import build_searchable_pdf, pdf_text
 
@@ -50,6 +50,71 @@ def test_ocr_reads_vietnamese_in_nfc_with_boxes_and_confidences(page_and_ocr):
     assert len({w.line for w in words}) == len(LINES)
 
 
+def _page(im: Image.Image, dpi: int = 300, page: int = 1) -> ProcessedPage:
+    return ProcessedPage(page=page, color=np.asarray(im), ocr_image=np.asarray(im.convert("L")), dpi=dpi,
+                         skew_angle=0.0, orientation=0, source_sha256="0" * 64)  # fmt: skip
+
+
+def test_the_library_engine_reads_exactly_what_the_executable_reads(page_and_ocr):
+    from pipeline import tesseract
+
+    gray = np.asarray(page_and_ocr[0].convert("L"))
+    kwargs = dict(dpi=300, lang="vie", psm=4, user_patterns=tesseract.PATTERNS_FILE, text_pdf=True)
+    cli = tesseract.run(gray, engine_kind="cli", **kwargs)
+    library = tesseract.run(gray, engine_kind="library", **kwargs)
+    assert library.tsv == cli.tsv
+    assert "5898/UBND-KSTT" in library.tsv
+    assert b"GlyphLessFont" in library.text_pdf
+
+
+def test_the_engine_and_ocr_resolution_are_set_at_the_edge(tmp_path):
+    from pipeline.config import settings_from_env
+    from pipeline.errors import ConfigurationError
+
+    assert settings_from_env({}, home=tmp_path).ocr.engine == "library"
+    ocr = settings_from_env({"SOHOA_OCR_ENGINE": "cli", "SOHOA_OCR_DPI": "0"}, home=tmp_path).ocr
+    assert (ocr.engine, ocr.ocr_dpi) == ("cli", 0)
+    with pytest.raises(ConfigurationError, match="SOHOA_OCR_ENGINE"):
+        settings_from_env({"SOHOA_OCR_ENGINE": "gpu"}, home=tmp_path)
+
+
+def test_a_page_past_its_deadline_is_a_typed_timeout_and_the_engine_reads_on(page_and_ocr):
+    from pipeline import tesseract
+    from pipeline.errors import OcrTimeoutError
+
+    gray = np.asarray(page_and_ocr[0].convert("L"))
+    with pytest.raises(OcrTimeoutError) as err:
+        tesseract.run(gray, dpi=300, lang="vie", psm=4, timeout_s=0.001, page=3)
+    assert err.value.page == 3
+    again = tesseract.run(gray, dpi=300, lang="vie", psm=4, timeout_s=60)
+    assert "5898/UBND-KSTT" in again.tsv
+
+
+def test_a_later_page_is_read_at_the_ocr_resolution_with_boxes_in_page_pixels(page_and_ocr):
+    im, words, text, _, _ = page_and_ocr  # page 1 (the header page): read at its own 300 dpi
+    settings = OcrSettings()
+    assert settings.ocr_dpi == 200 and settings.full_resolution_pages == 1
+    full, full_text, _, _, _ = ocr_page(_page(im), OcrSettings(ocr_dpi=0), LimitSettings())
+    assert [w.bbox for w in full] == [w.bbox for w in words] and full_text == text
+    later, later_text, _, _, _ = ocr_page(_page(im, page=2), settings, LimitSettings())  # read at 200 dpi
+    assert later_text == text
+    for low, high in zip(later, words):
+        assert low.text == high.text
+        assert all(abs(a - b) <= 4 for a, b in zip(low.bbox, high.bbox)), (low, high)
+    assert any(low.bbox != high.bbox for low, high in zip(later, words)), "page 2 was read at another resolution"
+
+
+def test_a_page_at_or_near_the_ocr_resolution_is_read_as_it_is():
+    from pipeline.ocr import ocr_input, scale_words
+
+    image = np.zeros((100, 80), dtype=np.uint8)
+    assert ocr_input(image, 210, 200)[0] is image
+    small, dpi, factor = ocr_input(np.zeros((3000, 2400), dtype=np.uint8), 300, 200)
+    assert small.shape == (2000, 1600) and dpi == 200 and factor == pytest.approx(2 / 3)
+    word = Word(text="Số", conf=90.0, bbox=(100, 200, 160, 230), line=0)
+    assert scale_words([word], 0.5, (1000, 1000))[0].bbox == (200, 400, 320, 460)
+
+
 def test_page_text_keeps_one_line_per_ocr_line():
     tsv = (
         "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
@@ -75,10 +140,9 @@ def test_searchable_pdf_is_pdfa_2b_with_text_over_the_words(page_and_ocr):
     assert pdfa.validate_written(io.BytesIO(pdf), "2b").passed
     text = pdf_text(pdf)
     assert "5898/UBND-KSTT" in text and "Chính phủ" in text
-    # the layer is sohoa's words: a word the OCR stage dropped is not in it (Tesseract's own layer has it)
+    # the layer is sohoa's words: a word the OCR stage dropped is not in it
     kept = [w for w in words if "5898" not in w.text]
     assert "5898/UBND-KSTT" not in pdf_text(build_searchable_pdf(pages, title="t", producer="t", words=[kept]))
-    assert "5898/UBND-KSTT" in pdf_text(build_searchable_pdf(pages, title="t", producer="t"))
     # Word boxes in the PDF (points) sit where OCR found the words (pixels at 300 dpi).
     proc = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=pdf, capture_output=True, check=True)
     boxes = re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="[\d.]+" yMax="[\d.]+">([^<]*)<', proc.stdout.decode())
@@ -92,7 +156,7 @@ def test_searchable_pdf_is_pdfa_2b_with_text_over_the_words(page_and_ocr):
 # --- words that are not text, reading order of a Decree 30 page (issue #3) ------------------------
 
 from pipeline.layout import reading_order  # noqa: E402
-from pipeline.models import Word  # noqa: E402
+
 from pipeline.ocr import arrange_words, is_plausible_token, non_text_words  # noqa: E402
 
 

@@ -95,6 +95,18 @@ def test_signed_record_verifies_offline_and_names_the_part_that_changed(client, 
     assert any("/fields" in p for p in report.problems)
 
 
+def test_the_stored_bytes_are_the_canonical_json_of_the_signed_record(client, anchors):
+    from pipeline.sign import assemble
+
+    record = _record()
+    record["pages"] = [{"words": [{"text": "Số", "conf": 91.0, "bbox": [1, 2, 3, 4]}], "mean_confidence": 1e-7}]
+    record["ghi chú 𝔸"] = "non-BMP key"
+    signed, data = client.sign_record_bytes(record)
+    assert data == canonical_bytes(signed)
+    assert verify_record_bytes(data, anchors).ok
+    assert assemble({"b": b"1", "a": b"[]", "é": b"2"}) == canonical_bytes({"b": 1, "a": [], "é": 2})
+
+
 def test_any_changed_byte_of_a_stored_record_fails(client, anchors):
     data = canonical_bytes(client.sign_record(_record()))
     for index in (5, len(data) // 2, len(data) - 3):

@@ -3,7 +3,9 @@
 Registered by the driver with ``client.register_plugin(SohoaWorkerPlugin(settings))`` (also
 on workers that join later). On setup it pins ``OMP_THREAD_LIMIT=1`` (Tesseract's OpenMP
 threads thrash when pages run in parallel: ~11 s instead of ~2.2 s a page), checks that
-Tesseract and its ``vie`` data are present, loads the extraction model once, and builds the
+Tesseract and its ``vie`` data are present, loads Tesseract with its language data into the
+worker process once (:func:`pipeline.tesseract.preload`; the pages are then read in process,
+not by one ``tesseract`` process each), loads the extraction model once, and builds the
 per-process runtime (warehouse and signer clients) for the run's settings.
 """
 
@@ -29,6 +31,10 @@ class SohoaWorkerPlugin(WorkerPlugin):
         from pipeline import tesseract
 
         tesseract.check_language(self.lang)
+        ocr = self.settings.ocr if self.settings is not None else None
+        if ocr is None or ocr.engine == "library":
+            patterns = tesseract.PATTERNS_FILE if ocr is None or ocr.user_patterns else None
+            tesseract.preload(self.lang, ocr.oem if ocr else 1, patterns)
         try:
             from pipeline.extract import load_model
 

@@ -47,7 +47,7 @@ def page_rgb(image: Any) -> np.ndarray | None:
         if isinstance(image, (bytes, bytearray, memoryview)):
             image = Image.open(io.BytesIO(bytes(image)))
         if isinstance(image, Image.Image):
-            return np.asarray(image.convert("RGB"))
+            return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))  # no copy of an RGB page
         arr = np.asarray(image)
         if arr.ndim == 2:
             arr = np.repeat(arr[..., None], 3, axis=2)
