@@ -208,7 +208,9 @@ def ocr_input(image: np.ndarray, dpi: int, ocr_dpi: int) -> tuple[np.ndarray, in
     Tesseract's cost grows with the page's pixels, not only with its text: the cleaned pages of
     benchmarks/throughput.py take 1.99 s of CPU a page at 300 dpi and 1.39 s at 200 dpi, reading
     the same characters; and benchmarks/ocr_quality.py reads as well or better at 200 dpi
-    (x-height ≈ 16 px for 13 pt Times). Area averaging keeps thin strokes and diacritics."""
+    (x-height ≈ 16 px for 13 pt Times). Area averaging keeps thin strokes and diacritics. The
+    header's small bold capitals are the exception (number "2384/SSTP-HCTP" at 200 dpi), hence
+    ``OcrSettings.full_resolution_pages``."""
     if not ocr_dpi or not dpi or dpi <= ocr_dpi * (1 + OCR_DPI_TOLERANCE):
         return image, dpi, 1.0
     import cv2

@@ -6,7 +6,7 @@ words. The layer is written from sohoa's own words — in its reading order, wit
 the OCR stage dropped as non-text (signature scribble, seal remains) — in Tesseract's glyphless
 font, taken from a text-only PDF page of Tesseract's (:func:`pipeline.tesseract.glyphless_font_pdf`;
 CIDs are UTF-16 code units, every glyph 500 units wide, so ``Tz`` stretches a word over its box).
-Written and validated by ``pikepdf.pdfa`` (PDF/A-2b).
+Prepared and written by ``pikepdf.pdfa`` as PDF/A-2b (the tests validate what it writes).
 """
 
 from __future__ import annotations
