@@ -48,6 +48,12 @@ def assemble(members: dict[str, bytes]) -> bytes:
     return b"{" + b",".join(rfc8785.dumps(k) + b":" + members[k] for k in sorted(members, key=_member_order)) + b"}"
 
 
+def canonical_members(record: dict[str, Any]) -> dict[str, bytes]:
+    """The canonical JSON of each top-level member of a record but its ``signature``: computed
+    once, it serves the part digests, the signing input and the stored bytes (:func:`assemble`)."""
+    return {key: canonical_bytes(value) for key, value in record.items() if key != "signature"}
+
+
 def _signature_without_value(record: dict[str, Any]) -> dict[str, Any]:
     sig = dict(record.get("signature") or {})
     sig.pop("value", None)
@@ -55,22 +61,20 @@ def _signature_without_value(record: dict[str, Any]) -> dict[str, Any]:
     return sig
 
 
-def signing_input(record: dict[str, Any]) -> bytes:
+def signing_input(record: dict[str, Any], members: dict[str, bytes] | None = None) -> bytes:
     """The bytes a record signature covers: the record without ``signature.value`` and
-    ``signature.digest`` (the SHA-256 of these bytes, kept for display)."""
-    payload = dict(record)
-    payload["signature"] = _signature_without_value(record)
-    return canonical_bytes(payload)
+    ``signature.digest`` (the SHA-256 of these bytes, kept for display). ``members``: the
+    record's :func:`canonical_members`, when the caller has them already."""
+    members = canonical_members(record) if members is None else members
+    return assemble({**members, "signature": canonical_bytes(_signature_without_value(record))})
 
 
-def part_digests(record: dict[str, Any]) -> dict[str, str]:
+def part_digests(record: dict[str, Any], members: dict[str, bytes] | None = None) -> dict[str, str]:
     """SHA-256 of the canonical JSON of each top-level member (JSON pointer → hex), so that
-    verification can name the part of a record that changed after signing."""
-    return {
-        f"/{key}": hashlib.sha256(canonical_bytes(value)).hexdigest()
-        for key, value in sorted(record.items())
-        if key != "signature"
-    }
+    verification can name the part of a record that changed after signing. ``members``: the
+    record's :func:`canonical_members`, when the caller has them already."""
+    members = canonical_members(record) if members is None else members
+    return {f"/{key}": hashlib.sha256(members[key]).hexdigest() for key in sorted(members)}
 
 
 class RemoteSigner:
@@ -212,7 +216,7 @@ class RemoteSigner:
         share their members, change neither afterwards) and its canonical bytes, to store."""
         signed = dict(record)
         signed.pop("signature", None)
-        members = {key: canonical_bytes(value) for key, value in signed.items()}
+        members = canonical_members(signed)
         algorithm, _, _ = self._sign_algo()
         info = self.credential_info()
         signed["signature"] = {
@@ -224,9 +228,9 @@ class RemoteSigner:
             "signer": info["cert"].get("subjectDN"),
             "signed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "certificate_chain": self.certificate_chain(),
-            "parts": {f"/{key}": hashlib.sha256(members[key]).hexdigest() for key in sorted(members)},
+            "parts": part_digests(signed, members),
         }
-        digest = hashlib.sha256(assemble({**members, "signature": canonical_bytes(signed["signature"])})).digest()
+        digest = hashlib.sha256(signing_input(signed, members)).digest()
         (value,) = self.sign_digests([digest])
         signed["signature"]["digest"] = digest.hex()
         signed["signature"]["value"] = base64.b64encode(value).decode()

@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from .sign import canonical_bytes, part_digests, signing_input
+from .sign import canonical_bytes, canonical_members, part_digests, signing_input
 from .signer.algorithms import AlgorithmError, scheme_from_name, verify_digest
 
 
@@ -126,11 +126,13 @@ def verify_record(record: dict[str, Any], anchors: list[x509.Certificate], crls=
     report.signer = sig.get("signer")
     report.signed_at = sig.get("signed_at")
     parts = sig.get("parts") or {}
-    changed = [p for p, h in part_digests(record).items() if parts.get(p) != h]
-    missing = [p for p in parts if p not in part_digests(record)]
+    members = canonical_members(record)
+    digests = part_digests(record, members)
+    changed = [p for p, h in digests.items() if parts.get(p) != h]
+    missing = [p for p in parts if p not in digests]
     if changed or missing:
         report.problems.append("record changed after signing: " + ", ".join(sorted(changed + missing)))
-    digest = hashlib.sha256(signing_input(record)).digest()
+    digest = hashlib.sha256(signing_input(record, members)).digest()
     if sig.get("digest") and sig["digest"] != digest.hex() and not changed:
         report.problems.append("record changed after signing: signature block")
     try:
