@@ -154,9 +154,13 @@ def bench_sohoa(pdfs: list[Path], workers: int, home: Path) -> tuple[float, dict
             seconds = time.perf_counter() - t0
 
             def peak_rss_mb() -> float:
-                import resource
-
-                return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                # VmHWM, the peak of this process's own memory: getrusage's ru_maxrss also counts
+                # what the parent held when it forked the worker (the driver's, after rendering)
+                with open("/proc/self/status") as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            return int(line.split()[1]) / 1024
+                return 0.0
 
             peaks = client.run(peak_rss_mb)
             records = list(Warehouse(resolved.warehouse).iter_records())

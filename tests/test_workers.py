@@ -1,0 +1,41 @@
+"""The Dask worker runtime: what the sohoa worker plugin does to a worker process."""
+
+from __future__ import annotations
+
+import pytest
+
+PAGE_BYTES = 9_000_000  # a grey A4 page at 300 dpi
+
+
+def _faults_to_allocate_a_page_again(times: int = 10) -> int:
+    """Minor page faults taken to allocate and fill a page-sized buffer ``times`` more times
+    (at least one a huge page where the kernel backs numpy's arrays with them)."""
+    import resource
+
+    import numpy as np
+
+    first = np.ones(PAGE_BYTES, np.uint8)
+    del first
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(times):
+        again = np.ones(PAGE_BYTES, np.uint8)
+        del again
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.timeout(180)
+def test_plugin_makes_a_worker_reuse_page_buffers_instead_of_faulting_them_in_again():
+    """Under the Dask nanny's MALLOC_TRIM_THRESHOLD_ every page-sized array is a fresh mmap whose
+    pages (4 KiB or 2 MiB) fault in again (load, deskew and clean-up then cost twice their CPU); with
+    the plugin the heap keeps and reuses them."""
+    from distributed import Client, LocalCluster
+
+    from workers.plugin import SohoaWorkerPlugin
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      env={"OMP_THREAD_LIMIT": "1"}) as cluster, Client(cluster) as client:  # fmt: skip
+        untuned = client.submit(_faults_to_allocate_a_page_again, pure=False).result()
+        client.register_plugin(SohoaWorkerPlugin())
+        tuned = client.submit(_faults_to_allocate_a_page_again, pure=False).result()
+    assert untuned >= 10 * (PAGE_BYTES // (2 << 20)), "the nanny's default malloc setting no longer applies"
+    assert tuned <= 5
