@@ -352,16 +352,14 @@ def paper_colour(rgb: np.ndarray) -> tuple[int, int, int]:
     return tuple(int(v) for v in np.median(light, axis=0))  # type: ignore[return-value]
 
 
-def remove_borders(rgb: np.ndarray, small: np.ndarray | None = None,
-                   paper: tuple[int, int, int] | None = None) -> tuple[np.ndarray, bool]:  # fmt: skip
+def remove_borders(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
     """Paint dark scanner borders with the paper colour; the image and whether anything was
-    removed. Measured on ``small``, the page's :func:`analysis_copy` (made when not given);
-    ``paper``: the paper colour, when the caller has it."""
-    small = analysis_copy(rgb) if small is None else small
+    removed. Measured on the page's :func:`analysis_copy`, as :func:`deskew_page` does."""
+    small = analysis_copy(rgb)
     mask = border_mask(to_gray(small))
     if mask is None:
         return rgb, False
-    return paint(rgb, mask, paper_colour(small) if paper is None else paper), True
+    return paint(rgb, mask, paper_colour(small)), True
 
 
 def paint(rgb: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
