@@ -15,10 +15,6 @@ lines and the profile's sharpness (sum of squared differences of neighbouring bi
 scored; lines of text give the sharpest profile when they are level. A coarse search over
 the whole range is refined on a finer grid at higher resolution, then by a parabola through
 the best three angles.
-
-Every measure (borders, seal ink, orientation, skew) is taken on one *analysis copy* of the
-page, :data:`FINE_LONG_SIDE` pixels long (:func:`analysis_copy`); only the corrections —
-painting the borders, the quarter turn, the rotation — touch the full-resolution page.
 """
 
 from __future__ import annotations
@@ -44,7 +40,6 @@ SEAL_MIN_CHROMA = 20  # looser than clean-up's: faded violet "ĐẾN" stamps; a 
 INK_MAX_LEVEL = 190  # normalised grey (paper = 255) above which a pixel is never ink
 BORDER_DARK_LEVEL = 90  # grey level under which an edge region counts as scanner border
 BORDER_MAX_FRACTION = 0.45  # a "border" covering more of the page is content, leave it
-PAPER_SAMPLE = 40_000  # pixels sampled for the paper colour (a median: more change nothing)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -57,22 +52,14 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
-def resize_long_side(gray: np.ndarray, long_side: int, interpolation: int = cv2.INTER_AREA) -> tuple[np.ndarray, float]:
+def resize_long_side(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
     """Downscale (never upscale) so that the long side is at most ``long_side``; also the scale."""
     h, w = gray.shape[:2]
     scale = min(1.0, long_side / max(h, w))
     if scale >= 1.0:
         return gray, 1.0
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(gray, size, interpolation=interpolation), scale
-
-
-def analysis_copy(image: np.ndarray) -> np.ndarray:
-    """The page (grey or RGB) at most :data:`FINE_LONG_SIDE` pixels long, for measuring.
-
-    Bilinear: from a 300 dpi A4 page the factor is ~0.55, so every source pixel still weighs in
-    and text strokes survive, at an eighth of the cost of area averaging (8 vs 64 ms in RGB)."""
-    return resize_long_side(image, FINE_LONG_SIDE, cv2.INTER_LINEAR)[0]
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), scale
 
 
 def ink_mask(gray: np.ndarray) -> np.ndarray:
@@ -182,21 +169,22 @@ def text_gray(image: np.ndarray) -> np.ndarray:
 
 
 def estimate_skew(image: np.ndarray, max_angle: float = 20.0, *, coarse_mask: np.ndarray | None = None,
-                  coarse: tuple[float, float] | None = None) -> float:  # fmt: skip
+                  coarse_search: tuple[float, float] | None = None) -> float:  # fmt: skip
     """Skew of the text lines in degrees, counter-clockwise positive, within ±``max_angle``.
 
     A page rotated with ``PIL.Image.rotate(θ)`` gives ``θ``; rotate by ``-θ`` to level it.
-    ``image`` is grey or RGB, measured on its :func:`analysis_copy`; on RGB, seal and stamp ink
-    is left out (:func:`text_gray`). When the caller has them already (:func:`deskew_page`):
-    ``coarse_mask``, the analysis copy's :func:`_coarse_mask`, and ``coarse``, the coarse
-    search's result on it. Returns 0.0 when the page has no measurable ink.
+    ``image`` is grey or RGB; on RGB, seal and stamp ink is left out (:func:`text_gray`).
+    When the caller has them already (:func:`deskew_page`): ``coarse_mask``, the grey page's
+    :func:`_coarse_mask`, and ``coarse_search``, :func:`_search`'s result on it.
+    Returns 0.0 when the page has no measurable ink.
     """
-    gray = text_gray(analysis_copy(image))
-    angle, score = coarse if coarse is not None else _search(gray, max_angle, mask=coarse_mask)
+    gray = text_gray(image)
+    coarse, score = coarse_search if coarse_search is not None else _search(gray, max_angle, mask=coarse_mask)
     if score == 0.0:
         return 0.0
-    xs, ys = ink_points(ink_mask(gray), MAX_POINTS_FINE)
-    angle, _ = _refine(xs, ys, angle, COARSE_STEP * 2, FINE_STEP)
+    big, _ = resize_long_side(gray, FINE_LONG_SIDE)
+    xs, ys = ink_points(ink_mask(big), MAX_POINTS_FINE)
+    angle, _ = _refine(xs, ys, coarse, COARSE_STEP * 2, FINE_STEP)
     return float(np.clip(angle, -max_angle, max_angle))
 
 
@@ -344,7 +332,7 @@ def paper_colour(rgb: np.ndarray) -> tuple[int, int, int]:
     border, on a subsample. Canvas added by rotation and removed borders are painted with it,
     so that the clean-up stage sees one even background rather than white wedges on yellowed
     paper (their edges would read as ink after background normalisation)."""
-    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / PAPER_SAMPLE)))
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 250_000)))
     sample = rgb[::step, ::step].reshape(-1, 3)
     light = sample[sample.min(axis=1) >= BORDER_DARK_LEVEL]
     if len(light) < 100:
@@ -353,22 +341,13 @@ def paper_colour(rgb: np.ndarray) -> tuple[int, int, int]:
 
 
 def remove_borders(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Paint dark scanner borders with the paper colour; the image and whether anything was
-    removed. Measured on the page's :func:`analysis_copy`, as :func:`deskew_page` does."""
-    small = analysis_copy(rgb)
-    mask = border_mask(to_gray(small))
+    """Paint dark scanner borders with the paper colour; the image and whether anything was removed."""
+    mask = border_mask(to_gray(rgb))
     if mask is None:
         return rgb, False
-    return paint(rgb, mask, paper_colour(small)), True
-
-
-def paint(rgb: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
-    """A copy of ``rgb`` with the pixels of ``mask`` (at any resolution) in ``colour``."""
-    if mask.shape != rgb.shape[:2]:
-        mask = cv2.resize(mask.view(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST).view(bool)
     out = rgb.copy()
-    out[mask] = colour
-    return out
+    out[mask] = paper_colour(rgb)
+    return out, True
 
 
 # --- the stage ----------------------------------------------------------------------------
@@ -380,18 +359,16 @@ def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ImageProcessingError(f"expected an RGB uint8 page, got {image.shape} {image.dtype}", page=raster.page)
     flags: list[str] = []
-    small = analysis_copy(image)  # every measure is taken on it
-    paper = paper_colour(small)
-    borders = border_mask(to_gray(small)) if settings.remove_borders else None
-    if borders is not None:
-        image, small = paint(image, borders, paper), paint(small, borders, paper)
-        flags.append("borders_removed")
+    if settings.remove_borders:
+        image, removed = remove_borders(image)
+        if removed:
+            flags.append("borders_removed")
     orientation = 0
-    gray = text_gray(small)  # seal and stamp ink left out of the geometry measures
-    coarse_mask = _coarse_mask(gray)  # shared by the quarter-turn test and the skew search
-    coarse = _search(gray, settings.max_skew_deg, mask=coarse_mask)
+    gray = text_gray(image)  # seal and stamp ink left out of the geometry measures
+    coarse = _coarse_mask(gray)  # shared by the quarter-turn test and the skew search
+    search = _search(gray, settings.max_skew_deg, mask=coarse)  # ... and so is its coarse search
     if settings.fix_orientation:
-        if is_quarter_turned(gray, settings.max_skew_deg, mask=coarse_mask, horizontal=coarse[1]):
+        if is_quarter_turned(gray, settings.max_skew_deg, mask=coarse, horizontal=search[1]):
             image, gray = rotate_quarter(image, 90), rotate_quarter(gray, 90)
             orientation = 90
         turn = detect_orientation(to_gray(image)) if settings.orientation_osd == "always" else 0
@@ -400,12 +377,12 @@ def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
             orientation = (orientation + turn) % 360
         if orientation:
             flags.append(f"orientation_corrected:{orientation}")
-            coarse_mask, coarse = None, None  # measured on the page as it was
+            coarse = search = None  # measured on the page as it was
     skew = 0.0
     if settings.deskew:
-        skew = estimate_skew(gray, settings.max_skew_deg, coarse_mask=coarse_mask, coarse=coarse)
+        skew = estimate_skew(gray, settings.max_skew_deg, coarse_mask=coarse, coarse_search=search)
         if abs(skew) >= 0.05:
-            image = rotate_bound(image, -skew, fill=paper)
+            image = rotate_bound(image, -skew, fill=paper_colour(image))
         else:
             skew = 0.0
     image = np.ascontiguousarray(image)
