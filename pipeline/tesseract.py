@@ -41,7 +41,8 @@ PATTERNS_FILE = Path(__file__).with_name("data") / "vie.user-patterns"
 #: Tesseract variables both engines set. ``tessedit_do_invert=0``: a line read with low
 #: confidence is not read a second time as white-on-black text, which administrative records
 #: do not carry (2.4 % of the OCR time of the throughput benchmark's pages, min of 3 runs;
-#: the text read differs by 0.03 %).
+#: the text read differs by 0.03 %; OCR error rates unchanged, extraction 99.8 → 99.6 %: one
+#: field of 495 read differently).
 ENGINE_VARIABLES = {"tessedit_do_invert": "0"}
 
 
