@@ -195,7 +195,41 @@ def _library() -> ctypes.CDLL:
     ):
         func = getattr(lib, fn)
         func.restype, func.argtypes = res, args
+    line_images_as_pnm(lib)
     return lib
+
+
+@functools.lru_cache(maxsize=1)
+def line_images_as_pnm(lib: ctypes.CDLL | None = None) -> bool:
+    """Spare Tesseract a PNG round trip per text line; ``True`` when done in this process.
+
+    Before the LSTM reads a line, Tesseract 5.3 (``ImageData::SetPixInternal``) stores the
+    line's image as PNG in memory (``pixWriteMem(..., IFF_PNG)``) and decodes it right back.
+    On the throughput benchmark's pages the zlib compression alone was ~10 % of the CPU time
+    of OCR (``perf``). Tesseract itself falls back to PNM there when Leptonica has no PNG; newer
+    Tesseract builds keep the image as it is (``TESSERACT_IMAGEDATA_AS_PIX``). Here the import
+    of ``pixWriteMem`` in the loaded libtesseract is pointed at Leptonica's ``pixWriteMemPnm``
+    (:mod:`pipeline.linkpatch`), which takes the same first three arguments; the reading is
+    bit for bit the same (PNM and PNG are both lossless). The only other caller of
+    ``pixWriteMem`` in libtesseract 5 is the ScrollView debugging viewer. Nothing is changed
+    (``False``) unless the library is Tesseract 5 and its import of ``pixWriteMem`` is found
+    and bound to Leptonica's.
+    """
+    from . import linkpatch
+
+    lib = lib or _library()
+    try:
+        lib.TessVersion.restype = ctypes.c_char_p
+        if not (lib.TessVersion() or b"").startswith(b"5."):
+            return False
+        lept = ctypes.CDLL(ctypes.util.find_library("lept") or "liblept.so.5")
+        slot = linkpatch.find_slot(lib, "TessBaseAPICreate", "pixWriteMem")
+        if slot is None:
+            return False
+        return linkpatch.redirect_import(slot, linkpatch.address_of(lept.pixWriteMem),
+                                         linkpatch.address_of(lept.pixWriteMemPnm))  # fmt: skip
+    except (OSError, AttributeError, ValueError):
+        return False
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,84 @@
+"""The in-process Tesseract keeps its line images as PNM, not PNG: the GOT slot of libtesseract's
+``pixWriteMem`` import points at Leptonica's ``pixWriteMemPnm``; the reading is the same, and
+the rewrite is refused whenever the slot is not what it should be."""
+
+import ctypes
+import ctypes.util
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from pipeline import linkpatch, tesseract
+
+FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
+
+
+@pytest.fixture(scope="module")
+def lept():
+    return ctypes.CDLL(ctypes.util.find_library("lept") or "liblept.so.5")
+
+
+@pytest.fixture(scope="module")
+def slot():
+    found = linkpatch.find_slot(tesseract._library(), "TessBaseAPICreate", "pixWriteMem")
+    assert found is not None and "libtesseract" in found.path
+    return found
+
+
+def _pointer(address: int) -> int:
+    return ctypes.c_void_p.from_address(address).value
+
+
+def _page() -> np.ndarray:
+    im = Image.new("L", (1700, 500), 255)
+    draw = ImageDraw.Draw(im)
+    font = ImageFont.truetype(FONT, 36)
+    for i, line in enumerate(["Số: 5898/UBND-KSTT", "Thực hiện ý kiến chỉ đạo của Thủ tướng Chính phủ về việc",
+                              "đẩy mạnh cải cách thủ tục hành chính, số hóa hồ sơ."]):  # fmt: skip
+        draw.text((120, 80 + i * 90), line, font=font, fill=0)
+    return np.asarray(im)
+
+
+def test_loading_the_library_points_its_pixwritemem_import_at_the_pnm_writer(slot, lept):
+    assert _pointer(slot.address) == linkpatch.address_of(lept.pixWriteMemPnm)  # by _library() alone
+    assert tesseract.line_images_as_pnm() is True
+
+
+def test_the_reading_is_the_same_with_png_line_images(slot, lept):
+    png, pnm = linkpatch.address_of(lept.pixWriteMem), linkpatch.address_of(lept.pixWriteMemPnm)
+    gray = _page()
+    kwargs = dict(dpi=200, lang="vie", psm=4, text_pdf=False)
+    with_pnm = tesseract.run(gray, **kwargs).tsv
+    assert linkpatch.redirect_import(slot, pnm, png)  # undo: Tesseract's own PNG round trip
+    try:
+        assert _pointer(slot.address) == png
+        with_png = tesseract.run(gray, **kwargs).tsv
+    finally:
+        assert linkpatch.redirect_import(slot, png, pnm)
+    assert "5898/UBND-KSTT" in with_pnm
+    assert with_pnm == with_png
+
+
+def test_a_slot_that_does_not_hold_the_expected_function_is_left_alone(slot, lept):
+    before = _pointer(slot.address)
+    other = linkpatch.address_of(lept.pixWriteMemPng)
+    assert linkpatch.redirect_import(slot, expected=other, replacement=other) is False
+    assert _pointer(slot.address) == before
+    assert linkpatch.redirect_import(slot, expected=before, replacement=0) is False
+    assert _pointer(slot.address) == before
+
+
+def test_an_address_outside_the_library_file_is_never_written(slot, lept):
+    buffer = (ctypes.c_void_p * 1)(linkpatch.address_of(lept.pixWriteMem))
+    elsewhere = linkpatch.Slot(path=slot.path, symbol="pixWriteMem", address=ctypes.addressof(buffer))
+    assert linkpatch.redirect_import(elsewhere, buffer[0], linkpatch.address_of(lept.pixWriteMemPnm)) is False
+    assert buffer[0] == linkpatch.address_of(lept.pixWriteMem)
+
+
+def test_only_elf_libraries_with_one_import_slot_are_considered(tmp_path, slot):
+    not_elf = tmp_path / "lib.so"
+    not_elf.write_bytes(b"#!/bin/sh\n" * 20)
+    assert linkpatch.got_offsets(str(not_elf), "pixWriteMem") == []
+    assert linkpatch.got_offsets(slot.path, "no_such_function") == []
+    assert len(linkpatch.got_offsets(slot.path, "pixWriteMem")) == 1
