@@ -76,6 +76,7 @@ class DaskExecutor:
 def dask_client(cluster: ClusterSettings, settings: Settings | None = None) -> Iterator[Any]:
     """A Client on the scheduler at ``cluster.scheduler_address``, or on a new LocalCluster whose
     workers run with ``OMP_THREAD_LIMIT=1`` and one ``ocr`` resource per single-thread worker."""
+    import dask
     from distributed import Client, LocalCluster
 
     from workers.plugin import SohoaWorkerPlugin
@@ -89,16 +90,19 @@ def dask_client(cluster: ClusterSettings, settings: Settings | None = None) -> I
         for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core", "distributed.worker"):
             logging.getLogger(name).setLevel(logging.ERROR)  # a local cluster's chatter is noise to a CLI user
         n_workers = cluster.n_workers or os.cpu_count() or 1
-        local = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=cluster.threads_per_worker,
-            processes=True,
-            memory_limit=cluster.memory_limit,
-            resources={"ocr": cluster.threads_per_worker},
-            env={"OMP_THREAD_LIMIT": "1"},
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+        # no dashboard, so nobody to read the workers' statistical profiler: it would sample
+        # every thread's stack 100 times a second in each worker's event loop for nothing
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            local = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=cluster.threads_per_worker,
+                processes=True,
+                memory_limit=cluster.memory_limit,
+                resources={"ocr": cluster.threads_per_worker},
+                env={"OMP_THREAD_LIMIT": "1"},
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
         client = Client(local)
     try:
         client.register_plugin(SohoaWorkerPlugin(settings=settings), name="sohoa")

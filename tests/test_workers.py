@@ -41,3 +41,42 @@ def test_plugin_makes_a_worker_reuse_page_buffers_instead_of_faulting_them_in_ag
         tuned = client.submit(_faults_to_allocate_a_page_again, pure=False).result()
     assert untuned >= 10 * (PAGE_BYTES // (2 << 20)), "the nanny's default malloc setting no longer applies"
     assert tuned <= 5
+
+
+def _worker_state() -> dict:
+    import ctypes
+    import sys
+
+    import cv2
+    import dask
+
+    from pipeline import linkpatch
+
+    loaded = "pipeline.tesseract" in sys.modules and sys.modules["pipeline.tesseract"]._library.cache_info().currsize
+    slot = pnm = None
+    if loaded:
+        lib = sys.modules["pipeline.tesseract"]._library()
+        slot = linkpatch.find_slot(lib, "TessBaseAPICreate", "pixWriteMem")
+        pnm = linkpatch.address_of(ctypes.CDLL("liblept.so.5").pixWriteMemPnm)
+    return {
+        "opencv_threads": cv2.getNumThreads(),
+        "profiler": dask.config.get("distributed.worker.profile.enabled"),
+        "stages_imported": "pipeline.deskew" in sys.modules and "pyhanko.sign.signers" in sys.modules,
+        "line_images_as_pnm": bool(slot) and ctypes.c_void_p.from_address(slot.address).value == pnm,
+    }
+
+
+@pytest.mark.timeout(180)
+def test_a_local_cluster_worker_is_ready_for_one_page_per_core_when_it_joins():
+    """`sohoa digitize`'s LocalCluster: OpenCV runs in the task's thread only (its own pool would
+    compete with the other workers for the cores), the statistical profiler no dashboard shows
+    is off, the stages are imported and Tesseract keeps line images as PNM — before the first task."""
+    import cv2
+
+    from pipeline.config import ClusterSettings
+    from pipeline.executor import dask_client
+
+    assert cv2.getNumThreads() > 1 or cv2.getNumCPUs() == 1  # what a process gets by default
+    with dask_client(ClusterSettings(n_workers=1)) as client:
+        states = list(client.run(_worker_state).values())
+    assert states == [{"opencv_threads": 1, "profiler": False, "stages_imported": True, "line_images_as_pnm": True}]

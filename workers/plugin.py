@@ -8,7 +8,11 @@ worker process once (:func:`pipeline.tesseract.preload`; the pages are then read
 not by one ``tesseract`` process each), loads the extraction model once, and builds the
 per-process runtime (warehouse and signer clients) for the run's settings. It also sets the
 allocator to keep page-sized buffers (:mod:`workers.memory`): with the Dask nanny's default
-malloc setting, load, deskew and clean-up cost twice their CPU time.
+malloc setting, load, deskew and clean-up cost twice their CPU time. OpenCV gets one thread
+per calling thread, as Tesseract does: its own pool of one thread per core made every worker
+compete with the others for the cores (their helper threads spun in ``sched_yield``). Last, it
+imports the stages a task runs (~0.9 s: OpenCV, pyHanko, aiohttp), so that a worker is ready
+when it says so and its first page does not pay for them.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class SohoaWorkerPlugin(WorkerPlugin):
         from workers.memory import keep_page_buffers
 
         keep_page_buffers()
+        one_thread_per_task()
 
         tesseract.check_language(self.lang)
         ocr = self.settings.ocr if self.settings is not None else None
@@ -50,4 +55,26 @@ class SohoaWorkerPlugin(WorkerPlugin):
             from pipeline.runtime import runtime_for
 
             runtime_for(self.settings)
+        import_stages()
         log.info("sohoa worker ready: tesseract %s, lang %s", tesseract.tesseract_version(), self.lang)
+
+
+def one_thread_per_task() -> None:
+    """OpenCV's parallel loops in the calling thread only: a worker runs one task per core."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def import_stages() -> None:
+    """Import what the tasks of :mod:`pipeline.document` import on first use."""
+    import importlib
+
+    for name in ("pipeline.document", "pipeline.load", "pipeline.deskew", "pipeline.cleanup", "pipeline.ocr",
+                 "pipeline.quality", "pipeline.validate", "pipeline.store", "pipeline.pdf", "pipeline.pades",
+                 "pyhanko.sign.signers", "pyhanko.sign.signers.csc_signer",
+                 "pyhanko.pdf_utils.incremental_writer", "aiohttp"):  # fmt: skip
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional part missing from this build: its stage says so when used
+            pass
