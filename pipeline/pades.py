@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from typing import TYPE_CHECKING
 
 from .errors import SignerUnavailableError, SigningError
@@ -51,6 +52,28 @@ class TokenRejected(SigningError):
     """The bearer token expired or the signer restarted: log in again and retry."""
 
 
+#: How long a process keeps one time stamper (and so its dummy time stamp) for a TSA URL.
+TIMESTAMPER_TTL_S = 3600.0
+_timestampers: dict[tuple[str, int], tuple[float, object]] = {}
+
+
+def _timestamper(url: str, timeout_s: int):
+    """The process's pyHanko time stamper for ``url``, made at most :data:`TIMESTAMPER_TTL_S` ago.
+
+    To size the signature before making it, pyHanko asks the TSA for a time stamp of a dummy
+    digest and caches it in the time stamper: one stamper per document meant two TSA round
+    trips a document instead of one (~35 ms each on loopback, plus the TSA's own signature).
+    Renewed every hour, so that a new TSA certificate is soon reflected in the size estimate."""
+    from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
+
+    now = time.monotonic()
+    made, stamper = _timestampers.get((url, timeout_s), (0.0, None))
+    if stamper is None or now - made > TIMESTAMPER_TTL_S:
+        stamper = HTTPTimeStamper(url, timeout=timeout_s)
+        _timestampers[(url, timeout_s)] = (now, stamper)
+    return stamper
+
+
 def _causes(exc: BaseException):
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -65,7 +88,6 @@ async def _sign(client: "RemoteSigner", pdf: bytes, *, signer_name: str, reason:
     from pyhanko.sign import fields, signers
     from pyhanko.sign.fields import SigFieldSpec
     from pyhanko.sign.signers import csc_signer
-    from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
 
     settings = client.settings
     token = client._ensure_token()
@@ -100,7 +122,7 @@ async def _sign(client: "RemoteSigner", pdf: bytes, *, signer_name: str, reason:
             md_algorithm="sha256",
             subfilter=fields.SigSeedSubFilter.PADES,
         )
-        timestamper = HTTPTimeStamper(settings.timestamp_url, timeout=int(settings.timeout_s)) if settings.timestamp_url else None
+        timestamper = _timestamper(settings.timestamp_url, int(settings.timeout_s)) if settings.timestamp_url else None
         spec = SigFieldSpec(FIELD_NAME, box=(36, 36, 236, 96) if visible else None)
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         pdf_signer = signers.PdfSigner(meta, signer, timestamper=timestamper, new_field_spec=spec)
