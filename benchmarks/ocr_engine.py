@@ -13,8 +13,6 @@ The TSV of both settings must be the same, byte for byte: the script says so, or
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import os
 import sys
 import time
@@ -48,13 +46,11 @@ def main() -> int:
     from workers.memory import keep_page_buffers
 
     keep_page_buffers()  # the allocator as in a worker (workers/memory.py)
-    lib = tesseract._library()
-    lept = ctypes.CDLL(ctypes.util.find_library("lept") or "liblept.so.5")
-    png, pnm = linkpatch.address_of(lept.pixWriteMem), linkpatch.address_of(lept.pixWriteMemPnm)
-    slot = linkpatch.find_slot(lib, "TessBaseAPICreate", "pixWriteMem")
-    if slot is None or not tesseract.line_images_as_pnm():
+    writer = tesseract.line_image_writer()
+    if writer is None or not tesseract.line_images_as_pnm():
         print("the line-image redirect is not applied in this process: nothing to compare")
         return 1
+    slot, png, pnm = writer
     settings = {"PNG (Tesseract's own)": png, "PNM (sohoa)": pnm}
     best = {name: float("inf") for name in settings}
     readings: dict[str, list[str]] = {}

@@ -210,26 +210,38 @@ def line_images_as_pnm(lib: ctypes.CDLL | None = None) -> bool:
     Tesseract builds keep the image as it is (``TESSERACT_IMAGEDATA_AS_PIX``). Here the import
     of ``pixWriteMem`` in the loaded libtesseract is pointed at Leptonica's ``pixWriteMemPnm``
     (:mod:`pipeline.linkpatch`), which takes the same first three arguments; the reading is
-    bit for bit the same (PNM and PNG are both lossless). The only other caller of
-    ``pixWriteMem`` in libtesseract 5 is the ScrollView debugging viewer. Nothing is changed
-    (``False``) unless the library is Tesseract 5 and its import of ``pixWriteMem`` is found
-    and bound to Leptonica's.
+    bit for bit the same (PNM and PNG are both lossless; benchmarks/ocr_engine.py checks it and
+    measures the gain). The only other caller of ``pixWriteMem`` in libtesseract 5 is the
+    ScrollView debugging viewer. Nothing is changed (``False``) unless the library is
+    Tesseract 5 and its import of ``pixWriteMem`` is found and bound to Leptonica's.
     """
+    from . import linkpatch
+
+    found = line_image_writer(lib or _library())
+    if found is None:
+        return False
+    slot, png, pnm = found
+    return linkpatch.redirect_import(slot, png, pnm)
+
+
+def line_image_writer(lib: ctypes.CDLL | None = None):
+    """libtesseract's import slot of ``pixWriteMem`` (:class:`pipeline.linkpatch.Slot`) with the
+    addresses of Leptonica's ``pixWriteMem`` and ``pixWriteMemPnm``; None where Tesseract is not
+    version 5 or the slot is not found."""
     from . import linkpatch
 
     lib = lib or _library()
     try:
         lib.TessVersion.restype = ctypes.c_char_p
         if not (lib.TessVersion() or b"").startswith(b"5."):
-            return False
+            return None
         lept = ctypes.CDLL(ctypes.util.find_library("lept") or "liblept.so.5")
         slot = linkpatch.find_slot(lib, "TessBaseAPICreate", "pixWriteMem")
-        if slot is None:
-            return False
-        return linkpatch.redirect_import(slot, linkpatch.address_of(lept.pixWriteMem),
-                                         linkpatch.address_of(lept.pixWriteMemPnm))  # fmt: skip
     except (OSError, AttributeError, ValueError):
-        return False
+        return None
+    if slot is None:
+        return None
+    return slot, linkpatch.address_of(lept.pixWriteMem), linkpatch.address_of(lept.pixWriteMemPnm)
 
 
 @functools.lru_cache(maxsize=1)

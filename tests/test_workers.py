@@ -50,19 +50,13 @@ def _worker_state() -> dict:
     import cv2
     import dask
 
-    from pipeline import linkpatch
-
-    loaded = "pipeline.tesseract" in sys.modules and sys.modules["pipeline.tesseract"]._library.cache_info().currsize
-    slot = pnm = None
-    if loaded:
-        lib = sys.modules["pipeline.tesseract"]._library()
-        slot = linkpatch.find_slot(lib, "TessBaseAPICreate", "pixWriteMem")
-        pnm = linkpatch.address_of(ctypes.CDLL("liblept.so.5").pixWriteMemPnm)
+    tesseract = sys.modules.get("pipeline.tesseract")
+    writer = tesseract.line_image_writer() if tesseract and tesseract._library.cache_info().currsize else None
     return {
         "opencv_threads": cv2.getNumThreads(),
         "profiler": dask.config.get("distributed.worker.profile.enabled"),
         "stages_imported": "pipeline.deskew" in sys.modules and "pyhanko.sign.signers" in sys.modules,
-        "line_images_as_pnm": bool(slot) and ctypes.c_void_p.from_address(slot.address).value == pnm,
+        "line_images_as_pnm": writer is not None and ctypes.c_void_p.from_address(writer[0].address).value == writer[2],
     }
 
 
