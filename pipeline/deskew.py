@@ -327,26 +327,46 @@ def reorient(page: ProcessedPage, turn: int) -> ProcessedPage:
     )
 
 
-def paper_colour(rgb: np.ndarray) -> tuple[int, int, int]:
+def paper_colour(image: np.ndarray) -> int | tuple[int, int, int]:
     """The paper's colour (màu giấy): per-channel median of the pixels lighter than a scanner
-    border, on a subsample. Canvas added by rotation and removed borders are painted with it,
-    so that the clean-up stage sees one even background rather than white wedges on yellowed
-    paper (their edges would read as ink after background normalisation)."""
-    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 250_000)))
-    sample = rgb[::step, ::step].reshape(-1, 3)
-    light = sample[sample.min(axis=1) >= BORDER_DARK_LEVEL]
-    if len(light) < 100:
-        return (255, 255, 255)
-    return tuple(int(v) for v in np.median(light, axis=0))  # type: ignore[return-value]
+    border, on a subsample; one grey level for a grey page. Canvas added by rotation and
+    removed borders are painted with it, so that the clean-up stage sees one even background
+    rather than white wedges on yellowed paper (their edges would read as ink after background
+    normalisation).
+
+    The medians come from per-channel histograms of the light pixels: the value
+    ``np.median`` gives, truncated to an integer, at a fifth of its cost."""
+    step = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / 250_000)))
+    sample = np.ascontiguousarray(image[::step, ::step])
+    channels = 1 if sample.ndim == 2 else sample.shape[2]
+    light = cv2.inRange(sample, (BORDER_DARK_LEVEL,) * channels, (255,) * channels)  # every channel ≥ the level
+    n = cv2.countNonZero(light)
+    if n < 100:
+        return 255 if channels == 1 else (255, 255, 255)
+    medians = tuple(_histogram_median(cv2.calcHist([sample], [c], light, [256], [0, 256]).ravel(), n)
+                    for c in range(channels))
+    return medians[0] if channels == 1 else medians  # type: ignore[return-value]
 
 
-def remove_borders(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Paint dark scanner borders with the paper colour; the image and whether anything was removed."""
-    mask = border_mask(to_gray(rgb))
+def _histogram_median(hist: np.ndarray, n: int) -> int:
+    """``int(np.median(values))`` of ``n`` integers 0–255 given by their histogram: the middle
+    value, or the mean of the two middle values (rounded down) when ``n`` is even."""
+    cumulative = np.cumsum(hist)
+    upper = int(np.searchsorted(cumulative, n // 2 + 1))  # the value of rank n // 2 (0-based)
+    if n % 2:
+        return upper
+    lower = int(np.searchsorted(cumulative, n // 2))  # rank n // 2 - 1
+    return (lower + upper) // 2
+
+
+def remove_borders(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Paint dark scanner borders with the paper colour (grey or RGB page); the image and
+    whether anything was removed."""
+    mask = border_mask(to_gray(image))
     if mask is None:
-        return rgb, False
-    out = rgb.copy()
-    out[mask] = paper_colour(rgb)
+        return image, False
+    out = image.copy()
+    out[mask] = paper_colour(image)
     return out, True
 
 
@@ -354,10 +374,13 @@ def remove_borders(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
-    """Remove borders, fix orientation and skew of one page; ``ocr_image`` is a grey copy."""
+    """Remove borders, fix orientation and skew of one page (grey or RGB, kept as it came);
+    ``ocr_image`` is its grey version — the page itself when it is grey (neither is ever
+    modified in place)."""
     image = raster.image
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ImageProcessingError(f"expected an RGB uint8 page, got {image.shape} {image.dtype}", page=raster.page)
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ImageProcessingError(f"expected a grey or RGB uint8 page, got {image.shape} {image.dtype}",
+                                   page=raster.page)  # fmt: skip
     flags: list[str] = []
     if settings.remove_borders:
         image, removed = remove_borders(image)
@@ -389,7 +412,7 @@ def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
     return ProcessedPage(
         page=raster.page,
         color=image,
-        ocr_image=to_gray(image),  # a new array: image is RGB
+        ocr_image=to_gray(image),  # a new array from RGB; the page itself when grey
         dpi=raster.dpi,
         skew_angle=-skew,
         orientation=orientation,

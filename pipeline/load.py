@@ -77,8 +77,23 @@ def probe(data: bytes, limits: LimitSettings) -> DocumentInfo:
     return DocumentInfo(media_type=media_type, page_count=count)
 
 
+#: Source modes whose pages stay one grey channel: grey and bitonal scans (most of an archive's
+#: legacy records). Read as RGB, such a page would be carried, rotated, hashed and stored three
+#: times over for the same pixels (benchmarks/throughput.py: 0.14 s a page).
+GREY_MODES = frozenset({"1", "L"})
+
+
+def page_mode(image: Image.Image) -> Image.Image:
+    """The page image in mode ``L`` for a grey or bitonal source (white 255), ``RGB`` for
+    anything else; not copied when it already is."""
+    if image.mode in GREY_MODES:
+        return image if image.mode == "L" else image.convert("L")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def render_page(data: bytes, info: DocumentInfo, page: int, limits: LimitSettings) -> RasterPage:
-    """Rasterize one page (1-based) as RGB at its native or rendering resolution."""
+    """Rasterize one page (1-based) at its native or rendering resolution: grey for a grey or
+    bitonal source image, RGB otherwise (:func:`page_mode`)."""
     if not 1 <= page <= info.page_count:
         raise ValueError(f"page {page} out of range 1..{info.page_count}")
     if info.media_type == PDF:
@@ -165,13 +180,14 @@ def _scanned_page_image(data: bytes, page: int, limits: LimitSettings) -> tuple[
                     and abs(d - page_h) <= 0.02 * page_h and abs(e) <= 2 and abs(f) <= 2
                 if not covers:
                     return None
-                image = pikepdf.PdfImage(xobj).as_pil_image()
+                image = page_mode(pikepdf.PdfImage(xobj).as_pil_image())
+                image.load()  # a damaged stream fails here, and the rasterizer reports it
     except Exception:  # noqa: BLE001 - any doubt: the rasterizer decides (and reports damage)
         return None
     dpi = int(round(image.width / (page_w / 72)))
     if not 70 <= dpi <= 1200:
         return None
-    return image.convert("RGB"), dpi
+    return image, dpi
 
 
 def _render_pdf_page(data: bytes, page: int, limits: LimitSettings) -> tuple[Image.Image, int]:
@@ -256,8 +272,7 @@ def _read_image_frame(data: bytes, page: int, limits: LimitSettings) -> tuple[Im
             arr = np.asarray(im, dtype=np.float32)
             arr = (arr / max(float(arr.max()), 1.0) * 255).astype(np.uint8)
             im = Image.fromarray(arr, "L")
-        im = ImageOps.exif_transpose(im)
-        rgb = im.convert("RGB")
+        im = page_mode(ImageOps.exif_transpose(im))
     except (DecompressionBombError,):
         raise
     except (OSError, ValueError, SyntaxError) as exc:
@@ -265,7 +280,7 @@ def _read_image_frame(data: bytes, page: int, limits: LimitSettings) -> tuple[Im
             f"page {page} of the image cannot be decoded (truncated or damaged): {_first_line(exc)}",
             page=page,
         ) from exc
-    return rgb, dpi
+    return im, dpi
 
 
 def _image_dpi(im: Image.Image) -> int:

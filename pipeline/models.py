@@ -110,7 +110,7 @@ class RasterPage:
     """A page as rendered from the source file (colour, original resolution)."""
 
     page: int
-    image: np.ndarray  # HxWx3 uint8 RGB
+    image: np.ndarray  # HxW uint8 grey (grey or bitonal source) or HxWx3 uint8 RGB
     dpi: int
     sha256: str
 
@@ -120,7 +120,7 @@ class ProcessedPage:
     """A page after deskew and clean-up: ``color`` is kept for storage, ``ocr_image`` is read."""
 
     page: int
-    color: np.ndarray  # HxWx3 uint8 RGB, deskewed, borders removed
+    color: np.ndarray  # the page as stored, deskewed, borders removed: HxW grey or HxWx3 RGB, as loaded
     ocr_image: np.ndarray  # HxW uint8, cleaned for OCR, same geometry as ``color``
     dpi: int
     skew_angle: float

@@ -1,6 +1,6 @@
 """Searchable PDF: the page images with an invisible, word-aligned text layer, as PDF/A-2b.
 
-Each page is the deskewed colour image (JPEG) drawn full-page with an invisible text layer
+Each page is the deskewed page image (JPEG: grey for a grey or bitonal scan, else colour) drawn full-page with an invisible text layer
 (render mode 3) over it at the same physical size, so text selection and search land on the
 words. The layer is written from sohoa's own words — in its reading order, without the words
 the OCR stage dropped as non-text (signature scribble, seal remains) — in Tesseract's glyphless
@@ -18,6 +18,7 @@ from typing import Sequence
 
 import pikepdf
 from pikepdf import Dictionary, Name
+from PIL import Image
 
 from .errors import SohoaError
 from .models import Word
@@ -28,6 +29,16 @@ class PdfAssemblyError(SohoaError):
     code = "pdf_assembly_failed"
 
 
+def _jpeg_colour_space(jpeg: bytes) -> Name:
+    """DeviceGray for a one-component JPEG (a grey page), DeviceRGB otherwise: read from its header."""
+    try:
+        with Image.open(io.BytesIO(jpeg)) as im:
+            mode = im.mode
+    except Exception as exc:  # noqa: BLE001 - PIL raises several types on garbage
+        raise PdfAssemblyError(f"a page image is not a readable JPEG: {exc}") from exc
+    return Name.DeviceGray if mode == "L" else Name.DeviceRGB
+
+
 def _image_page(pdf: pikepdf.Pdf, jpeg: bytes, width_px: int, height_px: int, dpi: int) -> pikepdf.Page:
     width_pt = width_px * 72.0 / dpi
     height_pt = height_px * 72.0 / dpi
@@ -36,7 +47,7 @@ def _image_page(pdf: pikepdf.Pdf, jpeg: bytes, width_px: int, height_px: int, dp
     image.Subtype = Name.Image
     image.Width = width_px
     image.Height = height_px
-    image.ColorSpace = Name.DeviceRGB
+    image.ColorSpace = _jpeg_colour_space(jpeg)
     image.BitsPerComponent = 8
     image.Filter = Name.DCTDecode
     content = f"q {width_pt:.4f} 0 0 {height_pt:.4f} 0 0 cm /Im0 Do Q".encode()

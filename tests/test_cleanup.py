@@ -131,3 +131,28 @@ def test_noise_of_a_nearly_blank_page_is_not_stretched_into_grey():
     out = cleanup_page(page_from(yellowed_scan(np.array(image)), dpi=300), SETTINGS)
     paper = out.ocr_image[600:1600, 100:1100]
     assert np.median(paper) >= 240 and np.count_nonzero(paper < 128) <= 0.001 * paper.size
+
+
+@pytest.mark.parametrize("tinted", [False, True])
+@pytest.mark.parametrize("min_chroma", [20, 40])
+def test_seal_mask_is_the_red_or_magenta_chromatic_ink(tinted, min_chroma):
+    """Seal ink is a hue near red or magenta with enough chroma and not dark, as OpenCV's HSV
+    tells it: the mask is the same whether the hue is taken of the few candidate pixels of a
+    seal on white paper or of the whole page (yellowed paper, where most pixels have chroma)."""
+    import cv2
+
+    from pipeline.cleanup import SEAL_MIN_VALUE, seal_mask
+
+    rgb = text_image(900, 700, 300)
+    image = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((200, 100, 600, 500), outline=(210, 30, 40), width=14)
+    draw.text((260, 280), "ĐẾN", fill=(200, 40, 160), font=font(70))  # magenta receipt stamp
+    draw.rectangle((650, 50, 800, 120), fill=(40, 60, 200))  # blue ink: not a seal
+    rgb = yellowed_scan(np.array(image), quality=60) if tinted else np.array(image)
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    chroma = rgb.max(axis=2).astype(int) - rgb.min(axis=2)
+    expected = (chroma >= min_chroma) & (rgb.max(axis=2) >= SEAL_MIN_VALUE) & ((hsv[..., 0] <= 12) | (hsv[..., 0] >= 140))
+    mask = seal_mask(rgb, min_chroma)
+    assert mask.dtype == bool and mask.shape == rgb.shape[:2]
+    assert np.array_equal(mask, expected) and mask[300, 205:213].any()

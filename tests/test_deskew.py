@@ -103,6 +103,23 @@ def test_deskew_page_levels_a_rotated_page():
     assert page.color.shape[0] >= text_page().shape[0] and page.color.shape[1] >= text_page().shape[1]
 
 
+def test_a_grey_page_is_deskewed_and_cleaned_as_one_channel_with_the_same_ocr_image():
+    """A grey scan goes through deskew and clean-up as one channel; what OCR reads is exactly
+    what the same page read as RGB would give, and the stored page is its grey version."""
+    from pipeline.cleanup import cleanup_page
+
+    grey = to_gray(degraded(rotated(text_page(), 4.0)))
+    # at the clean-up's target resolution: resampling the stored page up from 200 dpi (cubic)
+    # rounds a few pixels in a million one level apart between one and three channels
+    as_grey = cleanup_page(deskew_page(RasterPage(page=1, image=grey, dpi=300, sha256="0" * 64), SETTINGS), SETTINGS)
+    rgb = np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
+    as_rgb = cleanup_page(deskew_page(RasterPage(page=1, image=rgb, dpi=300, sha256="0" * 64), SETTINGS), SETTINGS)
+    assert as_grey.color.ndim == 2 and as_rgb.color.ndim == 3
+    assert abs(as_grey.skew_angle + 4.0) <= 0.3 and as_grey.skew_angle == as_rgb.skew_angle
+    assert np.array_equal(as_grey.ocr_image, as_rgb.ocr_image)
+    assert np.array_equal(as_grey.color, as_rgb.color[..., 0]) and as_grey.flags == as_rgb.flags
+
+
 def test_upside_down_and_skewed_page_comes_back_upright():
     image = rotated(text_page(), 183.0)
     page = deskew_page(RasterPage(page=1, image=image, dpi=200, sha256="0" * 64), OSD_SETTINGS)
@@ -234,6 +251,23 @@ def test_rotation_fills_the_new_corners_with_the_paper_colour():
     out = deskew_page(RasterPage(page=1, image=tilted, dpi=200, sha256="0" * 64), SETTINGS)
     corner = out.color[:20, :20].reshape(-1, 3)
     assert np.abs(corner.astype(int) - paper).max() <= 3  # not white wedges on yellow paper
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_paper_colour_is_the_median_of_the_light_pixels(seed):
+    """The histogram median gives what ``np.median`` gives (an even count averages the two
+    middle values, rounded down), per channel, on RGB and grey pages alike."""
+    from pipeline.deskew import BORDER_DARK_LEVEL, paper_colour
+
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (701 + seed, 503), dtype=np.uint8).repeat(3).reshape(701 + seed, 503, 3)
+    rgb = np.ascontiguousarray(rgb + rng.integers(0, 3, rgb.shape, dtype=np.uint8) * (rgb < 250))
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 250_000)))
+    sample = rgb[::step, ::step].reshape(-1, 3)
+    light = sample[sample.min(axis=1) >= BORDER_DARK_LEVEL]
+    assert paper_colour(rgb) == tuple(int(v) for v in np.median(light, axis=0))
+    grey = np.ascontiguousarray(rgb[..., 1])
+    assert paper_colour(grey) == int(np.median(grey[::step, ::step][grey[::step, ::step] >= BORDER_DARK_LEVEL]))
 
 
 def test_text_near_the_edge_of_a_rotated_scan_on_dark_canvas_survives_border_removal():

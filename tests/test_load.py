@@ -94,6 +94,30 @@ def test_a_scanner_pdf_page_is_its_own_image_at_native_resolution():
     assert (page.image[102:118, 132:428] < 40).all() and (page.image[200:300, 100:400] > 235).all()  # JPEG in the PDF
 
 
+def _scanner_pdf(im: Image.Image, dpi: int = 150) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PDF", resolution=dpi)
+    return buf.getvalue()
+
+
+def test_a_grey_or_bitonal_scan_stays_one_grey_channel_and_a_colour_scan_rgb():
+    """Most legacy records are grey or black-and-white scans: their pages are carried as one
+    channel (white 255), not as three copies of it; colour scans stay RGB."""
+    grey = _page(30).convert("L")
+    for source in (grey, grey.point(lambda v: 255 if v > 128 else 0).convert("1")):
+        data = _scanner_pdf(source)
+        page = render_page(data, probe(data, LIMITS), 1, LIMITS)
+        assert page.image.ndim == 2 and page.image.dtype == np.uint8, source.mode
+        assert page.dpi == 150 and page.image.shape == (1169, 827)
+        assert (page.image[102:118, 132:428] < 40).all() and (page.image[200:300, 100:400] > 235).all()
+    tiff = io.BytesIO()
+    grey.point(lambda v: 255 if v > 128 else 0).convert("1").save(tiff, format="TIFF", compression="group4", dpi=(200, 200))
+    page = render_page(tiff.getvalue(), probe(tiff.getvalue(), LIMITS), 1, LIMITS)
+    assert page.image.ndim == 2 and set(np.unique(page.image)) == {0, 255}
+    colour = render_page(_scanner_pdf(_page(30)), probe(_scanner_pdf(_page(30)), LIMITS), 1, LIMITS)
+    assert colour.image.ndim == 3 and colour.image.shape[2] == 3
+
+
 def test_a_pdf_page_with_more_than_an_image_is_rasterized():
     """Text, vectors or annotations (a visible signature) on top of the scan: rendered whole."""
     buf = io.BytesIO()

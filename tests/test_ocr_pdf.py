@@ -153,6 +153,24 @@ def test_searchable_pdf_is_pdfa_2b_with_text_over_the_words(page_and_ocr):
     assert abs(found[0][0] - x_pt) < 6 and abs(found[0][1] - y_pt) < 6
 
 
+def test_a_grey_page_is_stored_as_a_grey_image_in_the_pdfa(page_and_ocr):
+    import pikepdf
+    import pikepdf.pdfa as pdfa
+
+    im, words, _, _, text_pdf = page_and_ocr
+    images = {}
+    for mode in ("L", "RGB"):
+        buf = io.BytesIO()
+        im.convert(mode).save(buf, "JPEG", quality=80)
+        images[mode] = buf.getvalue()
+    pdf = build_searchable_pdf([(images["L"], im.width, im.height, 300, text_pdf), (images["RGB"], im.width, im.height, 300, text_pdf)],
+                               title="t", producer="sohoa test", words=[words, words])  # fmt: skip
+    assert pdfa.validate_written(io.BytesIO(pdf), "2b").passed
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        spaces = [next(iter(p.images.values())).ColorSpace for p in doc.pages]
+    assert spaces == [pikepdf.Name.DeviceGray, pikepdf.Name.DeviceRGB]
+
+
 # --- words that are not text, reading order of a Decree 30 page (issue #3) ------------------------
 
 from pipeline.layout import reading_order  # noqa: E402
