@@ -55,6 +55,8 @@ def _worker_state() -> dict:
     return {
         "opencv_threads": cv2.getNumThreads(),
         "profiler": dask.config.get("distributed.worker.profile.enabled"),
+        "tick": dask.config.get("distributed.admin.tick.interval"),
+        "memory_monitor": dask.config.get("distributed.worker.memory.monitor-interval"),
         "stages_imported": "pipeline.deskew" in sys.modules and "pyhanko.sign.signers" in sys.modules,
         "line_images_as_pnm": writer is not None and ctypes.c_void_p.from_address(writer[0].address).value == writer[2],
     }
@@ -64,7 +66,8 @@ def _worker_state() -> dict:
 def test_a_local_cluster_worker_is_ready_for_one_page_per_core_when_it_joins():
     """`sohoa digitize`'s LocalCluster: OpenCV runs in the task's thread only (its own pool would
     compete with the other workers for the cores), the statistical profiler no dashboard shows
-    is off, the stages are imported and Tesseract keeps line images as PNM — before the first task."""
+    is off, the event loop checks its health and memory every 500 ms (not every 20 and 100 ms),
+    the stages are imported and Tesseract keeps line images as PNM — before the first task."""
     import cv2
 
     from pipeline.config import ClusterSettings
@@ -73,4 +76,5 @@ def test_a_local_cluster_worker_is_ready_for_one_page_per_core_when_it_joins():
     assert cv2.getNumThreads() > 1 or cv2.getNumCPUs() == 1  # what a process gets by default
     with dask_client(ClusterSettings(n_workers=1)) as client:
         states = list(client.run(_worker_state).values())
-    assert states == [{"opencv_threads": 1, "profiler": False, "stages_imported": True, "line_images_as_pnm": True}]
+    assert states == [{"opencv_threads": 1, "profiler": False, "tick": "500ms", "memory_monitor": "500ms",
+                       "stages_imported": True, "line_images_as_pnm": True}]  # fmt: skip
