@@ -3,12 +3,15 @@
 Write order makes the record the commit point: page images, the signed searchable PDF and
 the lookup indexes go first; the signed record last. A crash before the record leaves only
 re-creatable artefacts, and a re-run (which skips documents whose record exists) redoes them.
+The artefacts are written concurrently — the page images while the PDF is built and signed —
+so that a worker's core does not sit idle through one S3 round trip after another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Mapping
 
 from . import __version__
@@ -59,6 +62,28 @@ def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], out
     write everything. Returns the signed (encrypted) record."""
 
     wh = runtime.warehouse
+    with ThreadPoolExecutor(max_workers=ARTEFACT_WRITERS, thread_name_prefix="sohoa-store") as pool:
+        writes = [pool.submit(wh.put_page_image, ref.document_id, o.result.page, o.image_jpeg) for o in outputs]
+        try:
+            signed, data, pdf = _sign(runtime, record, outputs)
+            writes += [pool.submit(wh.put_pdf, ref.document_id, pdf),
+                       pool.submit(write_indexes, wh, signed, runtime.keyring)]  # fmt: skip
+        finally:
+            wait(writes)
+        for write in writes:
+            write.result()  # the first failure (S3 unavailable) is the document's: retried by the caller
+    wh.put_record(ref.document_id, data, status=signed["status"])  # the commit point, last
+    wh.clear_failed(ref.document_id)
+    return signed
+
+
+#: Concurrent warehouse writes of one document's artefacts (page images, PDF, indexes).
+ARTEFACT_WRITERS = 4
+
+
+def _sign(runtime: Runtime, record: dict[str, Any], outputs: list[PageOutput]) -> tuple[dict[str, Any], bytes, bytes]:
+    """The signed searchable PDF, then the record (which carries the PDF's hash) encrypted and
+    signed: ``(signed record, its bytes, PDF)``."""
     settings = runtime.settings
     keyring = runtime.keyring
     title = record["fields"].get("number") or record["source_file"]
@@ -80,14 +105,7 @@ def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], out
     if keyring is not None:
         record = encrypt_fields(record, keyring)  # before signing: the signature covers the stored form
     signed, data = runtime.signer.sign_record_bytes(record)
-
-    for o in outputs:
-        wh.put_page_image(ref.document_id, o.result.page, o.image_jpeg)
-    wh.put_pdf(ref.document_id, pdf)
-    write_indexes(wh, signed, keyring)
-    wh.put_record(ref.document_id, data, status=signed["status"])
-    wh.clear_failed(ref.document_id)
-    return signed
+    return signed, data, pdf
 
 
 def write_indexes(wh: Warehouse, record: Mapping[str, Any], keyring: KeyRing | None) -> None:
