@@ -32,8 +32,8 @@ SEAL_MIN_AREA_300DPI = 40  # pixels: smaller red components (tinted specks on te
 NOISE_LEVEL = 128  # grey level separating dark from light for the noise measure
 NOISE_MIN_FRACTION = 0.0003  # isolated-pixel fraction above which the page is called noisy
 BACKGROUND_SCALE = 8  # downscale factor of the background estimate
-STRETCH_MAX_LOW = 100.0
-HUE_OF_CANDIDATES_BELOW = 20  # seal_mask: hue of the candidate pixels alone while they are under 1/20 of the page  # contrast stretch: grey level mapped to black is at most this
+STRETCH_MAX_LOW = 100.0  # contrast stretch: grey level mapped to black is at most this
+HUE_OF_CANDIDATES_BELOW = 20  # seal_mask: hue of the candidate pixels alone while they are under 1/20 of the page
 
 
 def resample(page: ProcessedPage, target_dpi: int) -> ProcessedPage:
@@ -66,16 +66,19 @@ def seal_mask(rgb: np.ndarray, min_chroma: int | None = None) -> np.ndarray:
     if count == 0:
         return candidate
     if count > candidate.size // HUE_OF_CANDIDATES_BELOW:  # tinted paper: convert the whole page
-        hue = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 0]
-        return candidate & ((hue <= 12) | (hue >= 140))
+        return candidate & _seal_hue(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 0])
     # a seal on white paper is a few per cent of the page: the hue of those pixels only, the
     # same values as converting the whole page at a fraction of the cost
     where = np.flatnonzero(candidate)
     hue = cv2.cvtColor(rgb.reshape(-1, 3)[where].reshape(-1, 1, 3), cv2.COLOR_RGB2HSV)[:, 0, 0]
-    red = (hue <= 12) | (hue >= 140)  # OpenCV hue 0–179: red wraps, 140+ is magenta–red
     mask = np.zeros(candidate.shape, dtype=bool)
-    mask.ravel()[where[red]] = True
+    mask.ravel()[where[_seal_hue(hue)]] = True
     return mask
+
+
+def _seal_hue(hue: np.ndarray) -> np.ndarray:
+    """Red or magenta on OpenCV's hue scale (0–179): red wraps around 0, 140+ is magenta–red."""
+    return (hue <= 12) | (hue >= 140)
 
 
 def suppress_seals(gray: np.ndarray, rgb: np.ndarray, min_area: int = 40) -> tuple[np.ndarray, bool]:

@@ -57,6 +57,10 @@ def record_summary(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Concurrent warehouse writes of one document's artefacts (page images, PDF, indexes).
+ARTEFACT_WRITERS = 4
+
+
 def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], outputs: list[PageOutput]) -> dict[str, Any]:
     """Build and sign the searchable PDF, encrypt the personal data of the record, sign it,
     write everything. Returns the signed (encrypted) record."""
@@ -75,10 +79,6 @@ def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], out
     wh.put_record(ref.document_id, data, status=signed["status"])  # the commit point, last
     wh.clear_failed(ref.document_id)
     return signed
-
-
-#: Concurrent warehouse writes of one document's artefacts (page images, PDF, indexes).
-ARTEFACT_WRITERS = 4
 
 
 def _sign(runtime: Runtime, record: dict[str, Any], outputs: list[PageOutput]) -> tuple[dict[str, Any], bytes, bytes]:
