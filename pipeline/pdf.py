@@ -2,11 +2,12 @@
 
 Each page is the deskewed page image (JPEG: grey for a grey or bitonal scan, else colour) drawn
 full-page with an invisible text layer (render mode 3) over it at the same physical size, so
-text selection and search land on the words. The layer is written from sohoa's own words — in its reading order, without the words
-the OCR stage dropped as non-text (signature scribble, seal remains) — in Tesseract's glyphless
-font, taken from a text-only PDF page of Tesseract's (:func:`pipeline.tesseract.glyphless_font_pdf`;
-CIDs are UTF-16 code units, every glyph 500 units wide, so ``Tz`` stretches a word over its box).
-Prepared and written by ``pikepdf.pdfa`` as PDF/A-2b (the tests validate what it writes).
+text selection and search land on the words. The layer is written from sohoa's own words — in
+its reading order, without the words the OCR stage dropped as non-text (signature scribble, seal
+remains) — in Tesseract's glyphless font, taken from a text-only PDF page of Tesseract's
+(:func:`pipeline.tesseract.glyphless_font_pdf`; CIDs are UTF-16 code units, every glyph 500
+units wide, so ``Tz`` stretches a word over its box). Prepared and written by ``pikepdf.pdfa``
+as PDF/A-2b (the tests validate what it writes).
 """
 
 from __future__ import annotations
