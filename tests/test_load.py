@@ -114,7 +114,8 @@ def test_a_grey_or_bitonal_scan_stays_one_grey_channel_and_a_colour_scan_rgb():
     grey.point(lambda v: 255 if v > 128 else 0).convert("1").save(tiff, format="TIFF", compression="group4", dpi=(200, 200))
     page = render_page(tiff.getvalue(), probe(tiff.getvalue(), LIMITS), 1, LIMITS)
     assert page.image.ndim == 2 and set(np.unique(page.image)) == {0, 255}
-    colour = render_page(_scanner_pdf(_page(30)), probe(_scanner_pdf(_page(30)), LIMITS), 1, LIMITS)
+    data = _scanner_pdf(_page(30))
+    colour = render_page(data, probe(data, LIMITS), 1, LIMITS)
     assert colour.image.ndim == 3 and colour.image.shape[2] == 3
 
 
