@@ -187,6 +187,10 @@ def score(spec, fields: dict) -> dict[str, bool]:
     out = {}
     for name in FIELDS:
         truth = getattr(spec, name)
+        if name == "subject" and truth:  # the record holds the trích yếu without "Về việc"
+            from pipeline.extract.admin import strip_ve_viec
+
+            truth = strip_ve_viec(truth)
         got = fields.get(name)
         if name == "recipients":
             out[name] = [norm_text(t) for t in truth or []] == [norm_text(g) for g in got or []]

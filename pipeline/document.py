@@ -65,27 +65,60 @@ def prepare_document(ref: SourceRef, settings: Settings) -> DocumentInfo | Error
 
     try:
         data = runtime_for(settings).original(ref.document_id)
-        return probe(data, settings.limits)
+        return prepare_bytes(data, settings)
     except SohoaError as exc:
         return ErrorItem.from_exception(exc)
     except Exception as exc:  # noqa: BLE001 - one document's bug must not stop the batch
         return ErrorItem.from_exception(exc, stage="load")
 
 
+def prepare_bytes(data: bytes, settings: Settings) -> DocumentInfo:
+    """Probe the source, and read the signatures a PDF carries (evidence for issuer and date,
+    kept in the record's provenance; :func:`pipeline.pdfsource.read_signatures` never raises)."""
+    from .load import PDF, probe
+
+    info = probe(data, settings.limits)
+    if info.media_type == PDF:
+        from .pdfsource import read_signatures
+
+        info.signatures = [sig.to_json() for sig in read_signatures(data)]
+    return info
+
+
 def process_page(ref: SourceRef, info: DocumentInfo, page: int, settings: Settings) -> PageOutput | ErrorItem:
-    """Load, deskew, clean up and OCR one page."""
+    """Load, deskew, clean up and OCR one page of a stored original."""
+    try:
+        t0 = time.perf_counter()
+        data = runtime_for(settings).original(ref.document_id)
+        fetch = time.perf_counter() - t0
+    except SohoaError as exc:
+        item = ErrorItem.from_exception(exc)
+        item.page = item.page or page
+        return item
+    except Exception as exc:  # noqa: BLE001
+        item = ErrorItem.from_exception(exc, stage="load")
+        item.page = page
+        return item
+    return process_page_bytes(data, info, page, settings, fetch_seconds=fetch)
+
+
+def process_page_bytes(
+    data: bytes, info: DocumentInfo, page: int, settings: Settings, *, fetch_seconds: float = 0.0
+) -> PageOutput | ErrorItem:
+    """Load, deskew, clean up and OCR one page of ``data`` (the source bytes)."""
     from .cleanup import cleanup_page
     from .deskew import deskew_page
     from .load import render_page
-    from .ocr import ocr_page
 
     stage = "load"
     timings: dict[str, float] = {}
     try:
-        t0 = time.perf_counter()
-        data = runtime_for(settings).original(ref.document_id)
+        t0 = time.perf_counter() - fetch_seconds
         raster = render_page(data, info, page, settings.limits)
         timings["load"] = time.perf_counter() - t0
+        born_digital = text_layer_page(data, info, raster, settings, timings)
+        if born_digital is not None:
+            return born_digital
         stage = "deskew"
         t0 = time.perf_counter()
         processed = deskew_page(raster, settings.image)
@@ -128,6 +161,44 @@ def process_page(ref: SourceRef, info: DocumentInfo, page: int, settings: Settin
         item = ErrorItem.from_exception(exc, stage=stage)
         item.page = page
         return item
+
+
+def text_layer_page(data: bytes, info: DocumentInfo, raster, settings: Settings, timings: dict) -> PageOutput | None:
+    """A PDF page that carries a real text layer (a Word/LibreOffice export, not only a signing
+    stamp's text: :func:`pipeline.pdfsource.text_layer_words`) is read from it, not OCR'd: its
+    characters are exact (character error ~0 where OCR of the same page makes ~2.6 %) and its
+    word boxes are in the pixels of the page as rendered, which is stored unchanged (no deskew: a
+    born-digital page has no skew). None for image pages and anything else: they are OCR'd."""
+    from .load import PDF
+    from .pdfsource import text_layer_words
+    from .tesseract import glyphless_font_pdf
+
+    if info.media_type != PDF:
+        return None
+    t0 = time.perf_counter()
+    layer = text_layer_words(data, raster.page, raster.dpi)
+    if layer is None:
+        return None
+    height, width = raster.image.shape[:2]
+    if abs(layer.width - width) > 2 or abs(layer.height - height) > 2:
+        return None  # not the geometry of the rendered page (a rotated or cropped box): OCR it
+    timings["text_layer"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    jpeg = encode_jpeg(raster.image, raster.dpi, settings.image.jpeg_quality)
+    timings["encode"] = time.perf_counter() - t0
+    result = PageResult(
+        page=raster.page,
+        width=width,
+        height=height,
+        dpi=raster.dpi,
+        text=layer.text,
+        words=layer.words,
+        mean_confidence=100.0,
+        image_sha256=raster.sha256,
+        text_source="text_layer",
+        seconds={k: round(v, 3) for k, v in timings.items()},
+    )
+    return PageOutput(result=result, image_jpeg=jpeg, text_pdf=glyphless_font_pdf(settings.ocr.lang))
 
 
 def read_page(processed, settings: Settings):
@@ -186,7 +257,7 @@ def finalize_document(
         )
     try:
         outputs = [p for p in pages if isinstance(p, PageOutput)]
-        record = build_record(ref, outputs, settings=settings)
+        record = build_record(ref, outputs, settings=settings, info=info)
         # S3 or the signer briefly unavailable: back off and try again before giving up
         retry(lambda: store_document(runtime, ref, record, outputs), STORE_RETRY)
     except SohoaError as exc:
@@ -271,8 +342,11 @@ def base_record(
     }
 
 
-def build_record(ref: SourceRef, outputs: list[PageOutput], *, settings: Settings | None = None) -> dict[str, Any]:
-    """Quality gate, extraction and validation over the OCR pages of one document."""
+def build_record(
+    ref: SourceRef, outputs: list[PageOutput], *, settings: Settings | None = None, info: DocumentInfo | None = None
+) -> dict[str, Any]:
+    """Quality gate, extraction and validation over the pages of one document; ``info`` brings the
+    PDF's embedded signatures (kept in the provenance, and evidence for issuer, signer and date)."""
     from .extract import extract
     from .quality import assess_page_text
     from .validate import validate_record
@@ -280,8 +354,17 @@ def build_record(ref: SourceRef, outputs: list[PageOutput], *, settings: Setting
 
     ocr_settings = settings.ocr if settings else OcrSettings()
     results = [o.result for o in outputs]
-    extraction = extract(results, images=[o.image_jpeg for o in outputs], model_dir=settings.model_dir if settings else None)
+    signatures = info.signatures if info is not None else []
+    # the "Nơi nhận" block is read again from the image of OCR'd pages only: a text layer is exact
+    images = [o.image_jpeg if o.result.text_source == "ocr" else None for o in outputs]
+    extraction = extract(results, images=images, model_dir=settings.model_dir if settings else None,
+                         signatures=signatures)  # fmt: skip
     record = base_record(ref, len(results), results, status="ok", record_type=extraction.record_type)
+    record["provenance"]["signatures"] = signatures
+    sources = {p.page: p.text_source for p in results}
+    for ev in extraction.evidence.values():
+        if ev.source is None:
+            ev.source = "handwriting" if ev.method == "handwriting" else sources.get(ev.page or 0, "ocr")
     review: list[FieldIssue] = list(extraction.issues)
     for page in results:
         report = assess_page_text(page.text, page.mean_confidence, ocr_settings)

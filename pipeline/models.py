@@ -101,6 +101,11 @@ class PageResult(BaseModel):
     words: list[Word] = Field(default_factory=list)
     mean_confidence: float = 0.0
     image_sha256: str = Field(default="", description="SHA-256 of the page raster as rendered from the source")
+    text_source: Literal["ocr", "text_layer"] = Field(
+        default="ocr",
+        description="Where the page's words come from: Tesseract OCR of the image, or the PDF's own text layer "
+        "(a born-digital page: its text and positions as the PDF carries them)",
+    )
     quality_flags: list[str] = Field(default_factory=list)
     seconds: dict[str, float] = Field(default_factory=dict)
 
@@ -144,3 +149,5 @@ class DocumentInfo:
 
     media_type: str
     page_count: int
+    #: The PDF's embedded signatures (pipeline.pdfsource.EmbeddedSignature.to_json), in file order.
+    signatures: list[dict] = field(default_factory=list)

@@ -69,6 +69,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import tempfile
 import unicodedata
@@ -316,10 +317,50 @@ def blind_index(identifier: str, keyring: KeyRing, *, kid: str | None = None) ->
     return f"{kid}:{mac.hexdigest()}"
 
 
+#: A số định danh cá nhân (the 12-digit personal identification number of the citizen
+#: identity card, Decree 137/2015/NĐ-CP art. 13): twelve digits standing alone — not part of a
+#: longer number, an amount ("100.000.000.000") or a date.
+_PERSONAL_ID_RE = re.compile(r"(?<![\d.,/-])(\d{12})(?![\d]|[.,/-]\d)")
+#: A mã số thuế (10 digits, a branch adds "-NNN"; Circular 105/2020/TT-BTC) where the text says
+#: so: ten digits alone are as often a telephone number, so only after its label.
+_TAX_CODE_RE = re.compile(
+    r"(?:m[ãa]\s*s[ốo]\s*(?:thu[ếe]|doanh\s*nghi[ệe]p|h[ộo]\s*kinh\s*doanh)|\bMST)\s*[:.]?\s*"
+    r"(\d{10}(?:-\d{3})?)(?!\d)",
+    re.IGNORECASE,
+)
+
+
+def identifiers_in_text(text: str) -> list[str]:
+    """Personal ids and labelled tax codes anywhere in ``text`` (NFC), sorted, each once.
+
+    Used whatever the record type (issue 17): a birth certificate misread as an official letter,
+    or a decision that names a citizen by id, must not leave the id in clear."""
+    if not text:
+        return []
+    text = unicodedata.normalize("NFC", text)
+    found = {m.group(1) for m in _PERSONAL_ID_RE.finditer(text)}
+    found |= {m.group(1) for m in _TAX_CODE_RE.finditer(text)}
+    return sorted(found)
+
+
 def subject_values(record: Mapping[str, Any]) -> list[str]:
-    """The subject ids (số định danh, mã số thuế) of a record, as in its clear fields."""
+    """The subject ids (số định danh, mã số thuế) of a record: its subject fields, and the
+    personal ids and labelled tax codes in its text or any text field (:func:`identifiers_in_text`)."""
     fields = record.get("fields") or {}
-    return sorted({str(fields[f]) for f in SUBJECT_FIELDS if fields.get(f)})
+    values = {str(fields[f]) for f in SUBJECT_FIELDS if fields.get(f)}
+    values.update(identifiers_in_text(str(record.get("text") or "")))
+    for name, value in fields.items():
+        if isinstance(value, str) and name not in SUBJECT_FIELDS:
+            values.update(identifiers_in_text(value))
+    return sorted(values)
+
+
+def _fields_quoting_ids(fields: Mapping[str, Any]) -> tuple[str, ...]:
+    """Text fields (other than the subject-id fields) whose value quotes a personal id or tax code."""
+    return tuple(
+        name for name, value in fields.items()
+        if isinstance(value, str) and name not in SUBJECT_FIELDS and identifiers_in_text(value)
+    )  # fmt: skip
 
 
 # --- encryption ------------------------------------------------------------------------------
@@ -346,9 +387,13 @@ def encrypt_fields(record: Mapping[str, Any], keyring: KeyRing, *, protect_text:
     if is_encrypted(record):
         return dict(record)
     names = PII_FIELDS.get(str(record.get("record_type")), ())
+    names = names + tuple(n for n in _fields_quoting_ids(record.get("fields") or {}) if n not in names)
     subjects = subject_values(record)
     if not names and not subjects:
         return dict(record)
+    # an id in the OCR text protects the text whatever the type: a misclassified birth
+    # certificate must not leave the child's id in clear
+    text_ids = identifiers_in_text(str(record.get("text") or ""))
     out: dict[str, Any] = copy.deepcopy(dict(record))
 
     fields = out.setdefault("fields", {})
@@ -357,7 +402,7 @@ def encrypt_fields(record: Mapping[str, Any], keyring: KeyRing, *, protect_text:
         if fields.get(name) is not None:
             payload["fields"][name] = fields[name]
             fields[name] = None
-    if names and protect_text:
+    if (names or text_ids) and protect_text:
         payload["text"] = out.get("text", "")
         out["text"] = ""
         page_text = []

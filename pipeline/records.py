@@ -27,12 +27,14 @@ RecordType = Literal["admin_document", "household_business_registration", "birth
 SCHEMA_BASE_URI = "https://sohoa.gov.vn/schemas/"
 
 #: Current schema version per record type. v2 added the ``pii`` envelope (personal data
-#: encrypted at rest, Decree 13/2023); the v1 files stay in ``schemas/`` so that records
-#: written before still validate against the schema they name.
+#: encrypted at rest, Decree 13/2023); v3 the source of each page's text (``text_source``), of
+#: each field (``field_evidence.*.source``) and the PDF's embedded signatures
+#: (``provenance.signatures``). The older files stay in ``schemas/`` so that records written
+#: before still validate against the schema they name.
 SCHEMA_VERSIONS: dict[str, int] = {
-    "admin_document": 2,
-    "household_business_registration": 2,
-    "birth_certificate": 2,
+    "admin_document": 3,
+    "household_business_registration": 3,
+    "birth_certificate": 3,
 }
 
 
@@ -154,7 +156,13 @@ class FieldEvidence(_Strict):
 
     page: int | None = None
     boxes: list[tuple[int, int, int, int]] = Field(default_factory=list)
-    method: str = Field(default="rule", description="'rule', 'model', 'layout' or 'steward'")
+    method: str = Field(default="rule", description="'rule', 'model', 'layout', 'handwriting', 'signature' or 'steward'")
+    source: str | None = Field(
+        default=None,
+        description="What the value was read from: 'ocr' (Tesseract on the page image), 'text_layer' (the PDF's own "
+        "text), 'handwriting' (a handwritten or stamped slot: its box), 'signature' (an embedded PDF signature), "
+        "'steward'",
+    )
 
 
 class Provenance(_Strict):
@@ -169,6 +177,11 @@ class Provenance(_Strict):
     searchable_pdf_sha256: str | None = None
     unit: str | None = None
     dossier: str | None = None
+    signatures: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Signatures embedded in the source PDF (signer certificate, signing time from /M or CMS, "
+        "integrity, coverage), as read by pyHanko; evidence for issuer and date",
+    )
 
 
 class HistoryEntry(_Strict):

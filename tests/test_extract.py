@@ -160,7 +160,8 @@ def test_handwritten_number_and_invalid_day_go_to_review_with_stamp_on_top():
     assert f["issuer"] == "Ủy ban nhân dân tỉnh Quảng Ngãi"  # stamp text above the header is not the issuer
     assert f["doc_type"] == "Chỉ thị"
     assert f["place"] == "Quảng Ngãi"
-    assert f["subject"] == "Về việc tăng cường công tác thi hành án hành chính trên địa bàn tỉnh Quảng Ngãi"
+    # the record's subject is the content of the trích yếu, without its leading "Về việc"
+    assert f["subject"] == "tăng cường công tác thi hành án hành chính trên địa bàn tỉnh Quảng Ngãi"
     assert not any(i.field == "doc_type" for i in ex.issues)  # CT matches Chỉ thị
 
 
@@ -495,11 +496,14 @@ def test_a_garbled_word_in_the_subject_sends_it_to_review():
         return b.result()
 
     ok = extract([page(None)], use_model=False)
-    assert ok.fields["subject"] == "Góp ý dự thảo văn bản về cải cách thủ tục hành chính" and not ok.issues
+    assert ok.fields["subject"] == "Góp ý dự thảo văn bản về cải cách thủ tục hành chính" and not ok.has_issue("subject")
     bad = extract([page("cnnh")], use_model=False)  # no vowel: not a Vietnamese syllable
     assert ("subject", "low_confidence") in {(i.field, i.kind) for i in bad.issues}
-    quiet = extract([page("cách")], use_model=False)  # a real syllable read at 0 %: no flag for it
-    assert not any(i.field == "subject" for i in quiet.issues)
+    # a real syllable read at 0 % is doubtful too (issue 17: 'bỗ' for 'bổ' at 78 % on a real
+    # scan): the subject keeps its value and goes to review
+    doubtful = extract([page("cách")], use_model=False)
+    assert doubtful.fields["subject"] == ok.fields["subject"]
+    assert ("subject", "low_confidence") in {(i.field, i.kind) for i in doubtful.issues}
 
 
 # --- "Nơi nhận" read a second time from the page image (pipeline.extract.reread) ---------------

@@ -104,10 +104,35 @@ def test_round_trip(ring):
     assert encrypt_fields(enc, ring) == enc  # idempotent
 
 
-def test_admin_document_unchanged(ring):
+def test_admin_document_without_identifiers_unchanged(ring):
     record = birth_record()
-    record.update(record_type="admin_document", fields={"number": "12/QĐ-UBND", "signer": "Nguyễn Văn A"})
+    text = "Quyết định số 12/QĐ-UBND ngày 01/02/2024, kinh phí 100.000.000.000 đồng, điện thoại 0255 3822 123"
+    record.update(record_type="admin_document", fields={"number": "12/QĐ-UBND", "signer": "Nguyễn Văn A"},
+                  text=text, validation_errors=[])  # fmt: skip
+    record["pages"][0]["text"] = text
     assert encrypt_fields(record, ring) == record
+
+
+def test_identifier_in_text_is_encrypted_whatever_the_type(ring):
+    """A birth certificate misread as an official letter keeps no id in clear (issue 17)."""
+    record = birth_record()
+    record.update(record_type="admin_document", fields={"number": "12/QĐ-UBND", "subject": f"cấp lại giấy cho số {PID}"},
+                  validation_errors=[])  # fmt: skip
+    enc = encrypt_fields(record, ring)
+    blob = json.dumps(enc, ensure_ascii=False)
+    assert PID not in blob
+    assert enc["fields"]["subject"] is None and enc["fields"]["number"] == "12/QĐ-UBND"
+    assert enc["text"] == "" and all(w["text"] == "" for w in enc["pages"][0]["words"])
+    assert enc["pii"]["blind_index"] == [blind_index(PID, ring)]
+    assert decrypt_fields(enc, ring, role="steward") == record
+
+
+def test_labelled_tax_code_in_text_is_encrypted(ring):
+    from pipeline.pii import identifiers_in_text
+
+    assert identifiers_in_text("Mã số thuế: 0312345678-001; điện thoại 0312345679") == ["0312345678-001"]
+    assert identifiers_in_text(f"CCCD {PID}, cấp ngày 01/01/2021") == [PID]
+    assert identifiers_in_text("tổng 1.234.567.890.123 đồng; mã 1234567890123") == []
 
 
 def test_pii_never_in_clear_in_encrypted_bytes(ring):

@@ -42,6 +42,8 @@ from .common import (
     proper_case_title,
     repair_years,
     restore_surname,
+    SURNAMES,
+    deputy_title,
     type_matches_number,
     uppercase_ratio,
 )
@@ -49,7 +51,20 @@ from .layout import Line, median_height, page_lines, split_at, words_confidence
 from .result import Extraction
 
 AUTHORITY_RE = re.compile(r"^\s*(KT|TL|TM|Q|TUQ|K\.T|T\.L|T\.M)\s*[.,:]\s*(.+)$")
+#: "KT." with its first letter misread ('TT.', 'IT.', 'XT.' — the seal or the signature crosses
+#: it): a two-letter prefix ending in T followed by a head title is "ký thay" (no other prefix ends
+#: in T).
+GARBLED_KT_RE = re.compile(r"^\s*[A-Z|1!]T\s*[.,:]\s*(.+)$")
 VV_RE = re.compile(r"^\W{0,2}v\s*[/l|i1\\]\s*v\b\.?\s*:?\s*", re.IGNORECASE)
+
+
+def strip_ve_viec(subject: str) -> str:
+    """The trích yếu without its leading "Về việc" (the record's ``subject`` holds the content
+    only, as for a công văn's "V/v …": Decree 30, Appendix I, item 5)."""
+    words = subject.split(" ")
+    if len(words) > 2 and fold(" ".join(words[:2])).rstrip(":") == "ve viec":
+        return " ".join(words[2:]).lstrip(": ")
+    return subject
 _STAMP_RE = re.compile(r"^(cong van|cv)?\s*den\b")
 
 
@@ -62,6 +77,17 @@ def _text_conf(lines: list[Line]) -> float:
     if any(w.conf < 30 and _garbled(w.text) for ln in lines for w in ln.words):
         conf = min(conf, 0.5)
     return conf
+
+
+#: A trích yếu with a word read below this (0–1) is sent to review: it is free text that no
+#: lexicon can check, and a syllable read at 78 % ('bỗ' for 'bổ') is as often wrong as right.
+SUBJECT_MIN_WORD_CONF = 0.8
+
+
+def _subject_conf(lines: list[Line]) -> float:
+    conf = _text_conf(lines)
+    weakest = min(w.conf for ln in lines for w in ln.words) / 100.0
+    return min(conf, 0.55) if weakest < SUBJECT_MIN_WORD_CONF else conf
 
 
 def _garbled(word: str) -> bool:
@@ -243,12 +269,23 @@ def extract_admin(pages, images=None) -> Extraction:
         if m.repaired:
             conf *= 0.85
         ev = FieldEvidence(page=ln.page, boxes=[_box(words)])
+        digit_words = [w for w in num_words if any(c.isdigit() for c in w.text.split("/")[0]) or w.text[:1] in "OoIl|"]
+        weakest = min((w.conf for w in digit_words), default=100.0) / 100.0
+        ex.hints["number_symbol"] = m.symbol
+        ex.hints["number_slot"] = _slot_box(ln, words, m.symbol)
         if m.number is None:
-            ex.evidence["number"] = ev
-            ex.flag("number", "missing", f"the number is not printed (handwritten?): 'Số: … /{m.symbol}'")
-            ex.hints["number_symbol"] = m.symbol
+            ex.evidence["number"] = FieldEvidence(page=ln.page, boxes=[ex.hints["number_slot"]], method="handwriting")
+            ex.flag("number", "missing", f"the digits of 'Số: … /{m.symbol}' are not printed (written by hand?): "
+                    "enter them from the crop")  # fmt: skip
+        elif weakest < NUMBER_MIN_DIGIT_CONF:
+            # Registration numbers are written or stamped in by hand: Tesseract reads the ink as
+            # something ('O4' for a handwritten 01 at 20 %) that must not pass for the number.
+            ex.evidence["number"] = FieldEvidence(page=ln.page, boxes=[ex.hints["number_slot"]], method="handwriting")
+            ex.hints["number_ocr"] = m.number
+            ex.flag("number", "missing", f"the digits of 'Số: … /{m.symbol}' are unclear (read '{m.number.split('/')[0]}' "
+                    f"with confidence {weakest:.2f}; written by hand?): enter them from the crop")  # fmt: skip
         else:
-            ex.set("number", m.number, conf, ev)
+            ex.set("number", m.number, min(conf, weakest), ev)
         break
 
     # --- place and date: right column ---------------------------------------------------------
@@ -266,12 +303,21 @@ def extract_admin(pages, images=None) -> Extraction:
         date_line = ln
         words = _span_words(ln, dm.start, dm.end)
         ev = FieldEvidence(page=ln.page, boxes=[_box(words)])
+        day_words = _day_words(words)
+        weakest = min((w.conf for w in day_words), default=0.0) / 100.0
         if dm.value is None:
-            ex.evidence["date"] = ev
-            ex.flag("date", "invalid", f"date of issue unreadable: {dm.problem}")
+            ex.evidence["date"] = FieldEvidence(page=ln.page, boxes=[_day_slot(ln, words)], method="handwriting")
+            kind = "missing" if "handwritten" in (dm.problem or "") else "invalid"
+            ex.flag("date", kind, f"date of issue unreadable ({dm.problem}): enter it from the crop")
+        elif weakest < NUMBER_MIN_DIGIT_CONF:
+            ex.evidence["date"] = FieldEvidence(page=ln.page, boxes=[_day_slot(ln, words)], method="handwriting")
+            ex.hints["date_ocr"] = dm.value.isoformat()
+            ex.flag("date", "missing", f"the day of the date of issue is unclear (read {dm.value.day:02d} with "
+                    f"confidence {weakest:.2f}; written by hand?): enter it from the crop")  # fmt: skip
         else:
             conf = words_confidence(words) * (1.0 if hl.is_right(ln) else 0.8)
             ex.set("date", dm.value.isoformat(), conf, ev)
+        ex.hints["date_line"] = (ln, dm)
         place = re.sub(r"^[^A-ZĐÀ-Ỹ]+", "", before).strip(" ,.;:")
         place = clean_spaces(place)
         if 2 <= len(place) <= 40:
@@ -286,6 +332,7 @@ def extract_admin(pages, images=None) -> Extraction:
         if ln.top >= hl.y0 and ln.bottom <= limit + 0.3 * h and hl.is_left(ln) and not hl.in_stamp(ln)
         and not _is_rule(ln) and uppercase_ratio(ln.text) > 0.6
     ]  # fmt: skip
+    issuer_lines = [ln for ln in (_without_symbol(ln) for ln in issuer_lines) if ln is not None]
     if issuer_lines:
         texts = [clean_spaces(ln.text.strip("-_—–=~. ")) for ln in issuer_lines]
         parent_n = _parent_split(texts)
@@ -315,14 +362,14 @@ def extract_admin(pages, images=None) -> Extraction:
     if vv_lines:
         subject = fix_subject_case(clean_spaces(" ".join(ln.text for ln in vv_lines)))
         subject = VV_RE.sub("", subject).strip()
-        ex.set("subject", subject, _text_conf(vv_lines), _ev(vv_lines))
+        ex.set("subject", subject, _subject_conf(vv_lines), _ev(vv_lines))
         if "doc_type" not in ex.fields:
             conf = 0.95 if not doc_type_from_number(ex.fields.get("number")) else 0.5
             ex.set("doc_type", "Công văn", conf, FieldEvidence(page=page.page, boxes=[vv_lines[0].bbox], method="layout"))
     elif title_line is not None:
         subj = _title_subject(after, title_line, h, W)
         if subj:
-            ex.set("subject", fix_subject_case(clean_spaces(" ".join(ln.text for ln in subj))), _text_conf(subj), _ev(subj))
+            ex.set("subject", fix_subject_case(clean_spaces(" ".join(ln.text for ln in subj))), _subject_conf(subj), _ev(subj))
 
     number = ex.fields.get("number")
     symbol = number.split("/", 1)[1] if number else ex.hints.get("number_symbol")
@@ -336,6 +383,56 @@ def extract_admin(pages, images=None) -> Extraction:
 
     _signature_block(ex, pages, images)
     return ex
+
+
+#: Below this OCR confidence (0–1) a digit of the number or of the day is not trusted: on real
+#: scans those digits are written in by hand at registration, and Tesseract reads the ink at
+#: 20–75 % as other digits ('O4' for 01, '44' for 11); printed digits read at 85–97 %.
+NUMBER_MIN_DIGIT_CONF = 0.85
+
+
+def _slot_box(ln: Line, words, symbol: str | None) -> tuple[int, int, int, int]:
+    """The box where the digits of 'Số: … /<symbol>' are (or should be): from the end of 'Số:'
+    to the start of the symbol, the line's height — what the review desk shows for typing in."""
+    so = next((w for w in words if fold(w.text).startswith(("so", "s6"))), None)
+    sym = next((w for w in words if "/" in w.text), None)
+    x0 = so.bbox[2] if so else ln.x0
+    x1 = sym.bbox[0] if sym and sym.bbox[0] > x0 else ln.x1
+    pad = int(0.4 * ln.height)
+    return (x0, ln.top - pad, max(x1, x0 + ln.height), ln.bottom + pad)
+
+
+def _day_words(words) -> list:
+    """The word(s) between 'ngày' and 'tháng' (the day), empty when nothing was read there."""
+    folded = [fold(w.text) for w in words]
+    i = next((k for k, f in enumerate(folded) if f.startswith("ngay")), None)
+    j = next((k for k, f in enumerate(folded) if f.startswith("thang")), None)
+    if i is None or j is None or j <= i:
+        return []
+    inner = words[i + 1 : j]
+    tail = words[i].text[4:]  # 'ngày06' read as one word
+    return inner or ([words[i]] if any(c.isdigit() for c in tail) else [])
+
+
+def _day_slot(ln: Line, words) -> tuple[int, int, int, int]:
+    """The box of the day between 'ngày' and 'tháng' (where it is written in by hand)."""
+    folded = [fold(w.text) for w in words]
+    i = next((k for k, f in enumerate(folded) if f.startswith("ngay")), None)
+    j = next((k for k, f in enumerate(folded) if f.startswith("thang")), None)
+    x0 = words[i].bbox[2] if i is not None else ln.x0
+    x1 = words[j].bbox[0] if j is not None and words[j].bbox[0] > x0 else x0 + 2 * ln.height
+    pad = int(0.4 * ln.height)
+    return (x0, ln.top - pad, max(x1, x0 + ln.height), ln.bottom + pad)
+
+
+_SYMBOL_WORD = re.compile(r"/|^[A-ZĐ]{1,5}-[A-ZĐ]{2,}|^s[ốoô6]:?$", re.IGNORECASE)
+
+
+def _without_symbol(ln: Line) -> Line | None:
+    """An issuer line without the pieces of the number ('Số:', '/CT-UBND') that share its row when
+    the digits are written by hand and the number line is not recognised as one."""
+    words = [w for w in ln.words if not _SYMBOL_WORD.search(w.text)]
+    return Line(ln.page, words) if words and _letters(" ".join(w.text for w in words)) >= 2 else None
 
 
 def check_number_type(ex: Extraction) -> None:
@@ -405,8 +502,8 @@ def _title_subject(after: list[Line], title_line: Line, h: float, W: float) -> l
         if ln.top <= title_line.bottom - 0.2 * h or ln is title_line:
             continue
         if _is_rule(ln):
-            if subj:
-                break
+            if subj and ln.x1 - ln.x0 >= 0.06 * W and abs(ln.center_x - cx) < 0.15 * W:
+                break  # the rule under the trích yếu; a speck of a few pixels is not one
             continue
         part = ln if abs(ln.center_x - cx) < tol else _centred_part(ln, cx, tol)
         if part is None:
@@ -471,8 +568,12 @@ def _is_nn(ln: Line) -> bool:
 
 
 def _signature_page(pages) -> tuple[int, list[Line], Line | None]:
-    """(index of the page with the signature block, its lines, its "Nơi nhận" line or None)."""
-    for k in range(len(pages) - 1, -1, -1):
+    """(index of the page with the signature block, its lines, its "Nơi nhận" line or None).
+
+    The main document's block is the FIRST one: what follows it is attached (a draft resolution
+    with its own header, "Nơi nhận" and unsigned "CHỦ TỊCH", a list, a form), and its signer is
+    not the document's."""
+    for k in range(len(pages)):
         lines = page_lines(pages[k])
         nn = next((ln for ln in lines if _is_nn(ln)), None)
         auth = next((ln for ln in lines if AUTHORITY_RE.match(ln.text) and uppercase_ratio(ln.text) > 0.6), None)
@@ -488,8 +589,12 @@ def _signature_block(ex: Extraction, pages, images=None) -> None:
         return
     W = page.width
     h = median_height(lines)
-    auth = next((ln for ln in lines if AUTHORITY_RE.match(ln.text) and uppercase_ratio(ln.text) > 0.6
+    auth = next((ln for ln in lines if _authority(ln) and uppercase_ratio(ln.text) > 0.6
                  and (nn is None or ln.top >= nn.top - 3 * h)), None)  # fmt: skip
+    if auth is None and nn is not None:
+        # the head signs (no prefix): the title may stand up to ~2 lines above "Nơi nhận:"
+        auth = next((ln for ln in lines if nn.top - 3 * h <= ln.top < nn.top and ln.x0 >= W * 0.4
+                     and (known_title(ln.text) or match_head_title(ln.text))), None)  # fmt: skip
     anchor_top = min([ln.top for ln in (nn, auth) if ln is not None], default=None)
     if anchor_top is None:
         end = next((ln for ln in reversed(lines) if ln.text.rstrip().endswith(("./.", "/."))), None)
@@ -497,7 +602,7 @@ def _signature_block(ex: Extraction, pages, images=None) -> None:
             return
         anchor_top = end.bottom
     mid = W * 0.5
-    band = split_at(lines, mid, anchor_top - h, float("inf"))
+    band = split_at(lines, mid, anchor_top - h, float("inf"), min_gap=1.5 * h)
 
     # Recipients: left half under "Nơi nhận:".
     if nn is not None:
@@ -509,7 +614,7 @@ def _signature_block(ex: Extraction, pages, images=None) -> None:
         return
     i = 0
     prefixes: list[Line] = []
-    while i < len(block) and AUTHORITY_RE.match(block[i].text) and uppercase_ratio(block[i].text) > 0.6:
+    while i < len(block) and _authority(block[i]) and uppercase_ratio(block[i].text) > 0.6:
         prefixes.append(block[i])
         i += 1
     titles: list[Line] = []
@@ -526,25 +631,64 @@ def _signature_block(ex: Extraction, pages, images=None) -> None:
         titles.append(ln)
         if len(titles) >= 3:
             break
+    kinds: list[tuple[str, str]] = []
     if prefixes:
         parts = []
         for ln in prefixes:
-            m = AUTHORITY_RE.match(clean_spaces(ln.text))
-            p = m.group(1).replace(".", "").upper()
-            parts.append(f"{p}. {proper_case_title(m.group(2).strip(' ._-'))}")
+            p, rest = _authority(ln)
+            kinds.append((p, proper_case_title(rest)))
+            parts.append(f"{p}. {proper_case_title(rest)}")
         ex.set("authority_prefix", "; ".join(parts), min(ln.confidence for ln in prefixes), _ev(prefixes))
+    title, title_conf = None, 0.0
     if titles:
         text = clean_spaces(" ".join(ln.text for ln in titles)).strip(" .,;:")
         ex.hints.setdefault("raw", {})["signer_title"] = text
         title = (None if known_title(text) else match_head_title(text)) or proper_case_title(text)
-        ex.set("signer_title", title, min(ln.confidence for ln in titles), _ev(titles))
+        title_conf = min(min(w.conf for w in ln.words) for ln in titles) / 100.0
+    if kinds and kinds[-1][0] == "KT":
+        # "KT. <head>" is always followed by the deputy's own title (Decree 30, Appendix I): a
+        # title read as the head's ('CHỦ TỊCH': 'PHÓ' lost under the seal) or garbled ('PO CHỦ
+        # TỊCH') is the deputy title; one that is neither is left to the steward.
+        deputy = deputy_title(kinds[-1][1])
+        head = fold(kinds[-1][1])
+        if title is None or fuzz.ratio(fold(title), head) >= 75 or fuzz.ratio(fold(title), fold(deputy)) >= 75:
+            evidence = _ev(titles or prefixes)
+            evidence.method = "rule"
+            ex.set("signer_title", deputy, 0.9 * min(ln.confidence for ln in prefixes), evidence)
+        else:
+            ex.set("signer_title", title, min(title_conf, 0.5), _ev(titles))
+            ex.flag("signer_title", "inconsistent", f"'{title}' under 'KT. {kinds[-1][1]}' is no deputy title")
+    elif title is not None:
+        ex.set("signer_title", title, title_conf, _ev(titles))
     # Name: the lowest person-like line of the block, below the titles.
     below = (titles or prefixes)[-1].bottom if (titles or prefixes) else anchor_top
     names = [ln for ln in block if ln.top > below and looks_like_person(_clean_name(ln.text))]
     title_case = [ln for ln in names if uppercase_ratio(ln.text) < 0.9]
     pick = (title_case or names or [None])[-1]
     if pick is not None:
-        ex.set("signer", restore_surname(proper_case_person(_clean_name(pick.text))), pick.confidence, _ev([pick]))
+        name = restore_surname(proper_case_person(_clean_name(pick.text)))
+        # a name is as good as its weakest syllable ('Tuân' for 'Tuấn' under the signature), and
+        # a full name starts with a family name (a syllable lost under the seal: 'Thị Lê Vân')
+        conf = min(w.conf for w in pick.words) / 100.0
+        if len(name.split()) < 3 or name.split()[0] not in SURNAMES:
+            # officials' names have a family name and 3+ syllables; fewer, or no family name
+            # first, is most often a syllable hidden by the seal ('Hoàng Giang', 'Thị Lê Vân')
+            conf = min(conf, 0.5)
+            ex.flag("signer", "low_confidence", f"'{name}' has no family name first or only "
+                    f"{len(name.split())} syllables: part of it may be hidden by the seal or the signature")  # fmt: skip
+        ex.set("signer", name, conf, _ev([pick]))
+
+
+def _authority(ln: Line) -> tuple[str, str] | None:
+    """('KT', 'CHỦ TỊCH') for an authority line 'KT. CHỦ TỊCH' (also with a misread 'K')."""
+    text = clean_spaces(ln.text)
+    m = AUTHORITY_RE.match(text)
+    if m:
+        return m.group(1).replace(".", "").upper(), m.group(2).strip(" ._-")
+    g = GARBLED_KT_RE.match(text)
+    if g and (known_title(g.group(1)) or match_head_title(g.group(1))):
+        return "KT", g.group(1).strip(" ._-")
+    return None
 
 
 def _clean_title_line(ln: Line) -> Line | None:

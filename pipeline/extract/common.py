@@ -196,6 +196,7 @@ def find_number(text: str) -> NumberMatch | None:
 _DATE_FOLDED = re.compile(
     r"ngay\s*[:.]?\s*([0-9oil|]{1,2}|[^\s]{1,3}?)\s*[,.]?\s*thang\s*[:.]?\s*([0-9oil|]{1,2}|[^\s]{1,3}?)\s*[,.]?\s*nam\s*[:.]?\s*([0-9oil|]{4})"
 )
+_DATE_BLANK_DAY = re.compile(r"ngay\s*[:.]?\s*[^\w\s]{0,2}\s*thang\s*[:.]?\s*([0-9oil|]{1,2})\s*[,.]?\s*nam\s*[:.]?\s*([0-9oil|]{4})")
 _DATE_NUMERIC = re.compile(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b")
 
 
@@ -213,6 +214,12 @@ def find_date(text: str, *, numeric: bool = False) -> DateMatch | None:
     text = nfc(text)
     f = fold(text)
     m = _DATE_FOLDED.search(f)
+    blank = _DATE_BLANK_DAY.search(f)
+    if blank and (not m or blank.start() <= m.start()):
+        # 'ngày   tháng 01 năm 2025': the day is written in by hand at registration; Tesseract
+        # drops the ink or reads it as noise. The month and year are printed.
+        raw = text[blank.start() : blank.end()]
+        return DateMatch(None, blank.start(), blank.end(), "the day is not printed (handwritten?)", raw)
     if m:
         parts = [_fix_digits(g) for g in m.groups()]
         raw = text[m.start() : m.end()]
@@ -474,6 +481,52 @@ def match_head_title(text: str, *, min_score: float = 85.0) -> str | None:
             if score > best_score:
                 best, best_score = ("PHÓ " if pho else "") + head.upper(), score
     return proper_case_title(best) if best and best_score >= min_score else None
+
+
+#: Provinces and centrally-run cities (tỉnh, thành phố trực thuộc trung ương): the 63 before the
+#: 2025 merger, whose names the 34 after it keep, and Huế. An agency "… tỉnh <X>" names one of them.
+PROVINCES = (
+    "An Giang", "Bà Rịa - Vũng Tàu", "Bắc Giang", "Bắc Kạn", "Bạc Liêu", "Bắc Ninh", "Bến Tre", "Bình Định",
+    "Bình Dương", "Bình Phước", "Bình Thuận", "Cà Mau", "Cao Bằng", "Cần Thơ", "Đà Nẵng", "Đắk Lắk", "Đắk Nông",
+    "Điện Biên", "Đồng Nai", "Đồng Tháp", "Gia Lai", "Hà Giang", "Hà Nam", "Hà Nội", "Hà Tĩnh", "Hải Dương",
+    "Hải Phòng", "Hậu Giang", "Hòa Bình", "Hồ Chí Minh", "Huế", "Hưng Yên", "Khánh Hòa", "Kiên Giang", "Kon Tum",
+    "Lai Châu", "Lâm Đồng", "Lạng Sơn", "Lào Cai", "Long An", "Nam Định", "Nghệ An", "Ninh Bình", "Ninh Thuận",
+    "Phú Thọ", "Phú Yên", "Quảng Bình", "Quảng Nam", "Quảng Ngãi", "Quảng Ninh", "Quảng Trị", "Sóc Trăng",
+    "Sơn La", "Tây Ninh", "Thái Bình", "Thái Nguyên", "Thanh Hóa", "Thừa Thiên Huế", "Tiền Giang", "Trà Vinh",
+    "Tuyên Quang", "Vĩnh Long", "Vĩnh Phúc", "Yên Bái",
+)  # fmt: skip
+_PROVINCE_FOLDS = {re.sub(r"[^a-z]", "", fold(p)) for p in PROVINCES}
+
+
+def unknown_province(agency: str) -> str | None:
+    """The name after 'tỉnh' in an agency's name when it is no province ('Ủy ban nhân dân tỉnh
+    Ngãi': 'Quảng' lost under a stamp), else None."""
+    m = re.search(r"(?:^|\s)tỉnh\s+(.+)$", nfc(agency), re.IGNORECASE)
+    if not m:
+        return None
+    name = m.group(1).strip(" .,;")
+    return None if re.sub(r"[^a-z]", "", fold(name)) in _PROVINCE_FOLDS else name
+
+
+#: The deputy of a head title (Decree 30, Appendix I: "KT. <head>" is followed by the deputy's
+#: own title). A minister's deputy is a Thứ trưởng; every other head's deputy is "Phó <head>".
+_DEPUTY_EXCEPTIONS = {"bộ trưởng": "Thứ trưởng"}
+
+
+def deputy_title(head: str) -> str:
+    """'Chủ tịch' → 'Phó Chủ tịch', 'Chánh Văn phòng' → 'Phó Chánh Văn phòng',
+    'Bộ trưởng' → 'Thứ trưởng' (the title of whoever signs under "KT. <head>")."""
+    head = clean_spaces(nfc(head))
+    low = head.lower()
+    for key, deputy in _DEPUTY_EXCEPTIONS.items():
+        if low == key or low.startswith(key + " "):
+            return deputy + head[len(key):]
+    return "Phó " + head[:1].upper() + head[1:] if not low.startswith("phó ") else head
+
+
+def is_deputy_title(title: str) -> bool:
+    f = fold(title)
+    return f.startswith("pho ") or f.startswith("thu truong")
 
 
 def join_name_fragments(text: str) -> str:

@@ -120,8 +120,10 @@ def sort_lines(lines: list[Line]) -> list[Line]:
     return out
 
 
-def split_at(lines: list[Line], x: float, y0: float = -1, y1: float = float("inf")) -> list[Line]:
-    """Split lines whose words straddle ``x`` (by word centre) within the band ``y0 ≤ top < y1``."""
+def split_at(lines: list[Line], x: float, y0: float = -1, y1: float = float("inf"), *, min_gap: float = 0) -> list[Line]:
+    """Split lines whose words straddle ``x`` (by word centre) within the band ``y0 ≤ top < y1``;
+    with ``min_gap``, only where the two parts are at least that far apart (a column gap, not a
+    space between two words of one entry that runs past the middle of the page)."""
     out: list[Line] = []
     for ln in lines:
         if not (y0 <= ln.top < y1) or ln.x0 >= x or ln.x1 <= x:
@@ -129,6 +131,9 @@ def split_at(lines: list[Line], x: float, y0: float = -1, y1: float = float("inf
             continue
         left = [w for w in ln.words if (w.bbox[0] + w.bbox[2]) / 2 < x]
         right = [w for w in ln.words if (w.bbox[0] + w.bbox[2]) / 2 >= x]
+        if min_gap and left and right and min(w.bbox[0] for w in right) - max(w.bbox[2] for w in left) < min_gap:
+            out.append(ln)
+            continue
         out.extend(Line(ln.page, part) for part in (left, right) if part)
     return sort_lines(out)
 

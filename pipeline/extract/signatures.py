@@ -1,0 +1,145 @@
+"""The PDF's embedded signatures as evidence for the fields read from its pages (issue 17).
+
+A signed PDF says who signed it and when (:func:`pipeline.pdfsource.read_signatures`: the signer
+certificate's CN and O, the signing time from /M, integrity). That is metadata, never text of the
+page, and it checks two fields:
+
+* ``issuer``: a signature whose organisation (or CN, for an agency's own certificate) is the
+  issuer read from the header, up to OCR noise, gives its spelling (``source: signature``); an
+  exact match confirms the reading. ``signer``: a person's certificate whose CN is the name read
+  under the signature gives its spelling the same way.
+* ``date``: no one signs a document before its date of issue, and the issuing body signs on that
+  day or within days of it. A date after a signing time, or more than :data:`MAX_SIGNING_DELAY_DAYS`
+  before the issuing body's signature, is sent to review with both dates. When the day is
+  handwritten and left empty, the review reason quotes the issuing body's signing date for the
+  steward.
+
+Signatures whose byte range no longer hashes to what was signed (``intact: False``) are not used.
+The provincial gazette centre (Trung tâm Công báo) signs what it publishes, often days later: its
+signature bounds the date from above but says nothing about the issuer.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from ..records import FieldEvidence
+from .common import fold, proper_case_agency
+from .result import Extraction
+
+#: The issuing body signs its own document on the date of issue or a few days after (the signed
+#: copies of the development set: 0–3 days). A longer gap, up to a year, means the day was misread;
+#: beyond a year the signature is a later copy's (a digitization), not evidence of the date.
+MAX_SIGNING_DELAY_DAYS = 7
+LATER_COPY_DAYS = 366
+#: Folded similarity (rapidfuzz ratio) above which a certificate's name is the name read on the page.
+SAME_NAME = 88.0
+
+_PUBLISHERS = ("trung tam cong bao", "cong bao")
+
+
+def _signed_on(sig: dict[str, Any]) -> date | None:
+    value = sig.get("signing_time")
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).date()  # local date: /M carries the +07:00 offset
+    except ValueError:
+        return None
+
+
+def _usable(signatures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in signatures if s.get("intact") is not False and not s.get("error")]
+
+
+def _is_publisher(sig: dict[str, Any]) -> bool:
+    names = fold(" ".join(filter(None, (sig.get("signer_cn"), sig.get("signer_org")))))
+    return any(p in names for p in _PUBLISHERS)
+
+
+def _agency_names(sig: dict[str, Any]) -> list[str]:
+    return [n for n in (sig.get("signer_org"), sig.get("signer_cn")) if n]
+
+
+def apply_signatures(ex: Extraction, signatures: list[dict[str, Any]]) -> None:
+    """Check and correct ``issuer``, ``signer`` and ``date`` of ``ex`` against ``signatures``."""
+    sigs = _usable(signatures)
+    if not sigs:
+        return
+    issuer_sigs = _issuer(ex, sigs)
+    _signer(ex, sigs)
+    _date(ex, sigs, issuer_sigs)
+
+
+def _issuer(ex: Extraction, sigs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The signatures of the issuing body (matched by name); corrects the issuer's spelling."""
+    issuer = ex.fields.get("issuer")
+    if not issuer:
+        return []
+    matched: list[dict[str, Any]] = []
+    best: tuple[float, str] | None = None
+    for sig in sigs:
+        if _is_publisher(sig):
+            continue
+        for name in _agency_names(sig):
+            score = fuzz.ratio(fold(issuer), fold(name))
+            if score >= SAME_NAME:
+                matched.append(sig)
+                if best is None or score > best[0]:
+                    best = (score, name)
+    if best is not None:
+        spelled = proper_case_agency(best[1])
+        page = ex.evidence["issuer"].page if "issuer" in ex.evidence else None
+        boxes = ex.evidence["issuer"].boxes if "issuer" in ex.evidence else []
+        if fold(spelled) != fold(issuer) or spelled != issuer:
+            ex.hints.setdefault("signature_fixes", {})["issuer"] = issuer
+        ex.set("issuer", spelled, max(ex.confidence.get("issuer", 0.0), 0.97),
+               FieldEvidence(page=page, boxes=boxes, method="signature", source="signature"))  # fmt: skip
+    return matched
+
+
+def _signer(ex: Extraction, sigs: list[dict[str, Any]]) -> None:
+    signer = ex.fields.get("signer")
+    if not signer:
+        return
+    for sig in sigs:
+        cn = sig.get("signer_cn")
+        if not cn or _is_publisher(sig) or len(cn.split()) < 2 or cn.isupper():
+            continue  # an agency's certificate, not a person's
+        if fuzz.ratio(fold(signer), fold(cn)) >= SAME_NAME:
+            ev = ex.evidence.get("signer")
+            ex.set("signer", cn, max(ex.confidence.get("signer", 0.0), 0.97),
+                   FieldEvidence(page=ev.page if ev else None, boxes=ev.boxes if ev else [], method="signature",
+                                 source="signature"))  # fmt: skip
+            ex.issues = [i for i in ex.issues if i.field != "signer"]
+            return
+
+
+def _date(ex: Extraction, sigs: list[dict[str, Any]], issuer_sigs: list[dict[str, Any]]) -> None:
+    times = sorted(d for d in (_signed_on(s) for s in sigs) if d is not None)
+    own = sorted(d for d in (_signed_on(s) for s in issuer_sigs) if d is not None)
+    value = ex.fields.get("date")
+    if not value:
+        if own:  # the day is empty (handwritten): tell the steward what the signature says
+            for issue in ex.issues:
+                if issue.field == "date" and "signed" not in issue.message:
+                    issue.message += f"; the issuing body's e-signature is dated {own[0].isoformat()}"
+        return
+    try:
+        stated = date.fromisoformat(value)
+    except ValueError:
+        return
+    if times and stated > times[0]:
+        ex.flag("date", "inconsistent", f"date of issue {stated.isoformat()} is after the PDF was signed "
+                f"({times[0].isoformat()}): the day or month was misread")  # fmt: skip
+        return
+    if own:
+        delay = (own[0] - stated).days
+        if MAX_SIGNING_DELAY_DAYS < delay <= LATER_COPY_DAYS:
+            ex.flag("date", "inconsistent", f"the issuing body signed on {own[0].isoformat()}, {delay} days after "
+                    f"the date of issue read ({stated.isoformat()}): check the day")  # fmt: skip
+        elif delay <= MAX_SIGNING_DELAY_DAYS:
+            ex.confidence["date"] = max(ex.confidence.get("date", 0.0), 0.95)
