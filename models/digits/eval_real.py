@@ -15,7 +15,10 @@ The slot boxes below are for EVALUATION ONLY. They were derived from Tesseract's
 Tesseract often glues the handwritten digits to the word), the right edge is the left edge of
 the "/…" / "tháng" word (or, where Tesseract glued digits to it, its right edge minus the
 printed word's width), and the rows are the word's top − 25 (30) px to its top + 75 (80) px.
-Nothing in the model or in ``read_slot`` was tuned on these files.
+One box was corrected by hand: qn-16-ct's day, where Tesseract glued the handwritten "7" to
+"tháng" so that the derived box ended exactly at the 7's left edge (a box that leaves a digit out
+cannot be read by anything; x1 1757 → 1812, the start of "tháng" itself). Nothing in the model
+or in ``read_slot`` was tuned on these files.
 
 The script exits 0 and prints "skipped" when the folder (or pdftoppm) is absent.
 """
@@ -51,7 +54,7 @@ BOXES: dict[str, tuple[tuple[int, int, int, int], tuple[int, int, int, int]]] = 
     "qn-04-ct.pdf": ((506, 394, 628, 494), (1575, 413, 1671, 523)),
     "qn-09-ttr.pdf": ((518, 508, 668, 608), (1697, 525, 1757, 635)),
     "qn-11-ct.pdf": ((519, 489, 655, 589), (1563, 507, 1687, 617)),
-    "qn-16-ct.pdf": ((561, 433, 687, 533), (1708, 426, 1757, 535)),
+    "qn-16-ct.pdf": ((561, 433, 687, 533), (1708, 426, 1812, 535)),  # day: see above
     "qn-23-bc.pdf": ((490, 340, 641, 440), (1611, 346, 1705, 452)),
     "qn-2352-cv-den-stamp.pdf": ((523, 361, 633, 461), (1685, 367, 1756, 472)),
     "qn-239-ttr.pdf": ((500, 439, 677, 539), (1623, 447, 1719, 557)),

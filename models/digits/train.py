@@ -60,7 +60,9 @@ FONT_DIRS = ["/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/libe
 FONT_PREFIXES = ("DejaVuSans", "DejaVuSerif", "Liberation", "NotoSans-", "NotoSerif-")
 #: Held out from training (the ``font`` test split).
 HELD_OUT_FONTS = ("DejaVuSerifCondensed-Italic.ttf", "LiberationSans-BoldItalic.ttf", "NotoSerif-Regular.ttf", "DejaVuSansMono-Bold.ttf")
-REJECT_CHARS = list("/\\TSốỐốốsấ:;-–_,.()[]{}NDUCKHrnhmyàáăâươêeacvVxXkfFpPRWMwEéAĐđ&#%*+=<>~^\"'!?")
+#: Printed non-digits. Left out: shapes a hand writes for a digit — O o Q D (0), l I i j | ! ( ) [ ] (1),
+#: Z z ? (2), s (5), b G (6), f F t + ^ ~ (a crossed or flagged 7, an open 4, a 1 drawn 'ʌ'), B & (8), g q (9).
+REJECT_CHARS = list("/\\TSốỐấ:;-–_,.NUCKHrnhmyàáăâươêeacvVxXkpPRWMwEéAĐđ#%=<>\"'")
 WORDS = ["UBND", "TTr", "ngày", "tháng", "Số:", "/TB", "CT-UBND", "Quảng", "Ngãi,", "/QĐ", "KTTH", "năm", "/BC", "HĐND"]
 
 
@@ -116,6 +118,14 @@ def _pl(*pts):
     return np.array(pts, float)
 
 
+class Strokes(list):
+    """A skeleton that limits the slant it may be drawn with."""
+
+    def __init__(self, strokes, max_slant: float = 0.45):
+        super().__init__(strokes)
+        self.max_slant = max_slant
+
+
 def skeleton(d: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Strokes (lists of points, x in ~[0, .6], y in [0, 1] downwards) of one digit variant."""
     u = rng.uniform
@@ -126,13 +136,14 @@ def skeleton(d: int, rng: np.random.Generator) -> list[np.ndarray]:
         return [_arc(0.3, 0.5, rx, 0.5, a0, a0 + 360 + u(-10, 25))]
     if d == 1:
         top = (u(0.3, 0.42), 0.0)
-        if v == 0:
-            return [_pl((0.35, 0), (0.35, 1))]
+        if v == 0:  # a plain bar: not slanted like a printed "/" (that is the reject class)
+            return Strokes([_pl((0.35, 0), (0.35, 1))], max_slant=0.22)
         if v == 1:  # short flag
             return [_pl((u(0.1, 0.22), u(0.18, 0.3)), top, (top[0], 1))]
         if v == 2:  # flag and foot
             return [_pl((u(0.1, 0.22), u(0.18, 0.3)), top, (top[0], 1)), _pl((u(0.1, 0.2), 1), (u(0.5, 0.6), 1))]
-        return [_pl((u(-0.05, 0.1), u(0.35, 0.6)), top, (top[0] + u(0, 0.08), 1))]  # long flag, like 'ʌ'
+        # long flag from well down the left, like 'ʌ'
+        return [_pl((u(-0.12, 0.12), u(0.3, 0.65)), top, (top[0] + u(-0.05, 0.08), 1))]
     if d == 2:
         head = _arc(0.3, 0.28, 0.27, 0.26, u(170, 210), u(370, 395))
         if v == 0:
@@ -168,13 +179,19 @@ def skeleton(d: int, rng: np.random.Generator) -> list[np.ndarray]:
         loop = _arc(0.3, 0.72, 0.26, 0.27, 180, 180 + u(330, 370))
         return [np.vstack([stem, loop])]
     if d == 7:
-        end = (u(0.12, 0.32), 1.0)
-        strokes = [_pl((0.0, 0.02), (0.6, 0.02), end)] if v != 3 else [np.vstack([_pl((0.0, 0.02), (0.6, 0.02)), _bez((0.6, 0.02), (0.3, 0.45), end)])]
-        if v in (1, 2):  # European crossbar
+        bar_y = u(0.0, 0.05)
+        stem = rng.choice(["diagonal", "diagonal", "upright", "curved"])
+        end = (u(0.12, 0.32), 1.0) if stem == "diagonal" else (u(0.3, 0.5), 1.0)
+        if stem == "curved":
+            body = np.vstack([_pl((0.0, bar_y), (0.6, bar_y)), _bez((0.6, bar_y), (0.5, 0.5), end)])
+        else:
+            body = _pl((0.0, bar_y), (0.6, bar_y), end)
+        if u() < 0.3:  # a tick down at the bar's left end
+            body = np.vstack([_pl((u(-0.02, 0.05), u(0.1, 0.25))), body])
+        strokes = [body]
+        if u() < 0.45:  # European crossbar
             mx = 0.6 + (end[0] - 0.6) * 0.5
-            strokes.append(_pl((mx - u(0.15, 0.28), 0.5), (mx + u(0.15, 0.28), 0.5)))
-        if v == 2:
-            strokes[0] = np.vstack([_pl((0.0, u(0.1, 0.2))), strokes[0]])
+            strokes.append(_pl((mx - u(0.12, 0.3), 0.5 + u(-0.06, 0.06)), (mx + u(0.12, 0.3), 0.5 + u(-0.06, 0.06))))
         return strokes
     if d == 8:
         if v in (0, 1):
@@ -193,7 +210,7 @@ def draw_strokes(strokes: list[np.ndarray], rng: np.random.Generator, height: in
     u = rng.uniform
     height = height or int(rng.integers(30, 72))
     sx = u(0.75, 1.35)
-    slant = u(-0.15, 0.45)
+    slant = u(-0.15, getattr(strokes, "max_slant", 0.45))
     rot = np.radians(u(-7, 7))
     thick = max(1, int(round(height * u(0.05, 0.17))))
     pts_all = []

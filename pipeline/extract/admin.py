@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 from rapidfuzz import fuzz
 
 from ..records import FieldEvidence
@@ -269,7 +270,10 @@ def extract_admin(pages, images=None) -> Extraction:
         if m.repaired:
             conf *= 0.85
         ev = FieldEvidence(page=ln.page, boxes=[_box(words)])
-        digit_words = [w for w in num_words if any(c.isdigit() for c in w.text.split("/")[0]) or w.text[:1] in "OoIl|"]
+        # digits standing apart from the symbol ('Số: 46 /TB-UBND') fill a slot left for them: they
+        # are written or stamped in at registration, and only their own confidence counts; digits
+        # printed with the symbol as one token are part of the printed number
+        digit_words = [w for w in num_words if "/" not in w.text and (any(c.isdigit() for c in w.text) or w.text[:1] in "OoIl|")]
         weakest = min((w.conf for w in digit_words), default=100.0) / 100.0
         ex.hints["number_symbol"] = m.symbol
         ex.hints["number_slot"] = _slot_box(ln, words, m.symbol)
@@ -290,11 +294,12 @@ def extract_admin(pages, images=None) -> Extraction:
 
     # --- place and date: right column ---------------------------------------------------------
     date_line = None
-    right = [ln for ln in candidates if hl.is_right(ln)] + [ln for ln in candidates if not hl.is_right(ln)]
+    right_rows = _join_rows([ln for ln in candidates if hl.is_right(ln) and not hl.in_stamp(ln)])
+    right = right_rows + [ln for ln in candidates if not hl.is_right(ln)]
     for ln in right:
         if hl.in_stamp(ln):
             continue
-        dm = find_date(ln.text)
+        dm = find_date(ln.text) or (_date_without_day(ln.text) if ln in right_rows else None)
         if not dm:
             continue
         before = ln.text[: dm.start]
@@ -400,6 +405,36 @@ def _slot_box(ln: Line, words, symbol: str | None) -> tuple[int, int, int, int]:
     x1 = sym.bbox[0] if sym and sym.bbox[0] > x0 else ln.x1
     pad = int(0.4 * ln.height)
     return (x0, ln.top - pad, max(x1, x0 + ln.height), ln.bottom + pad)
+
+
+def _join_rows(lines: list[Line]) -> list[Line]:
+    """Lines of one column that share a row joined into one, left to right: a handwritten day
+    between 'ngày' and 'tháng' leaves a gap that splits "Quảng Ngãi, ngày 06 tháng 01 năm 2025"
+    into two lines (and Tesseract may lose 'ngày' with the ink)."""
+    rows: list[list[Line]] = []
+    for ln in sorted(lines, key=lambda l: l.top):
+        row = next((r for r in rows if min(r[0].bottom, ln.bottom) - max(r[0].top, ln.top) > 0.5 * min(r[0].height, ln.height)), None)
+        if row is None:
+            rows.append([ln])
+        else:
+            row.append(ln)
+    return [Line(r[0].page, [w for l in sorted(r, key=lambda l: l.x0) for w in l.words]) for r in rows]
+
+
+_MONTH_YEAR = re.compile(r"^(?P<place>[a-z][a-z .-]{1,40}),\s*(?:ngay)?\s*\S{0,3}\s*(?P<date>(?:thang)?\s*[0-9oil|]{1,2}\s*[,.]?\s*nam\s*[0-9oil|]{4})")
+
+
+def _date_without_day(text: str):
+    """'Quảng Ngãi, tháng 9 năm 2024' (the day written in by hand, 'ngày' — even 'tháng' — lost with it): a date
+    match with no value, so that the place is still read and the date sent to review."""
+    from .common import DateMatch
+
+    f = fold(nfc(text))
+    m = _MONTH_YEAR.match(f)
+    if not m:
+        return None
+    return DateMatch(None, m.end("place") + 1, m.end("date"), "the day is not printed (handwritten?)",
+                     text[m.end("place") + 1 : m.end("date")])  # fmt: skip
 
 
 def _day_words(words) -> list:
@@ -610,8 +645,44 @@ def _signature_block(ex: Extraction, pages, images=None) -> None:
         _recipients(ex, band, nn, mid, h, page, image)
 
     block = [ln for ln in band if ln.top >= anchor_top - 0.6 * h and ln.center_x >= mid * 0.95 and ln.x0 >= W * 0.4]
-    if not block:
-        return
+    reading = _read_block(block, anchor_top)
+    image = images[k] if images is not None and k < len(images) else None
+    if image is not None:
+        # the page's OCR may have lost the block under a seal, in part or whole
+        again = _reread_block(block, anchor_top, h, page, image)
+        if again is not None and again.better_than(reading):
+            reading = again
+            ex.hints["signature_block_reread"] = True
+    _set_block_fields(ex, reading)
+
+
+class _Block:
+    """The signature block as read: authority lines (KT./TL./TM. …), title lines and the name line."""
+
+    def __init__(self, prefixes: list[Line], titles: list[Line], name: Line | None) -> None:
+        self.prefixes, self.titles, self.name = prefixes, titles, name
+        self.person = restore_surname(proper_case_person(_clean_name(name.text))) if name is not None else None
+
+    @property
+    def name_ok(self) -> bool:
+        """A full name as officials' names are: a family name first and 3+ syllables."""
+        return bool(self.person) and len(self.person.split()) >= 3 and self.person.split()[0] in SURNAMES
+
+    @property
+    def name_conf(self) -> float:
+        return min(w.conf for w in self.name.words) / 100.0 if self.name is not None else 0.0
+
+    def better_than(self, other: "_Block") -> bool:
+        """This reading over ``other``: a well-formed name first, then a title read where the other
+        has none, then the weakest syllable of the name."""
+        if self.name_ok != other.name_ok:
+            return self.name_ok
+        if bool(self.titles or self.prefixes) != bool(other.titles or other.prefixes):
+            return bool(self.titles or self.prefixes)
+        return self.name_conf > other.name_conf
+
+
+def _read_block(block: list[Line], anchor_top: float) -> _Block:
     i = 0
     prefixes: list[Line] = []
     while i < len(block) and _authority(block[i]) and uppercase_ratio(block[i].text) > 0.6:
@@ -631,6 +702,43 @@ def _signature_block(ex: Extraction, pages, images=None) -> None:
         titles.append(ln)
         if len(titles) >= 3:
             break
+    # Name: the lowest person-like line of the block, below the titles.
+    below = (titles or prefixes)[-1].bottom if (titles or prefixes) else anchor_top
+    names = [ln for ln in block if ln.top > below and looks_like_person(_clean_name(ln.text))]
+    title_case = [ln for ln in names if uppercase_ratio(ln.text) < 0.9]
+    return _Block(prefixes, titles, (title_case or names or [None])[-1])
+
+
+#: How far below the block's last line the re-read reaches (the name sits under the signature).
+_BLOCK_REREAD_BELOW = 3.0
+#: When the page's OCR read nothing of the block: prefix, title, signature and name span ~8 lines.
+_BLOCK_MIN_HEIGHT = 8.0
+
+
+def _reread_block(block: list[Line], anchor_top: float, h: float, page, image) -> _Block | None:
+    """The signature block read again from the page image's red channel, where a red seal is as
+    bright as the paper and the black print under it comes out whole (the page's OCR lost
+    'Nguyễn' and 'CHỦ' under the seal of real scans; the red channel reads 'CHỦ TỊCH / Nguyễn
+    Hoàng Giang' at 92–97 %). Blue or black ink stays dark. None without a usable image."""
+    from . import reread
+
+    rgb = reread.page_rgb(image)
+    if rgb is None or rgb.shape[0] < page.height * 0.9 or rgb.shape[1] < page.width * 0.9:
+        return None
+    W = page.width
+    bottom = max([ln.bottom for ln in block] + [anchor_top + _BLOCK_MIN_HEIGHT * h]) + _BLOCK_REREAD_BELOW * h
+    box = (0.45 * W, anchor_top - 1.0 * h, W - 0.02 * W, min(bottom, page.height))
+    red = np.repeat(rgb[..., :1], 3, axis=2)  # the red channel as a grey page
+    words = reread.reread_block(red, box, page.dpi, page=page.page)
+    if not words:
+        return None
+    lines = [Line(page.page, [w for w in ln.words if not _is_speck(w, h)]) for ln in reread.lines_of(words, page.page)]
+    lines = [ln for ln in lines if ln.words and ln.center_x >= 0.5 * W * 0.95]
+    return _read_block(lines, anchor_top) if lines else None
+
+
+def _set_block_fields(ex: Extraction, reading: _Block) -> None:
+    prefixes, titles = reading.prefixes, reading.titles
     kinds: list[tuple[str, str]] = []
     if prefixes:
         parts = []
@@ -660,23 +768,24 @@ def _signature_block(ex: Extraction, pages, images=None) -> None:
             ex.flag("signer_title", "inconsistent", f"'{title}' under 'KT. {kinds[-1][1]}' is no deputy title")
     elif title is not None:
         ex.set("signer_title", title, title_conf, _ev(titles))
-    # Name: the lowest person-like line of the block, below the titles.
-    below = (titles or prefixes)[-1].bottom if (titles or prefixes) else anchor_top
-    names = [ln for ln in block if ln.top > below and looks_like_person(_clean_name(ln.text))]
-    title_case = [ln for ln in names if uppercase_ratio(ln.text) < 0.9]
-    pick = (title_case or names or [None])[-1]
-    if pick is not None:
-        name = restore_surname(proper_case_person(_clean_name(pick.text)))
+    if not reading.name_ok and (prefixes or titles):
+        # the block was read in part (a seal or signature over it): what was read of the title
+        # and the prefix may be missing a line ('KT.', 'PHÓ') as the name is
+        for name in ("signer_title", "authority_prefix"):
+            ex.flag(name, "low_confidence", "the signature block was read only in part (seal or signature over "
+                    "it): check the title and the authority line (KT./TL./TM.)")  # fmt: skip
+    if reading.name is not None:
+        name = reading.person
         # a name is as good as its weakest syllable ('Tuân' for 'Tuấn' under the signature), and
         # a full name starts with a family name (a syllable lost under the seal: 'Thị Lê Vân')
-        conf = min(w.conf for w in pick.words) / 100.0
-        if len(name.split()) < 3 or name.split()[0] not in SURNAMES:
+        conf = reading.name_conf
+        if not reading.name_ok:
             # officials' names have a family name and 3+ syllables; fewer, or no family name
             # first, is most often a syllable hidden by the seal ('Hoàng Giang', 'Thị Lê Vân')
             conf = min(conf, 0.5)
             ex.flag("signer", "low_confidence", f"'{name}' has no family name first or only "
                     f"{len(name.split())} syllables: part of it may be hidden by the seal or the signature")  # fmt: skip
-        ex.set("signer", name, conf, _ev([pick]))
+        ex.set("signer", name, conf, _ev([reading.name]))
 
 
 def _authority(ln: Line) -> tuple[str, str] | None:

@@ -539,7 +539,11 @@ def join_name_fragments(text: str) -> str:
 
 #: Common Vietnamese surnames: OCR often changes their marks ('Nguyên', 'Định').
 SURNAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô",
-            "Dương", "Lý", "Trịnh", "Đinh", "Lâm", "Mai", "Trương", "Đoàn", "Hà", "Cao", "Lương", "Tạ", "Tô", "Lưu")  # fmt: skip
+            "Dương", "Lý", "Trịnh", "Đinh", "Lâm", "Mai", "Trương", "Đoàn", "Hà", "Cao", "Lương", "Tạ", "Tô", "Lưu",
+            # less common ones (folded, none collides with a frequent given name: no 'Văn', 'Từ', 'La')
+            "Phùng", "Quách", "Kiều", "Thái", "Châu", "Tăng", "Khúc", "Lại", "Đàm", "Mạc", "Thân", "Triệu", "Vương",
+            "Doãn", "Hứa", "Chu", "Nông", "Lò", "Bạch", "Tôn", "Quan", "Lục", "Âu", "Tống", "Khổng", "Hầu", "Đào",
+            "Diệp", "Cù", "Nghiêm", "Đồng", "Tiêu", "Ninh", "Thạch", "Kha", "Mẫn", "Phí", "Viên", "Lăng", "Ứng")  # fmt: skip
 _SURNAME_BY_FOLD = {fold(s): s for s in SURNAMES}
 
 

@@ -263,6 +263,8 @@ MIN_SATURATION = 0.25
 #: Contrast (paper minus darkest ink, grey levels) below which a slot counts as empty.
 MIN_CONTRAST = 70
 MAX_DIGITS = 4
+#: A candidate at least this much wider than tall is also tried as two (or three) glyphs.
+SPLIT_RATIO = 0.9
 
 
 @dataclass
@@ -319,10 +321,16 @@ def read_slot(image: np.ndarray, box: Box, model_path: str | Path | None = None)
        printed word) the reading is marked ``overlap`` and its confidence halved.
     4. Specks (area < (0.1 h)², h the tallest component) are dropped; components that overlap
        horizontally (≥ 40 % of the narrower) and are vertically close are merged (broken
-       strokes, the bar of a 5 or a 7); what is then shorter than 0.4 h is dropped (dots,
+       strokes, the bar of a 5 or a 7; two glyphs both ≥ 0.75 h tall only when they overlap
+       by ≥ 70 %: slanted neighbours); what is then shorter than 0.4 h is dropped (dots,
        dashes, colons, dot leaders).
-    5. A candidate wider than 1.15 × its height is also tried split in two (or three) at the
-       emptiest column; the hypothesis with the higher geometric-mean probability wins.
+    5. A candidate at least SPLIT_RATIO × its height wide (touching digits) is also tried cut
+       in two (three when ≥ 1.6) along slanted lines through the emptiest sheared columns
+       (:func:`_cut_variants`); the hypothesis whose product of "best digit" probabilities is
+       highest wins (a cut must pay for itself: a part that is no digit scores low). The
+       reading's confidence is multiplied by the agreement: the share of all hypotheses'
+       scores that read the same digits as the winner (two cuts that read "06" and "66"
+       equally well leave about half).
     6. Each candidate is classified. A candidate at the box's left/right edge that the model
        says is not a digit is taken as a sliver of the printed neighbour and dropped, the
        confidence times its "not a digit" probability. Any other non-digit → text None.
@@ -419,7 +427,8 @@ def read_slot(image: np.ndarray, box: Box, model_path: str | Path | None = None)
                 a, b = groups[i], groups[j]
                 ov = min(a.x1, b.x1) - max(a.x0, b.x0)
                 gap = max(a.y0, b.y0) - min(a.y1, b.y1)
-                if ov >= 0.4 * min(a.w, b.w) and gap <= 0.25 * tallest:
+                both_tall = min(a.h, b.h) >= 0.75 * tallest  # two whole glyphs side by side, slanted
+                if ov >= (0.7 if both_tall else 0.4) * min(a.w, b.w) and gap <= 0.25 * tallest:
                     groups[i] = _Group(a.ids + b.ids, min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1), a.area + b.area)
                     del groups[j]
                     merged = True
@@ -430,14 +439,11 @@ def read_slot(image: np.ndarray, box: Box, model_path: str | Path | None = None)
     groups = [g for g in groups if g.h >= 0.4 * top]
     groups.sort(key=lambda g: g.x0)
 
-    def ink_of(g: _Group, cx0: int | None = None, cx1: int | None = None) -> tuple[np.ndarray, np.ndarray, Box]:
-        """Soft ink of a candidate (its components only), its mask and its box in the region."""
-        sub = labels[g.y0 : g.y1, g.x0 : g.x1]
-        mask = np.isin(sub, g.ids)
-        if cx0 is not None:
-            cut = np.zeros_like(mask)
-            cut[:, cx0 - g.x0 : cx1 - g.x0] = True
-            mask &= cut
+    def ink_of(g: _Group, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, Box]:
+        """Soft ink of a candidate (its components only, or ``mask`` in its box), the mask
+        cropped to its ink, and that box in region pixels."""
+        if mask is None:
+            mask = np.isin(labels[g.y0 : g.y1, g.x0 : g.x1], g.ids)
         ys, xs = np.nonzero(mask)
         if ys.size == 0:
             return np.zeros((1, 1), np.float32), mask, (g.x0, g.y0, g.x1, g.y1)
@@ -449,48 +455,49 @@ def read_slot(image: np.ndarray, box: Box, model_path: str | Path | None = None)
         soft = np.maximum(soft, mask * 0.5)
         return soft.astype(np.float32), mask, (g.x0 + bx0, g.y0 + by0, g.x0 + bx1, g.y0 + by1)
 
-    # 5. hypotheses for wide candidates
+    # 5. hypotheses for wide candidates: whole, or cut in two / three along slanted lines
     cands: list[tuple[np.ndarray, np.ndarray, Box]] = []
+    agreement = 1.0
     for g in groups:
         ratio = g.w / max(1, g.h)
         whole = ink_of(g)
-        if ratio <= 1.15:
+        if ratio < SPLIT_RATIO:
             cands.append(whole)
             continue
-        col = np.isin(labels[g.y0 : g.y1, g.x0 : g.x1], g.ids).sum(axis=0).astype(np.float32)
-        col = np.convolve(col, np.ones(3) / 3, mode="same")
+        gmask = np.isin(labels[g.y0 : g.y1, g.x0 : g.x1], g.ids)
         hyps: list[list[tuple[np.ndarray, np.ndarray, Box]]] = []
-        if ratio < 1.7:
+        if ratio < 1.6:
             hyps.append([whole])
         for parts in (2, 3):
-            if parts == 3 and ratio < 1.5:
+            if parts == 3 and ratio < 1.6:
                 continue
-            cuts = []
-            for p in range(1, parts):
-                c = p * g.w / parts
-                lo, hi = max(1, int(c - 0.15 * g.w)), min(g.w - 1, int(c + 0.15 * g.w))
-                if hi <= lo:
-                    break
-                cuts.append(g.x0 + lo + int(np.argmin(col[lo:hi])))
-            if len(cuts) != parts - 1:
-                continue
-            edges = [g.x0, *cuts, g.x1]
-            hyps.append([ink_of(g, edges[i], edges[i + 1]) for i in range(parts)])
-        best, best_score = None, -1.0
+            for pieces in _cut_variants(gmask, parts):
+                hyps.append([ink_of(g, pc) for pc in pieces])
+        if not hyps:
+            hyps.append([whole])
+        flat = [h[0] for hyp in hyps for h in hyp]
+        p_all = _proba_of_inks(flat, model_path)
+        scores, readings, i = [], [], 0
         for hyp in hyps:
-            p = _proba_of_inks([h[0] for h in hyp], model_path)
-            digit_p = p[:, :REJECT].max(axis=1)
-            score = float(np.exp(np.mean(np.log(np.maximum(digit_p, 1e-9)))))
-            if score > best_score:
-                best, best_score = hyp, score
-        if len(best) > 1:
+            p = p_all[i : i + len(hyp)]
+            i += len(hyp)
+            scores.append(float(np.prod(p[:, :REJECT].max(axis=1))))  # every cut must pay for itself
+            readings.append("".join(str(int(k)) for k in p[:, :REJECT].argmax(axis=1)))
+        k = int(np.argmax(scores))
+        total = sum(scores)
+        if total > 0:
+            agree = sum(sc for sc, rd in zip(scores, readings) if rd == readings[k]) / total
+            agreement *= agree
+            if agree < 0.999:
+                notes.append(f"segmentation agreement {agree:.2f}")
+        if len(hyps[k]) > 1:
             notes.append("split")
-        cands.extend(best)
+        cands.extend(hyps[k])
 
     # 6. classify
     probs = _proba_of_inks([c[0] for c in cands], model_path)
     digits: list[tuple[str | None, float, Box]] = []
-    conf = 0.5 if overlap else 1.0
+    conf = (0.5 if overlap else 1.0) * agreement
     if overlap:
         notes.append("overlap")
     for idx, ((soft, mask, (bx0, by0, bx1, by1)), p) in enumerate(zip(cands, probs)):
@@ -528,6 +535,67 @@ def read_slot(image: np.ndarray, box: Box, model_path: str | Path | None = None)
         for d in digits:
             conf *= d[1]
     return SlotReading(text, float(conf) if text is not None else 0.0, digits, colour, hand, obox, tuple(notes))
+
+
+#: Slants (x shift per unit of height, rightward at the top positive) tried for the cuts.
+CUT_SHEARS = (-0.15, 0.0, 0.15, 0.3, 0.45, 0.6)
+
+
+def _cut_variants(mask: np.ndarray, parts: int, keep: int = 4) -> list[list[np.ndarray]]:
+    """Ways to cut a candidate's mask into ``parts`` glyphs: for each slant in CUT_SHEARS the
+    emptiest sheared column near each even division (±15 % of the width); the ``keep`` variants
+    that cross the least ink, each piece without the specks the cut left (< 8 % of its area).
+    Pieces narrower than 0.18 × the height are not tried."""
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return []
+    ymid = (h - 1) / 2.0
+    grid_x = np.arange(w, dtype=np.float32)[None, :]
+    grid_y = np.arange(h, dtype=np.float32)[:, None] - ymid
+    out: list[tuple[float, float, list[np.ndarray]]] = []
+    seen: set[tuple[int, ...]] = set()
+    for s in CUT_SHEARS:
+        xp = xs - s * (ys - ymid)
+        off = float(xp.min())
+        width = int(np.ceil(xp.max() - off)) + 1
+        col = np.bincount(np.floor(xp - off).astype(np.int64), minlength=width).astype(np.float32)
+        col = np.convolve(col, np.ones(3) / 3, mode="same")
+        cuts: list[int] = []
+        cost = 0.0
+        for p in range(1, parts):
+            c = p * width / parts
+            lo, hi = max(1, int(c - 0.15 * width)), min(width - 1, int(c + 0.15 * width))
+            if hi <= lo:
+                break
+            k = lo + int(np.argmin(col[lo:hi]))
+            cuts.append(k)
+            cost += float(col[k])
+        if len(cuts) != parts - 1:
+            continue
+        edges = [0, *cuts, width]
+        if min(b - a for a, b in zip(edges, edges[1:])) < 0.18 * h:
+            continue
+        xpf = grid_x - s * grid_y - off
+        pieces = []
+        for i in range(parts):
+            lo_e = -np.inf if i == 0 else edges[i]
+            hi_e = np.inf if i == parts - 1 else edges[i + 1]
+            pc = mask & (xpf >= lo_e) & (xpf < hi_e)
+            n, lab, st, _ = cv2.connectedComponentsWithStats(pc.astype(np.uint8), connectivity=8)
+            if n > 2:
+                big = st[1:, cv2.CC_STAT_AREA].max()
+                keep_ids = np.zeros(n, bool)
+                keep_ids[1:] = st[1:, cv2.CC_STAT_AREA] >= 0.08 * big
+                pc = keep_ids[lab]
+            pieces.append(pc)
+        key = tuple(int(pc.sum()) for pc in pieces)
+        if key in seen or any(not pc.any() for pc in pieces):
+            continue
+        seen.add(key)
+        out.append((cost / max(1.0, float(col.max())), abs(s), pieces))
+    out.sort(key=lambda t: (t[0], t[1]))
+    return [t[2] for t in out[:keep]]
 
 
 def _looks_handwritten(colour, boxes, gray, ink, labels, groups, inner, origin) -> bool:
