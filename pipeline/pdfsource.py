@@ -356,6 +356,8 @@ def _words(textpage: Any, own_chars: int, widgets: list[_Widget], display: _Disp
     for i in range(textpage.count_chars()):
         code = raw.FPDFText_GetUnicode(textpage, i)
         ch = chr(code) if 0 < code < 0x110000 and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+        if code in (0x02, 0xAD):  # PDFium's mark for a hyphen that ends a line ('6138/UBND-' ⏎ 'KGVX')
+            ch = "-"
         obj = raw.FPDFText_GetTextObject(textpage, i)
         if ch.isspace() or raw.FPDFText_IsGenerated(textpage, i) or not obj:
             flush()

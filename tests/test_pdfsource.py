@@ -408,3 +408,27 @@ def test_gazette_centre_signing_time_is_local_time_labelled_utc():
     assert "local time labelled UTC" in gazette[0].time_note
     assert gazette[0].signer_ids and any(i.startswith("MST:") for i in gazette[0].signer_ids)
     assert gazette[0].coverage == "entire_file"
+
+
+# --- the page task takes a born-digital page's text from its layer (pipeline.document) --------
+
+
+def test_the_page_task_reads_a_born_digital_page_from_its_text_layer_and_says_so(tmp_path):
+    from pipeline.config import Settings
+    from pipeline.document import build_record, prepare_bytes, process_page_bytes
+    from pipeline.models import PageOutput, SourceRef
+
+    data = make_pdf(notice_lines())
+    settings = Settings(home=tmp_path)
+    info = prepare_bytes(data, settings)
+    out = process_page_bytes(data, info, 1, settings)
+    assert isinstance(out, PageOutput)
+    page = out.result
+    assert page.text_source == "text_layer" and page.mean_confidence == 100.0
+    assert page.text == text_layer_words(data, 1, page.dpi).text  # the layer's own characters, no OCR
+    assert out.image_jpeg[:2] == b"\xff\xd8" and out.text_pdf.startswith(b"%PDF")  # stored and searchable
+    ref = SourceRef(document_id="0" * 64, source_file="notice.pdf", size=len(data), original_key="originals/00/0")
+    record = build_record(ref, [out], settings=settings, info=info)
+    assert record["pages"][0]["text_source"] == "text_layer"
+    assert record["provenance"]["signatures"] == []
+    assert all(ev["source"] == "text_layer" for ev in record["field_evidence"].values() if ev["method"] != "handwriting")

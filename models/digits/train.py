@@ -143,7 +143,7 @@ def skeleton(d: int, rng: np.random.Generator) -> list[np.ndarray]:
         if v == 2:  # flag and foot
             return [_pl((u(0.1, 0.22), u(0.18, 0.3)), top, (top[0], 1)), _pl((u(0.1, 0.2), 1), (u(0.5, 0.6), 1))]
         # long flag from well down the left, like 'ʌ'
-        return [_pl((u(-0.12, 0.12), u(0.3, 0.65)), top, (top[0] + u(-0.05, 0.08), 1))]
+        return [_pl((u(-0.3, 0.1), u(0.2, 0.55)), top, (top[0] + u(-0.05, 0.12), 1))]
     if d == 2:
         head = _arc(0.3, 0.28, 0.27, 0.26, u(170, 210), u(370, 395))
         if v == 0:
@@ -152,6 +152,11 @@ def skeleton(d: int, rng: np.random.Generator) -> list[np.ndarray]:
             return [np.vstack([head, _pl((0.08, 0.86), (0.04, 0.96), (0.13, 0.99), (0.18, 0.91), (0.1, 0.87), (0.2, 0.98), (u(0.5, 0.65), u(0.93, 1.0)))])]
         if v == 2:  # angular
             return [_pl((0.04, 0.1), (0.3, 0.0), (0.55, 0.12), (0.5, 0.35), (0.02, 1.0), (0.6, 1.0))]
+        if u() < 0.5:  # cursive: the diagonal runs into a loop, then the tail
+            r = u(0.12, 0.22)
+            cx, cy = u(0.15, 0.3), 1.0 - r
+            loop = _arc(cx, cy, r * u(0.8, 1.3), r, 140, 140 - 330)
+            return [np.vstack([head, loop, _pl((u(0.5, 0.68), u(0.9, 1.02)))])]
         return [np.vstack([head, _bez((0.56, 0.4), (0.3, 0.75), (0.02, 0.98)), _pl((u(0.5, 0.65), 0.96))])]
     if d == 3:
         if v in (0, 1):
@@ -181,15 +186,15 @@ def skeleton(d: int, rng: np.random.Generator) -> list[np.ndarray]:
     if d == 7:
         bar_y = u(0.0, 0.05)
         stem = rng.choice(["diagonal", "diagonal", "upright", "curved"])
-        end = (u(0.12, 0.32), 1.0) if stem == "diagonal" else (u(0.3, 0.5), 1.0)
+        end = (u(0.12, 0.32), 1.0) if stem == "diagonal" else (u(0.3, 0.62), 1.0)
         if stem == "curved":
             body = np.vstack([_pl((0.0, bar_y), (0.6, bar_y)), _bez((0.6, bar_y), (0.5, 0.5), end)])
         else:
             body = _pl((0.0, bar_y), (0.6, bar_y), end)
         if u() < 0.3:  # a tick down at the bar's left end
-            body = np.vstack([_pl((u(-0.02, 0.05), u(0.1, 0.25))), body])
+            body = np.vstack([_pl((u(-0.02, 0.08), u(0.1, 0.4))), body])
         strokes = [body]
-        if u() < 0.45:  # European crossbar
+        if u() < 0.5:  # European crossbar
             mx = 0.6 + (end[0] - 0.6) * 0.5
             strokes.append(_pl((mx - u(0.12, 0.3), 0.5 + u(-0.06, 0.06)), (mx + u(0.12, 0.3), 0.5 + u(-0.06, 0.06))))
         return strokes
@@ -214,9 +219,15 @@ def draw_strokes(strokes: list[np.ndarray], rng: np.random.Generator, height: in
     rot = np.radians(u(-7, 7))
     thick = max(1, int(round(height * u(0.05, 0.17))))
     pts_all = []
+    widths = []
     for s in strokes:
         s = s.copy()
-        s += rng.normal(0, 0.025, size=s.shape)
+        if u() < 0.25:  # an entry or exit tick
+            end = 0 if u() < 0.5 else -1
+            a = u(0, 2 * np.pi)
+            tick = s[end] + u(0.05, 0.15) * np.array([np.cos(a), np.sin(a)])
+            s = np.vstack([tick[None], s]) if end == 0 else np.vstack([s, tick[None]])
+        s += rng.normal(0, 0.03, size=s.shape)
         # a smooth wobble along the stroke
         t = np.linspace(0, 1, len(s))[:, None]
         s += 0.02 * np.sin(2 * np.pi * (t * u(0.5, 2) + u(0, 1))) * rng.normal(0, 1, size=(1, 2))
@@ -226,13 +237,14 @@ def draw_strokes(strokes: list[np.ndarray], rng: np.random.Generator, height: in
         xr = x * np.cos(rot) - y * np.sin(rot)
         yr = x * np.sin(rot) + y * np.cos(rot)
         pts_all.append(np.stack([xr, yr], 1) * height)
+        widths.append(max(1, int(round(thick * (u(0.55, 1.0) if u() < 0.3 else 1.0)))))
     allp = np.vstack(pts_all)
     off = -allp.min(0) + thick + 3
     size = (allp.max(0) - allp.min(0) + 2 * thick + 6).astype(int) + 1
     canvas = np.zeros((size[1], size[0]), np.uint8)
-    for p in pts_all:
+    for p, t in zip(pts_all, widths):
         q = np.round((p + off) * 4).astype(np.int32)
-        cv2.polylines(canvas, [q], False, 255, thickness=thick, lineType=cv2.LINE_AA, shift=2)
+        cv2.polylines(canvas, [q], False, 255, thickness=t, lineType=cv2.LINE_AA, shift=2)
     return canvas.astype(np.float32) / 255.0
 
 
@@ -240,7 +252,7 @@ def draw_strokes(strokes: list[np.ndarray], rng: np.random.Generator, height: in
 # augmentation
 
 
-def augment(ink: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+def augment(ink: np.ndarray, rng: np.random.Generator, strength: float = 1.0, residue: bool = True) -> np.ndarray:
     u = rng.uniform
     pad = max(4, int(0.25 * max(ink.shape)))
     g = np.pad(ink, pad)
@@ -248,7 +260,7 @@ def augment(ink: np.ndarray, rng: np.random.Generator, strength: float = 1.0) ->
     # affine
     ang = u(-8, 8) * strength
     shear = u(-0.2, 0.25) * strength
-    sx = np.exp(u(-0.15, 0.15) * strength)
+    sx = np.exp(u(-0.3, 0.3) * strength)
     c = np.array([w / 2, h / 2])
     a = np.radians(ang)
     R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ np.array([[sx, -shear], [0, 1]])
@@ -296,8 +308,32 @@ def augment(ink: np.ndarray, rng: np.random.Generator, strength: float = 1.0) ->
                 g[:, : xs.min() + int(f * (xs.max() - xs.min()))] = 0
             else:
                 g[:, xs.max() - int(f * (xs.max() - xs.min())) :] = 0
+    if residue and u() < 0.2:
+        g = add_residue(g, rng)
     g = np.clip(g, 0, 1)
     return binarise_like_inference(g, rng)
+
+
+def add_residue(g: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A short stroke of the neighbouring glyph left at the left or right edge, as a cut
+    between touching digits leaves it (the label stays)."""
+    ys, xs = np.nonzero(g > 0.4)
+    if ys.size < 10:
+        return g
+    y0, y1, x0, x1 = ys.min(), ys.max(), xs.min(), xs.max()
+    hgt = y1 - y0 + 1
+    d = cv2.distanceTransform((g > 0.4).astype(np.uint8), cv2.DIST_L2, 3)
+    width = max(1, int(round(2 * np.median(d[d > 0])))) if (d > 0).any() else 2
+    right = rng.uniform() < 0.5
+    ln = rng.uniform(0.1, 0.3) * hgt
+    ang = np.radians(rng.uniform(-35, 35) + (180 if right else 0))
+    yy = y0 + rng.uniform(0.2, 0.85) * hgt
+    xx = (x1 if right else x0) + rng.uniform(-0.05, 0.05) * hgt
+    p0 = (xx, yy)
+    p1 = (xx - np.cos(ang) * ln, yy - np.sin(ang) * ln)  # pointing away from the glyph
+    canvas = np.zeros(g.shape, np.uint8)
+    cv2.line(canvas, (int(p0[0] * 4), int(p0[1] * 4)), (int(p1[0] * 4), int(p1[1] * 4)), 255, width, cv2.LINE_AA, shift=2)
+    return np.maximum(g, canvas.astype(np.float32) / 255.0)
 
 
 def binarise_like_inference(g: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -387,13 +423,9 @@ def reject_sample(rng: np.random.Generator, font_list: list[Path], digit_fn) -> 
 # data sets
 
 
-def featurise(inks: list[np.ndarray]) -> np.ndarray:
-    norm = [hw.normalize_glyph(i) for i in inks]
-    return hw.glyph_features(np.stack([g for g, _ in norm]), np.array([a for _, a in norm], np.float32))
-
-
-def build(seed: int, n_stroke: int, n_font: int, n_sk_aug: int, n_reject: int, font_list: list[Path], sk_idx: np.ndarray, sk: tuple[np.ndarray, np.ndarray], aug: bool = True):
-    """Feature matrix, labels and source tags for one split."""
+def build(seed: int, n_stroke: int, n_font: int, n_sk_aug: int, n_reject: int, font_list: list[Path], sk_idx: np.ndarray, sk: tuple[np.ndarray, np.ndarray], aug: bool = True, views: bool = False):
+    """Features (of each glyph, or of each of its test-time views), labels and source tags
+    for one split."""
     rng = np.random.default_rng(seed)
     inks: list[np.ndarray] = []
     ys: list[int] = []
@@ -426,10 +458,10 @@ def build(seed: int, n_stroke: int, n_font: int, n_sk_aug: int, n_reject: int, f
         return render_text(font_list[int(rng.integers(len(font_list)))], str(d), int(rng.integers(30, 64)))
 
     for _ in range(n_reject):
-        inks.append(maybe_aug(reject_sample(rng, font_list, digit_fn)))
+        inks.append(augment(reject_sample(rng, font_list, digit_fn), rng, residue=False) if aug else binarise_like_inference(np.pad(reject_sample(rng, font_list, digit_fn), 4), rng))
         ys.append(hw.REJECT)
         src.append("reject")
-    return featurise(inks), np.array(ys), np.array(src)
+    return hw.inks_features(inks, views=views), np.array(ys), np.array(src)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,6 +517,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sk-aug", type=int, default=5, help="augmented copies per sklearn digit (train)")
     ap.add_argument("--reject", type=int, default=9000, help="reject samples (train)")
     ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--members", type=int, default=3, help="MLPs in the ensemble")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--slots", type=int, default=400, help="generated slots for the end-to-end check")
     ap.add_argument("--out", type=Path, default=OUT)
@@ -504,55 +537,60 @@ def main(argv=None) -> int:
     X, y, src = build(1, args.stroke, args.font, args.sk_aug, args.reject, train_fonts, sk_train, sk)
     print(f"train: {len(y)} samples ({time.time() - t0:.0f}s)")
     # validation (temperature) and test splits: other seeds, held-out fonts and sklearn images
-    Xv, yv, sv = build(2, 120, 0, 0, 900, train_fonts, np.array([], int), sk)
-    Xt, yt, st = build(3, 150, 100, 1, 1200, test_fonts, sk_test, sk)
-    Xr, yr, sr = build(4, 0, 0, 1, 0, test_fonts, sk_test, sk, aug=False)  # raw held-out sklearn
+    Xv, yv, sv = build(2, 120, 0, 0, 900, train_fonts, np.array([], int), sk, views=True)
+    Xt, yt, st = build(3, 150, 100, 1, 1200, test_fonts, sk_test, sk, views=True)
+    Xr, yr, sr = build(4, 0, 0, 1, 0, test_fonts, sk_test, sk, aug=False, views=True)  # raw held-out sklearn
+    V = len(hw.VIEWS)
     print(f"val {len(yv)}, test {len(yt)} ({time.time() - t0:.0f}s)")
+
+    import warnings
 
     from sklearn.neural_network import MLPClassifier
 
     mean = X.mean(0)
     scale = X.std(0) + 1e-3
-    clf = MLPClassifier(hidden_layer_sizes=(args.hidden,), alpha=3e-4, batch_size=256, learning_rate_init=1e-3, max_iter=args.epochs, random_state=0, tol=1e-5, n_iter_no_change=50)
-    import warnings
+    Xs = (X - mean) / scale
+    arrays: dict[str, np.ndarray] = {}
+    for j in range(args.members):
+        clf = MLPClassifier(hidden_layer_sizes=(args.hidden,), alpha=3e-4, batch_size=256, learning_rate_init=1e-3, max_iter=args.epochs, random_state=j, tol=1e-5, n_iter_no_change=50)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(Xs, y)
+        for i, (w, b) in enumerate(zip(clf.coefs_, clf.intercepts_)):
+            arrays[f"m{j}_W{i + 1}"] = w.astype(np.float32)
+            arrays[f"m{j}_b{i + 1}"] = b.astype(np.float32)
+        n_layers = len(clf.coefs_)
+        print(f"member {j} fit ({time.time() - t0:.0f}s)")
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf.fit((X - mean) / scale, y)
-    print(f"fit ({time.time() - t0:.0f}s)")
-
-    weights = {f"W{i + 1}": w.astype(np.float32) for i, w in enumerate(clf.coefs_)}
-    biases = {f"b{i + 1}": b.astype(np.float32) for i, b in enumerate(clf.intercepts_)}
     labels = np.array([str(i) for i in range(10)] + ["reject"])
-    model = hw.DigitModel(mean.astype(np.float32), scale.astype(np.float32), tuple(weights.values()), tuple(biases.values()), 1.0, tuple(labels))
+    members = tuple(tuple((arrays[f"m{j}_W{i}"], arrays[f"m{j}_b{i}"]) for i in range(1, n_layers + 1)) for j in range(args.members))
+    model = hw.DigitModel(mean.astype(np.float32), scale.astype(np.float32), members, 1.0, tuple(labels))
 
-    # temperature: minimise NLL on the validation split
-    lv = model.logits(Xv)
+    # temperature: minimise the NLL of the shipped prediction (members × views) on validation
     best_t, best_nll = 1.0, np.inf
-    for t in np.exp(np.linspace(np.log(0.5), np.log(5), 60)):
-        z = lv / t
-        z = z - z.max(1, keepdims=True)
-        nll = -np.mean(z[np.arange(len(yv)), yv] - np.log(np.exp(z).sum(1)))
+    for t in np.exp(np.linspace(np.log(0.4), np.log(4), 50)):
+        p = model.predict_proba(Xv, n_views=V, temperature=float(t))
+        nll = -np.mean(np.log(np.maximum(p[np.arange(len(yv)), yv], 1e-12)))
         if nll < best_nll:
             best_t, best_nll = float(t), float(nll)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         args.out,
         feature_version=np.int64(hw.FEATURE_VERSION),
-        n_layers=np.int64(len(clf.coefs_)),
+        n_members=np.int64(args.members),
+        n_layers=np.int64(n_layers),
         mean=mean.astype(np.float32),
         scale=scale.astype(np.float32),
         temperature=np.float64(best_t),
         labels=labels,
-        **weights,
-        **biases,
+        **arrays,
     )
     model = hw.DigitModel.load(args.out)
 
-    scores: dict = {"temperature": round(best_t, 3), "train_samples": int(len(y))}
+    scores: dict = {"temperature": round(best_t, 3), "train_samples": int(len(y)), "members": args.members, "views": V}
 
     def report(name, Xs, ys):
-        p = model.predict_proba(Xs)
+        p = model.predict_proba(Xs, n_views=V)
         pred = p.argmax(1)
         conf = p.max(1)
         acc = float((pred == ys).mean())
@@ -562,9 +600,9 @@ def main(argv=None) -> int:
         print(f"{name:16s} n={len(ys):5d} acc={acc:.4f}  ≥{hw.TRUST_THRESHOLD}: coverage {hi.mean():.3f} error {err_hi:.4f}")
 
     for s in ("stroke", "font", "sklearn", "reject"):
-        report(f"test_{s}", Xt[st == s], yt[st == s])
+        sel = np.repeat(st == s, V)
+        report(f"test_{s}", Xt[sel], yt[st == s])
     report("test_sklearn_raw", Xr, yr)
-    report("train_all", X[::7], y[::7])
 
     # end-to-end: generated slots through read_slot
     hw._MODEL = None

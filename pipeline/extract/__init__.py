@@ -45,13 +45,41 @@ _MODEL_DIR: Path | None = None
 _MODEL_LOADED = False
 
 
+#: Field labels that only a procedure result's form prints (its structure, not its words):
+#: a document that prints two of them is that form.
+FORM_LABELS = {
+    "birth_certificate": ("ho, chu dem, ten", "ngay, thang, nam sinh", "noi sinh", "so dinh danh ca nhan",
+                          "noi dang ky khai sinh", "ho, chu dem, ten nguoi me", "ho, chu dem, ten nguoi cha"),
+    "household_business_registration": ("ten ho kinh doanh", "ma so ho kinh doanh", "dia diem kinh doanh",
+                                        "nganh, nghe kinh doanh", "von kinh doanh", "chu ho kinh doanh"),
+}  # fmt: skip
+
+
 def classify(pages: list[PageResult]) -> str:
-    """Record type from the first page's text (title of a procedure result, else admin document)."""
-    head = fold(pages[0].text[:1500]) if pages else ""
-    if "giay khai sinh" in head or ("khai sinh" in head and "ho, chu dem" in head):
+    """Record type from the first page's heading, else its form's structure; an administrative
+    document otherwise.
+
+    The heading is the capitals of the page's top part ("GIẤY KHAI SINH", "GIẤY CHỨNG NHẬN ĐĂNG KÝ
+    HỘ KINH DOANH"); words of a body ("… xử phạt hộ kinh doanh …") never decide the type. A form
+    without a readable heading is known by two or more of its printed field labels."""
+    if not pages:
+        return "admin_document"
+    from .common import uppercase_ratio
+    from .layout import page_lines
+
+    page = pages[0]
+    top = [ln for ln in page_lines(page) if ln.top < page.height * 0.45] if page.words else []
+    heading = " ".join(fold(ln.text) for ln in top if uppercase_ratio(ln.text) > 0.7)
+    if not page.words:  # text only (no word boxes): its first lines stand for the heading
+        heading = " ".join(fold(line) for line in page.text.splitlines()[:12] if uppercase_ratio(line) > 0.7)
+    if "khai sinh" in heading:
         return "birth_certificate"
-    if "ho kinh doanh" in head and ("dang ky" in head or "chung nhan" in head):
+    if "ho kinh doanh" in heading and ("dang ky" in heading or "chung nhan" in heading):
         return "household_business_registration"
+    text = fold(page.text[:4000])
+    for record_type, labels in FORM_LABELS.items():
+        if sum(label in text for label in labels) >= 2:
+            return record_type
     return "admin_document"
 
 

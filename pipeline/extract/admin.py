@@ -291,6 +291,21 @@ def extract_admin(pages, images=None) -> Extraction:
         else:
             ex.set("number", m.number, min(conf, weakest), ev)
         break
+    if number_line is None:
+        # 'Số:' and the handwritten digits both lost: the printed symbol alone ('/UBND-KTTH') in
+        # the left column still marks the slot for the review desk
+        for ln in (ln for ln in candidates if hl.is_left(ln) and not hl.in_stamp(ln)):
+            sm = _LONE_SYMBOL.match(clean_spaces(ln.text))
+            if sm:
+                number_line = ln
+                x1 = ln.x0
+                slot = (max(0, int(x1 - 8 * ln.height)), int(ln.top - 0.4 * ln.height), int(x1), int(ln.bottom + 0.4 * ln.height))
+                ex.hints["number_symbol"] = sm.group(1).replace(" ", "")
+                ex.hints["number_slot"] = slot
+                ex.evidence["number"] = FieldEvidence(page=ln.page, boxes=[slot], method="handwriting")
+                ex.flag("number", "missing", f"only the symbol '/{ex.hints['number_symbol']}' of the number was read: "
+                        "enter the number from the crop")  # fmt: skip
+                break
 
     # --- place and date: right column ---------------------------------------------------------
     date_line = None
@@ -405,6 +420,10 @@ def _slot_box(ln: Line, words, symbol: str | None) -> tuple[int, int, int, int]:
     x1 = sym.bbox[0] if sym and sym.bbox[0] > x0 else ln.x1
     pad = int(0.4 * ln.height)
     return (x0, ln.top - pad, max(x1, x0 + ln.height), ln.bottom + pad)
+
+
+#: A header line that is nothing but a number's symbol: '/UBND-KTTH', '/TB-UBND'.
+_LONE_SYMBOL = re.compile(r"^[/|]\s*([A-ZĐ][A-ZĐa-z0-9]{0,9}(?:\s*-\s*[A-ZĐ][A-ZĐa-z0-9]{0,9})+)\.?$")
 
 
 def _join_rows(lines: list[Line]) -> list[Line]:

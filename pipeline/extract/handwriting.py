@@ -42,7 +42,7 @@ GLYPH_BOX = 20
 #: Index of the "not a digit" class; labels 0–9 are the digits themselves.
 REJECT = 10
 #: Feature layout version: the npz records it and loading refuses a mismatch.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 
 _MODEL: "DigitModel | None" = None
 _MODEL_PATH: Path | None = None
@@ -85,15 +85,17 @@ def ink_from_crop(crop: np.ndarray) -> np.ndarray:
 
 
 def normalize_glyph(ink: np.ndarray) -> tuple[np.ndarray, float]:
-    """The glyph's ink cropped to its bounding box, its longer side scaled to GLYPH_BOX pixels
-    (aspect kept), centred in a GLYPH×GLYPH square; and log(height/width) of the box."""
+    """The glyph's ink, binarised at 0.5 (the edge profile of a scan, a printer or a renderer
+    does not reach the model), cropped to its bounding box, its longer side scaled to GLYPH_BOX
+    pixels (aspect kept, area-averaged), centred in a GLYPH×GLYPH square; and log(height/width)
+    of the box."""
     ink = np.asarray(ink, np.float32)
     out = np.zeros((GLYPH, GLYPH), np.float32)
-    ys, xs = np.nonzero(ink > 0.3)
+    ys, xs = np.nonzero(ink >= 0.5)
     if len(ys) == 0:
         return out, 0.0
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    g = ink[y0:y1, x0:x1]
+    g = (ink[y0:y1, x0:x1] >= 0.5).astype(np.float32)
     h, w = g.shape
     s = GLYPH_BOX / max(h, w)
     nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
@@ -109,21 +111,77 @@ _CELL = 4
 
 
 def glyph_features(glyphs: np.ndarray, log_aspect: np.ndarray) -> np.ndarray:
-    """Feature vectors (N, 196 + 441 + 3) of normalised glyphs (N, 28, 28):
+    """Feature vectors (N, 196 + 441 + 2) of normalised glyphs (N, 28, 28):
 
     * the glyph pooled to 14×14 (mean of 2×2);
     * a HOG-like descriptor: gradient orientation (unsigned, 9 bins, linear interpolation
       between bins) weighted by magnitude, summed over 4×4-pixel cells (7×7 cells) of the
       slightly blurred glyph, L2-normalised then square-rooted (insensitive to stroke width);
-    * log aspect (clipped), ink mass, and |log aspect| > 1 (very thin glyphs: 1, /, |).
+    * log aspect of the glyph's box (clipped to ±2.5) and its ink mass.
     """
     g = np.asarray(glyphs, np.float32).reshape(-1, GLYPH, GLYPH)
     n = g.shape[0]
     pooled = g.reshape(n, GLYPH // 2, 2, GLYPH // 2, 2).mean(axis=(2, 4)).reshape(n, -1)
     hog = np.concatenate([_hog(g[i : i + 1024]) for i in range(0, n, 1024)]) if n else np.zeros((0, 441), np.float32)
     la = np.clip(np.asarray(log_aspect, np.float32).reshape(n, 1), -2.5, 2.5)
-    extra = np.concatenate([la, g.reshape(n, -1).mean(axis=1, keepdims=True) * 4, (np.abs(la) > 1).astype(np.float32)], axis=1)
+    extra = np.concatenate([la, g.reshape(n, -1).mean(axis=1, keepdims=True) * 4], axis=1)
     return np.concatenate([pooled, hog, extra], axis=1).astype(np.float32)
+
+
+#: Test-time views of a glyph (shear, horizontal scale, 3×3 erode −1 / dilate +1), on the
+#: binarised glyph scaled to VIEW_HEIGHT pixels. The probability is the mean over the views
+#: (and the ensemble's members): a glyph the model reads one way only from one angle gets
+#: a low probability.
+VIEWS: tuple[tuple[float, float, int], ...] = (
+    (0.0, 1.0, 0),
+    (-0.15, 1.0, 0),
+    (0.15, 1.0, 0),
+    (0.0, 0.85, 0),
+    (0.0, 1.15, 0),
+    (0.0, 1.0, -1),
+    (0.0, 1.0, 1),
+)
+VIEW_HEIGHT = 48
+
+
+def glyph_views(ink: np.ndarray) -> list[np.ndarray]:
+    """The glyph's binarised ink under each of :data:`VIEWS` (the first is the glyph itself)."""
+    b = (np.asarray(ink, np.float32) >= 0.5).astype(np.float32)
+    ys, xs = np.nonzero(b)
+    if ys.size == 0:
+        return [b] * len(VIEWS)
+    b = b[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = b.shape
+    s = VIEW_HEIGHT / h
+    nw = max(1, int(round(w * s)))
+    b = (cv2.resize(b, (nw, VIEW_HEIGHT), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR) >= 0.5).astype(np.uint8)
+    pad = VIEW_HEIGHT // 4
+    b = np.pad(b, pad)
+    H, W = b.shape
+    out = []
+    k = np.ones((3, 3), np.uint8)
+    for shear, sx, morph in VIEWS:
+        v = b
+        if shear or sx != 1.0:
+            M = np.float32([[sx, shear, (1 - sx) * W / 2 - shear * H / 2], [0, 1, 0]])
+            v = cv2.warpAffine(b.astype(np.float32), M, (W, H), flags=cv2.INTER_LINEAR)
+            v = (v >= 0.5).astype(np.uint8)
+        if morph > 0:
+            v = cv2.dilate(v, k)
+        elif morph < 0:
+            e = cv2.erode(v, k)
+            v = e if e.sum() >= 0.5 * v.sum() else v
+        out.append(v.astype(np.float32))
+    return out
+
+
+def inks_features(inks: Sequence[np.ndarray], views: bool = True) -> np.ndarray:
+    """Features of each glyph (N, F), or of each of its views (N × len(VIEWS), F), glyph-major."""
+    all_inks = [v for i in inks for v in glyph_views(i)] if views else list(inks)
+    if not all_inks:
+        return np.zeros((0, 196 + 441 + 2), np.float32)
+    norm = [normalize_glyph(i) for i in all_inks]
+    return glyph_features(np.stack([g for g, _ in norm]), np.array([a for _, a in norm], np.float32))
 
 
 def _hog(g: np.ndarray) -> np.ndarray:
@@ -152,12 +210,12 @@ def _hog(g: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DigitModel:
-    """The exported MLP: standardise, ReLU hidden layer(s), softmax at a fitted temperature."""
+    """The exported ensemble of MLPs: standardise, ReLU hidden layer(s), softmax at a fitted
+    temperature, probabilities averaged over members (and a glyph's views)."""
 
     mean: np.ndarray
     scale: np.ndarray
-    weights: tuple[np.ndarray, ...]
-    biases: tuple[np.ndarray, ...]
+    members: tuple[tuple[tuple[np.ndarray, np.ndarray], ...], ...]
     temperature: float
     labels: tuple[str, ...]
 
@@ -167,28 +225,39 @@ class DigitModel:
             if int(z["feature_version"]) != FEATURE_VERSION:
                 raise ValueError(f"{path}: feature version {int(z['feature_version'])}, code expects {FEATURE_VERSION}")
             layers = int(z["n_layers"])
+            members = tuple(
+                tuple((z[f"m{j}_W{i}"].astype(np.float32), z[f"m{j}_b{i}"].astype(np.float32)) for i in range(1, layers + 1))
+                for j in range(int(z["n_members"]))
+            )
             return cls(
                 mean=z["mean"].astype(np.float32),
                 scale=z["scale"].astype(np.float32),
-                weights=tuple(z[f"W{i}"].astype(np.float32) for i in range(1, layers + 1)),
-                biases=tuple(z[f"b{i}"].astype(np.float32) for i in range(1, layers + 1)),
+                members=members,
                 temperature=float(z["temperature"]),
                 labels=tuple(str(x) for x in z["labels"]),
             )
 
     def logits(self, feats: np.ndarray) -> np.ndarray:
-        h = (np.asarray(feats, np.float32) - self.mean) / self.scale
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = h @ w + b
-            if i < len(self.weights) - 1:
-                h = np.maximum(h, 0.0)
-        return h
+        """(members, N, classes)."""
+        x = (np.asarray(feats, np.float32) - self.mean) / self.scale
+        out = []
+        for layers in self.members:
+            h = x
+            for i, (w, b) in enumerate(layers):
+                h = h @ w + b
+                if i < len(layers) - 1:
+                    h = np.maximum(h, 0.0)
+            out.append(h)
+        return np.stack(out)
 
-    def predict_proba(self, feats: np.ndarray) -> np.ndarray:
-        z = self.logits(feats) / self.temperature
-        z = z - z.max(axis=1, keepdims=True)
+    def predict_proba(self, feats: np.ndarray, n_views: int = 1, temperature: float | None = None) -> np.ndarray:
+        """(N, classes) from features (N × n_views, F), glyph-major."""
+        z = self.logits(feats) / (self.temperature if temperature is None else temperature)
+        z = z - z.max(axis=2, keepdims=True)
         e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        p = e / e.sum(axis=2, keepdims=True)
+        m, nv, k = p.shape
+        return p.reshape(m, nv // n_views, n_views, k).mean(axis=(0, 2))
 
 
 def load_model(path: str | Path | None = None) -> DigitModel:
@@ -205,9 +274,7 @@ def load_model(path: str | Path | None = None) -> DigitModel:
 def _proba_of_inks(inks: Sequence[np.ndarray], model_path: str | Path | None = None) -> np.ndarray:
     if not inks:
         return np.zeros((0, REJECT + 1), np.float32)
-    norm = [normalize_glyph(i) for i in inks]
-    feats = glyph_features(np.stack([g for g, _ in norm]), np.array([a for _, a in norm], np.float32))
-    return load_model(model_path).predict_proba(feats)
+    return load_model(model_path).predict_proba(inks_features(inks), n_views=len(VIEWS))
 
 
 def _label(p: np.ndarray) -> tuple[str | None, float]:
@@ -263,6 +330,8 @@ MIN_SATURATION = 0.25
 #: Contrast (paper minus darkest ink, grey levels) below which a slot counts as empty.
 MIN_CONTRAST = 70
 MAX_DIGITS = 4
+#: A glyph at the box's edge whose stroke is thinner than this × the other glyphs' is print.
+THIN_EDGE = 0.65
 #: A candidate at least this much wider than tall is also tried as two (or three) glyphs.
 SPLIT_RATIO = 0.9
 
@@ -331,7 +400,10 @@ def read_slot(image: np.ndarray, box: Box, model_path: str | Path | None = None)
        reading's confidence is multiplied by the agreement: the share of all hypotheses'
        scores that read the same digits as the winner (two cuts that read "06" and "66"
        equally well leave about half).
-    6. Each candidate is classified. A candidate at the box's left/right edge that the model
+    6. Each candidate is classified. A first or last candidate touching the box's left/right
+       edge whose stroke is thinner than THIN_EDGE × the other candidates' (a printed "/" or
+       letter stem next to a pen's digits) is dropped and the confidence halved. A candidate
+       at the box's left/right edge that the model
        says is not a digit is taken as a sliver of the printed neighbour and dropped, the
        confidence times its "not a digit" probability. Any other non-digit → text None.
        More than MAX_DIGITS candidates → text None.
@@ -500,10 +572,18 @@ def read_slot(image: np.ndarray, box: Box, model_path: str | Path | None = None)
     conf = (0.5 if overlap else 1.0) * agreement
     if overlap:
         notes.append("overlap")
+    widths = [_stroke_width(c[1]) for c in cands]
     for idx, ((soft, mask, (bx0, by0, bx1, by1)), p) in enumerate(zip(cands, probs)):
         label, prob = _label(p)
         page_box = (bx0 + ex0, by0 + ey0, bx1 + ex0, by1 + ey0)
         at_edge = bx0 <= ix0 + 1 or bx1 >= ix1 - 1
+        outer = idx == 0 or idx == len(cands) - 1
+        if at_edge and outer and len(cands) > 1:
+            others = float(np.median([w for j, w in enumerate(widths) if j != idx]))
+            if widths[idx] < THIN_EDGE * others:  # a printed "/" or letter stem, not the pen's digits
+                conf *= 0.5
+                notes.append("thin glyph at the edge dropped")
+                continue
         if label is None and at_edge and (idx == 0 or idx == len(cands) - 1) and len(cands) > 1:
             conf *= prob
             notes.append("edge sliver dropped")

@@ -133,13 +133,24 @@ def _date(ex: Extraction, sigs: list[dict[str, Any]], issuer_sigs: list[dict[str
     except ValueError:
         return
     if times and stated > times[0]:
-        ex.flag("date", "inconsistent", f"date of issue {stated.isoformat()} is after the PDF was signed "
-                f"({times[0].isoformat()}): the day or month was misread")  # fmt: skip
+        _doubt(ex, f"date of issue read as {stated.isoformat()} is after the PDF was signed "
+               f"({times[0].isoformat()}): the day or month was misread")  # fmt: skip
         return
     if own:
         delay = (own[0] - stated).days
         if MAX_SIGNING_DELAY_DAYS < delay <= LATER_COPY_DAYS:
-            ex.flag("date", "inconsistent", f"the issuing body signed on {own[0].isoformat()}, {delay} days after "
-                    f"the date of issue read ({stated.isoformat()}): check the day")  # fmt: skip
+            _doubt(ex, f"the issuing body signed on {own[0].isoformat()}, {delay} days after the date of issue "
+                   f"read ({stated.isoformat()}): check the day")  # fmt: skip
         elif delay <= MAX_SIGNING_DELAY_DAYS:
             ex.confidence["date"] = max(ex.confidence.get("date", 0.0), 0.95)
+
+
+def _doubt(ex: Extraction, message: str) -> None:
+    """The date disagrees with the signatures: it is not kept (a lookup must not hand on a wrong
+    date); its box stays for the review desk and the reading is quoted in the reason."""
+    evidence = ex.evidence.get("date")
+    ex.hints["date_read"] = ex.fields.get("date")
+    ex.drop("date")
+    if evidence is not None:
+        ex.evidence["date"] = evidence
+    ex.flag("date", "inconsistent", message)
