@@ -167,6 +167,7 @@ def pdftotext_page(path: Path, page: int) -> str:
 def score(truth: dict, results: dict[str, dict]) -> dict:
     per_field = {f: {"right": 0, "flagged": 0, "silent": 0} for f in FIELDS}
     ok_wrong = ok = failed = 0
+    trusted = trusted_right = 0  # values present and not named for review: what a lookup hands on
     wrong: list[str] = []
     for name, t in truth.items():
         r = results.get(name)
@@ -178,6 +179,9 @@ def score(truth: dict, results: dict[str, dict]) -> dict:
         bad = False
         for f in FIELDS:
             tv, gv = t["fields"].get(f), comparable(f, r["fields"].get(f))
+            if gv not in (None, "", []) and f not in r["flagged"]:
+                trusted += 1
+                trusted_right += same(tv, gv)
             if same(tv, gv):
                 per_field[f]["right"] += 1
                 continue
@@ -189,7 +193,8 @@ def score(truth: dict, results: dict[str, dict]) -> dict:
             ok += 1
             ok_wrong += bad
     total = {k: sum(v[k] for v in per_field.values()) for k in ("right", "flagged", "silent")}
-    return {"fields": per_field, "total": total, "ok": ok, "ok_wrong": ok_wrong, "failed": failed, "wrong": wrong}
+    return {"fields": per_field, "total": total, "ok": ok, "ok_wrong": ok_wrong, "failed": failed, "wrong": wrong,
+            "trusted": trusted, "trusted_right": trusted_right}  # fmt: skip
 
 
 def born_digital_cer(truth: dict, results: dict[str, dict]) -> tuple[float, int] | None:
@@ -259,6 +264,8 @@ def main(argv=None) -> int:
     print(f"{'printed 5 fields':18}" + "".join(f"{c:>30}" for c in cells))
     cells = [f"{s['ok']} ok, {s['ok_wrong']} with a wrong field" for s in scores.values()]
     print(f"{'ok records':18}" + "".join(f"{c:>30}" for c in cells))
+    cells = [f"{s['trusted_right']}/{s['trusted']} right" for s in scores.values()]
+    print(f"{'trusted values':18}" + "".join(f"{c:>30}" for c in cells))
     cells = [str(s["failed"]) for s in scores.values()]
     print(f"{'failed documents':18}" + "".join(f"{c:>30}" for c in cells))
     cells = []

@@ -203,17 +203,38 @@ def is_quarter_turned(gray: np.ndarray, max_angle: float = 20.0, *, mask: np.nda
 # --- rotation ---------------------------------------------------------------------------
 
 
-def rotate_bound(image: np.ndarray, angle: float, fill: int | tuple[int, int, int] = 255) -> np.ndarray:
-    """Rotate counter-clockwise by ``angle`` degrees, enlarging the canvas so nothing is cut."""
-    if abs(angle) < 1e-3:
-        return image
-    h, w = image.shape[:2]
+def bound_matrix(w: int, h: int, angle: float) -> tuple[np.ndarray, int, int]:
+    """The affine matrix of :func:`rotate_bound` for a ``w`` × ``h`` page, and the new canvas size
+    (also what maps a point of the page as loaded onto the deskewed page)."""
     matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
     cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
     new_w = int(np.ceil(h * sin + w * cos))
     new_h = int(np.ceil(h * cos + w * sin))
     matrix[0, 2] += new_w / 2.0 - w / 2.0
     matrix[1, 2] += new_h / 2.0 - h / 2.0
+    return matrix, new_w, new_h
+
+
+def map_box(box: tuple[float, float, float, float], size: tuple[int, int], angle: float, scale: float = 1.0) -> tuple[int, int, int, int]:
+    """A box of the page as loaded (``size`` = (w, h)) on the page deskewed by ``angle`` (as
+    :func:`rotate_bound` turns it) and then resampled by ``scale``: the bounding box of its turned corners."""
+    x0, y0, x1, y1 = box
+    if abs(angle) < 1e-3:
+        pts = np.array([[x0, y0], [x1, y1]], dtype=np.float64)
+    else:
+        matrix, _, _ = bound_matrix(size[0], size[1], angle)
+        corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], dtype=np.float64)
+        pts = corners @ matrix.T
+    pts *= scale
+    return (int(pts[:, 0].min()), int(pts[:, 1].min()), int(np.ceil(pts[:, 0].max())), int(np.ceil(pts[:, 1].max())))
+
+
+def rotate_bound(image: np.ndarray, angle: float, fill: int | tuple[int, int, int] = 255) -> np.ndarray:
+    """Rotate counter-clockwise by ``angle`` degrees, enlarging the canvas so nothing is cut."""
+    if abs(angle) < 1e-3:
+        return image
+    h, w = image.shape[:2]
+    matrix, new_w, new_h = bound_matrix(w, h, angle)
     if image.ndim == 3 and isinstance(fill, int):
         fill = (fill,) * image.shape[2]
     return cv2.warpAffine(

@@ -108,7 +108,7 @@ def process_page_bytes(
     """Load, deskew, clean up and OCR one page of ``data`` (the source bytes)."""
     from .cleanup import cleanup_page
     from .deskew import deskew_page
-    from .load import render_page
+    from .load import PDF, render_page
 
     stage = "load"
     timings: dict[str, float] = {}
@@ -130,6 +130,10 @@ def process_page_bytes(
         stage = "ocr"
         processed, (words, text, conf, text_pdf, secs), turn_secs = read_page(processed, settings)
         timings["ocr"] = secs
+        if info.media_type == PDF:
+            words, text, conf, dropped = without_stamp_text(data, raster, processed, words, text, conf)
+            if dropped:
+                processed.flags.append(f"stamp_text_removed:{dropped}")
         if turn_secs:
             timings["orientation"] = turn_secs
         stage = "store"
@@ -199,6 +203,34 @@ def text_layer_page(data: bytes, info: DocumentInfo, raster, settings: Settings,
         seconds={k: round(v, 3) for k, v in timings.items()},
     )
     return PageOutput(result=result, image_jpeg=jpeg, text_pdf=glyphless_font_pdf(settings.ocr.lang))
+
+
+def without_stamp_text(data: bytes, raster, processed, words, text: str, conf: float):
+    """OCR words without those of the PDF's e-signature stamps ("Ký bởi: …, Thời gian ký: …", the
+    gazette centre's box): the stamps are metadata (the signatures themselves are read from the
+    PDF), never text of the page, its issuer or its trích yếu. Their boxes come from the PDF
+    (:func:`pipeline.pdfsource.stamp_regions`) and are carried onto the deskewed page. A page
+    turned by a quarter keeps its words (best effort). Returns (words, text, confidence, dropped)."""
+    from .deskew import map_box
+    from .ocr import mean_confidence, words_to_text
+    from .pdfsource import stamp_regions
+
+    if processed.orientation:
+        return words, text, conf, 0
+    h, w = raster.image.shape[:2]
+    scale = processed.dpi / raster.dpi
+    boxes = [map_box(b, (w, h), processed.skew_angle, scale) for b in stamp_regions(data, raster.page, raster.dpi)]
+    if not boxes:
+        return words, text, conf, 0
+
+    def inside(word) -> bool:
+        cx, cy = (word.bbox[0] + word.bbox[2]) / 2, (word.bbox[1] + word.bbox[3]) / 2
+        return any(x0 <= cx <= x1 and y0 <= cy <= y1 for x0, y0, x1, y1 in boxes)
+
+    kept = [wd for wd in words if not inside(wd)]
+    if len(kept) == len(words):
+        return words, text, conf, 0
+    return kept, words_to_text(kept), mean_confidence(kept), len(words) - len(kept)
 
 
 def read_page(processed, settings: Settings):
