@@ -186,3 +186,50 @@ def test_type_comes_from_the_heading_not_from_words_in_the_body():
     form.row(900, (0.3, "Tên hộ kinh doanh: Tạp hóa Minh An"))
     form.row(960, (0.3, "Mã số hộ kinh doanh: 4300123456"))
     assert classify([form.result()]) == "household_business_registration"  # no heading read: its labels
+
+
+# --- handwritten slots read by the digit recogniser (pipeline.extract.handwriting) -------------
+
+
+def _recogniser_reads(monkeypatch, text: str, confidence: float):
+    import numpy as np
+
+    from pipeline.extract import handwriting
+
+    def fake(image, box, model_path=None):
+        return handwriting.SlotReading(text=text, confidence=confidence, digits=[], ink="blue", handwritten=True, box=box)
+
+    monkeypatch.setattr(handwriting, "read_slot", fake)
+    return np.full((3508, 2480, 3), 255, np.uint8)
+
+
+def test_a_trusted_handwritten_number_needs_ocr_to_agree(monkeypatch):
+    image = _recogniser_reads(monkeypatch, "46", 0.97)
+    agree = _page([(451, "Số:", 96), (560, "46", 60), (640, "/TB-UBND", 95)]).result()
+    ex = extract([agree], use_model=False, images=[image])
+    assert ex.fields["number"] == "46/TB-UBND"
+    assert ex.evidence["number"].method == "handwriting" and ex.evidence["number"].source == "handwriting"
+    differ = _page([(451, "Số:", 96), (560, "O4", 20), (640, "/TB-UBND", 95)]).result()
+    ex = extract([differ], use_model=False, images=[image])
+    assert "number" not in ex.fields and ("number", "missing") in _issues(ex)
+    assert "'46'" in next(i.message for i in ex.issues if i.field == "number")  # the guess, for the steward
+
+
+def test_an_untrusted_reading_is_only_a_hint(monkeypatch):
+    image = _recogniser_reads(monkeypatch, "46", 0.5)
+    page = _page([(451, "Số:", 96), (560, "46", 60), (640, "/TB-UBND", 95)]).result()
+    ex = extract([page], use_model=False, images=[image])
+    assert "number" not in ex.fields and ("number", "missing") in _issues(ex)
+
+
+def test_a_handwritten_day_stands_only_next_to_the_issuers_signing_day(monkeypatch):
+    image = _recogniser_reads(monkeypatch, "06", 0.97)
+    page = _page([(451, "Số:", 96), (560, "46", 95), (640, "/TTr-UBND", 95)],
+                 date_text="Quảng Ngãi, ngày tháng 01 năm 2025").result()  # fmt: skip
+    signed = [_sig(at="2025-01-07T10:09:57+07:00")]
+    ex = extract([page], use_model=False, images=[image], signatures=signed)
+    assert ex.fields["date"] == "2025-01-06" and ex.evidence["date"].source == "handwriting"
+    late = extract([page], use_model=False, images=[image], signatures=[_sig(at="2025-01-20T10:00:00+07:00")])
+    assert "date" not in late.fields and ("date", "inconsistent") in _issues(late)
+    unsigned = extract([page], use_model=False, images=[image])
+    assert "date" not in unsigned.fields and ("date", "inconsistent") in _issues(unsigned)

@@ -136,10 +136,9 @@ def extract(
                 check_number_type(ex)
         if ex.fields.get("subject"):  # the content only, as for a công văn's "V/v …"
             ex.fields["subject"] = strip_ve_viec(ex.fields["subject"])
-        if signatures:
-            from .signatures import apply_signatures
+        from .signatures import apply_signatures
 
-            apply_signatures(ex, signatures)
+        apply_signatures(ex, signatures or [])
         from .references import extract_references, extract_tasks
 
         refs = extract_references(pages)

@@ -325,6 +325,9 @@ def extract_admin(pages, images=None) -> Extraction:
         ev = FieldEvidence(page=ln.page, boxes=[_box(words)])
         day_words = _day_words(words)
         weakest = min((w.conf for w in day_words), default=0.0) / 100.0
+        month_year = _MONTH_YEAR_TAIL.search(fold(ln.text))
+        if month_year and month_year.group(1).isdigit() and month_year.group(2).isdigit():
+            ex.hints["date_month_year"] = (int(month_year.group(1)), int(month_year.group(2)))
         if dm.value is None:
             ex.evidence["date"] = FieldEvidence(page=ln.page, boxes=[_day_slot(ln, words)], method="handwriting")
             kind = "missing" if "handwritten" in (dm.problem or "") else "invalid"
@@ -401,8 +404,73 @@ def extract_admin(pages, images=None) -> Extraction:
             ex.set("doc_type", "Công văn", 0.6, FieldEvidence(page=page.page, method="layout"))
     check_number_type(ex)
 
+    if images is not None and images and images[0] is not None:
+        _read_handwritten_slots(ex, page, images[0])
     _signature_block(ex, pages, images)
     return ex
+
+
+def _read_handwritten_slots(ex: Extraction, page, image) -> None:
+    """The number's digits and the day that OCR could not be trusted with, read by our own digit
+    recogniser from the slot's pixels (:mod:`.handwriting`). Only a trusted reading becomes the
+    value (``method``/``source`` ``handwriting``); otherwise the field stays empty, named in the
+    review reasons with the slot's box, and the recogniser's guess is quoted for the steward."""
+    from . import handwriting, reread
+
+    slots = {name: ex.evidence[name] for name in ("number", "date")
+             if name not in ex.fields and name in ex.evidence and ex.evidence[name].method == "handwriting"}  # fmt: skip
+    if not slots:
+        return
+    rgb = reread.page_rgb(image)
+    if rgb is None or rgb.shape[0] < page.height * 0.9 or rgb.shape[1] < page.width * 0.9:
+        return
+    for name, evidence in slots.items():
+        try:
+            reading = handwriting.read_slot(rgb, tuple(int(v) for v in evidence.boxes[0]))
+        except Exception:  # noqa: BLE001 - best effort: the slot stays for the steward
+            continue
+        value = _slot_value(ex, name, reading.text) if reading.trusted else None
+        if value is not None and name == "number" and _ocr_digits(ex.hints.get("number_ocr")) != reading.text:
+            # nothing checks a number but a second reading: Tesseract's digits of the same slot
+            # must agree (a date is checked against the signing time, see .signatures)
+            ex.hints["number_handwriting"] = reading.text
+            value = None
+        if value is not None and name == "date":
+            ex.hints["date_handwritten"] = True  # .signatures holds it to the issuing body's signing day
+        if value is None:
+            if reading.text:
+                for issue in ex.issues:
+                    if issue.field == name and "recogniser" not in issue.message:
+                        issue.message += f" (the digit recogniser reads '{reading.text}' with confidence {reading.confidence:.2f}, not enough to trust)"
+            continue
+        ex.set(name, value, reading.confidence,
+               FieldEvidence(page=page.page, boxes=evidence.boxes, method="handwriting", source="handwriting"))  # fmt: skip
+        ex.issues = [i for i in ex.issues if i.field != name]
+        ex.hints.setdefault("handwritten", []).append(name)
+
+
+def _ocr_digits(number: str | None) -> str | None:
+    """The digits of a number as OCR read them ('04/TTr-UBND' → '04')."""
+    return number.split("/", 1)[0] if number else None
+
+
+def _slot_value(ex: Extraction, name: str, digits: str | None) -> str | None:
+    """The field value a trusted reading of a slot makes: 'N/<symbol>' for the number, the ISO
+    date with the printed month and year for the day; None when it makes no valid value."""
+    from datetime import date
+
+    if not digits or not digits.isdigit():
+        return None
+    if name == "number":
+        symbol = ex.hints.get("number_symbol")
+        return f"{int(digits)}/{symbol}" if symbol and int(digits) > 0 else None
+    month_year = ex.hints.get("date_month_year")
+    if not month_year:
+        return None
+    try:
+        return date(month_year[1], month_year[0], int(digits)).isoformat()
+    except ValueError:
+        return None
 
 
 #: Below this OCR confidence (0–1) a digit of the number or of the day is not trusted: on real
@@ -424,6 +492,9 @@ def _slot_box(ln: Line, words, symbol: str | None) -> tuple[int, int, int, int]:
 
 #: A header line that is nothing but a number's symbol: '/UBND-KTTH', '/TB-UBND'.
 _LONE_SYMBOL = re.compile(r"^[/|]\s*([A-ZĐ][A-ZĐa-z0-9]{0,9}(?:\s*-\s*[A-ZĐ][A-ZĐa-z0-9]{0,9})+)\.?$")
+
+
+_MONTH_YEAR_TAIL = re.compile(r"(?:thang)?\s*(\d{1,2})\s*[,.]?\s*nam\s*(\d{4})")
 
 
 def _join_rows(lines: list[Line]) -> list[Line]:

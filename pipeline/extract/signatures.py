@@ -35,6 +35,9 @@ from .result import Extraction
 #: beyond a year the signature is a later copy's (a digitization), not evidence of the date.
 MAX_SIGNING_DELAY_DAYS = 7
 LATER_COPY_DAYS = 366
+#: A handwritten day read by the digit recogniser (not by OCR of print) must fall on the issuing
+#: body's signing day or up to this many days before it.
+HANDWRITTEN_DAY_WINDOW = 3
 #: Folded similarity (rapidfuzz ratio) above which a certificate's name is the name read on the page.
 SAME_NAME = 88.0
 
@@ -67,11 +70,10 @@ def _agency_names(sig: dict[str, Any]) -> list[str]:
 def apply_signatures(ex: Extraction, signatures: list[dict[str, Any]]) -> None:
     """Check and correct ``issuer``, ``signer`` and ``date`` of ``ex`` against ``signatures``."""
     sigs = _usable(signatures)
-    if not sigs:
-        return
-    issuer_sigs = _issuer(ex, sigs)
-    _signer(ex, sigs)
-    _date(ex, sigs, issuer_sigs)
+    issuer_sigs = _issuer(ex, sigs) if sigs else []
+    if sigs:
+        _signer(ex, sigs)
+    _date(ex, sigs, issuer_sigs)  # without signatures too: a handwritten day then has no check
 
 
 def _issuer(ex: Extraction, sigs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -135,6 +137,16 @@ def _date(ex: Extraction, sigs: list[dict[str, Any]], issuer_sigs: list[dict[str
     if times and stated > times[0]:
         _doubt(ex, f"date of issue read as {stated.isoformat()} is after the PDF was signed "
                f"({times[0].isoformat()}): the day or month was misread")  # fmt: skip
+        return
+    if ex.hints.get("date_handwritten"):
+        # a day read by the digit recogniser stands only on the issuing body's signing day or
+        # within HANDWRITTEN_DAY_WINDOW days after it (the development set: 0–3 days)
+        delay = (own[0] - stated).days if own else None
+        if delay is None or not 0 <= delay <= HANDWRITTEN_DAY_WINDOW:
+            why = ("no signature of the issuing body to check it against" if delay is None
+                   else f"the issuing body signed on {own[0].isoformat()}")  # fmt: skip
+            _doubt(ex, f"the handwritten day was read as {stated.day:02d} by the digit recogniser, but {why}: "
+                   "enter it from the crop")  # fmt: skip
         return
     if own:
         delay = (own[0] - stated).days
