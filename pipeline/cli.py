@@ -2,8 +2,9 @@
 
 Commands::
 
-    sohoa digitize PATH... [--warehouse URL] [--scheduler ADDRESS] [--workers N]
+    sohoa digitize PATH... [--warehouse URL] [--scheduler ADDRESS] [--workers N]   (PATH may be an edXML package)
     sohoa export [--warehouse URL] [--output FILE]
+    sohoa export --format archive-csv|archive-xlsx|archive-xml|archive-json|edxml [--agency CODE] [-o DIR]
     sohoa verify RECORD.json [--trust CA.pem]
     sohoa signer [--state DIR] [--host 127.0.0.1] [--port 8700]
     sohoa schemas [--check | --write]
@@ -50,9 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    p = sub.add_parser("export", help="print every record as JSON Lines")
+    p = sub.add_parser("export", help="print every record as JSON Lines, or export for an archive (Circular 02/2019) "
+                                      "or as edXML packages")
     _common(p)
-    p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    p.add_argument("--output", "-o", type=Path, help="jsonl: write to this file instead of stdout; other formats: the "
+                                                     "folder to write (default ./sohoa-export)")
+    p.add_argument("--format", default="jsonl", choices=EXPORT_FORMATS,
+                   help="jsonl (default); archive-csv/-xlsx/-xml/-json: metadata per Circular 02/2019/TT-BNV, one row per "
+                        "dossier and per document, with the PDF/A files named by identifier; edxml: one e-document "
+                        "exchange package (QCVN 102:2016) per administrative document, its PDF and signed record attached")
+    p.add_argument("--agency", metavar="CODE", help="identifier code of the archiving / sending agency (e.g. 000.00.01.H53): "
+                                                     "prefix of the document identifiers; the edXML sender")
+    p.add_argument("--agency-name", metavar="NAME", help="edxml: the sender's name where a record has no issuer")
+    p.add_argument("--to", action="append", default=[], metavar="CODE[:NAME]", help="edxml: a recipient agency (repeatable)")
+    p.add_argument("--strict-colour", action="store_true", help="archive: only colour scans meet the image requirements")
     p.add_argument("--table", action="store_true", help="a short human-readable table instead of JSON Lines")
     p.add_argument("--decrypt", action="store_true",
                    help="personal data in clear (needs the PII key ring; written to the audit log)")
@@ -150,6 +162,10 @@ def cmd_digitize(args: argparse.Namespace) -> int:
     missing = [i.path for i in inputs if getattr(i, "explicit", False) and not i.path.exists()]
     if missing:
         raise SohoaError(f"no such file or folder: {', '.join(map(str, missing))}")
+    import tempfile
+
+    unpacked = tempfile.TemporaryDirectory(prefix="sohoa-edxml-")
+    inputs, packages = unpack_packages(inputs, Path(unpacked.name))
     if not inputs:
         print("sohoa: no scans found (PDF, TIFF, JPEG, PNG) in the given paths", file=sys.stderr)
         return ExitCode.input_file
@@ -171,6 +187,10 @@ def cmd_digitize(args: argparse.Namespace) -> int:
             with dask_client(resolved.cluster, resolved) as client:
                 runner = BatchRunner(resolved, DaskExecutor(client), warehouse, progress=progress, manifest_dir=resolved.home / "runs")
                 summary = runner.run(inputs)
+        if packages:
+            updated = attach_packages(resolved, warehouse, packages)
+            bar.write(f"edXML: metadata of {updated} package(s) attached to their records (source: package)")
+    unpacked.cleanup()
     bar.close()
     data = summary.as_dict()
     if args.json:
@@ -209,11 +229,16 @@ def export_line(record: dict, *, stored: dict | None = None) -> dict:
     }
 
 
+EXPORT_FORMATS = ("jsonl", "archive-csv", "archive-xlsx", "archive-xml", "archive-json", "edxml")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .services import running_services
     from .warehouse import Warehouse
 
     settings = _settings(args)
+    if getattr(args, "format", "jsonl") != "jsonl":
+        return export_archive(args, settings)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     count = 0
     decrypted: list[str] = []
@@ -258,6 +283,132 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"exported {count} records" + (f" ({len(decrypted)} with personal data decrypted)" if decrypted else ""),
           file=sys.stderr)
     return ExitCode.ok
+
+
+def export_archive(args: argparse.Namespace, settings: Settings) -> int:
+    """``sohoa export --format archive-*|edxml``: files under the output folder (see the parser's help)."""
+    from . import archive, edxml
+    from .services import running_services
+    from .warehouse import Warehouse
+
+    if args.decrypt:
+        raise SohoaError("--decrypt applies to JSON Lines only: archive and edXML exports use no personal data")
+    agency = args.agency
+    if agency and not archive.AGENCY_CODE.match(agency):
+        raise SohoaError(f"--agency {agency!r} does not follow the identifier structure 000.00.01.H53")
+    try:
+        recipients = [edxml.Agency.parse(t) for t in args.to]
+    except edxml.PackageError as exc:
+        raise SohoaError(str(exc)) from exc
+    if args.format == "edxml" and not agency:
+        raise SohoaError("--format edxml needs --agency CODE (the sender's identifier code)")
+    out_dir = Path(args.output or "sohoa-export")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = skipped = 0
+    with running_services(settings, need_signer=False) as resolved:
+        wh = Warehouse(resolved.warehouse)
+        records = [r for r in wh.iter_records() if r.get("status") != "failed"]
+        if args.format == "edxml":
+            for record in records:
+                if record.get("record_type") != "admin_document":
+                    skipped += 1
+                    continue
+                pdf = wh.get_pdf(record["document_id"])
+                if pdf is None:
+                    skipped += 1
+                    continue
+                identifier = archive.document_identifier(record, agency)
+                package = edxml.write_package(
+                    record, pdf, sender=edxml.Agency(agency, args.agency_name), recipients=recipients,
+                    record_bytes=wh.get_record_bytes(record["document_id"]), pdf_name=f"{identifier}.pdf")
+                (out_dir / f"{identifier}.edxml").write_bytes(package)
+                written += 1
+            print(f"exported {written} edXML packages to {out_dir}" + (f" ({skipped} records skipped: not a "
+                  "văn bản or no PDF)" if skipped else ""), file=sys.stderr)
+            return ExitCode.ok
+        images = {r["document_id"]: [wh.get_page_image(r["document_id"], p.get("page", i + 1))
+                                     for i, p in enumerate(r.get("pages") or [])] for r in records}
+        dossiers, documents = archive.archive_rows(records, agency_code=agency, page_images=images,
+                                                   strict_colour=args.strict_colour)
+        export = archive.export_document(dossiers, documents, agency_code=agency)
+        problems = archive.validate_export(export)
+        if problems:
+            raise SohoaError("archive export does not follow its schema: " + "; ".join(problems[:5]))
+        name, write = archive.FORMATS[args.format]
+        (out_dir / name).write_bytes(write(export))
+        pdf_dir = out_dir / "pdf"
+        pdf_dir.mkdir(exist_ok=True)
+        for row in documents:
+            pdf = wh.get_pdf(row["document_id"])
+            if pdf is not None:
+                (pdf_dir / row["tep_tin"]).write_bytes(pdf)
+    print(f"exported {len(documents)} documents and {len(dossiers)} dossiers ({args.format}) to {out_dir}",
+          file=sys.stderr)
+    return ExitCode.ok
+
+
+def unpack_packages(inputs: list, folder: Path) -> tuple[list, dict]:
+    """Explicitly named edXML packages among ``inputs``, recognised by content: each replaced by its
+    attachment (written to ``folder``); returns the inputs and {document id of the attachment: package}."""
+    from . import edxml
+    from .inputs import InputFile, document_id_of
+
+    out, packages = [], {}
+    for item in inputs:
+        path = getattr(item, "path", None)
+        if not (isinstance(item, InputFile) and item.explicit and path is not None and path.is_file()):
+            out.append(item)
+            continue
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if not edxml.is_package(head):
+            out.append(item)
+            continue
+        try:
+            package = edxml.read_package(path.read_bytes())
+        except edxml.PackageError as exc:
+            raise SohoaError(f"{path}: {exc}") from exc
+        attachment = package.document()
+        if attachment is None:
+            raise SohoaError(f"{path}: the edXML package carries no PDF or image to digitize")
+        target = folder / f"{len(packages):03d}" / Path(attachment.name).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(attachment.data)
+        packages[document_id_of(attachment.data)] = package
+        out.append(InputFile(target, explicit=True))
+    return out, packages
+
+
+def attach_packages(resolved: Settings, warehouse, packages: dict) -> int:
+    """Fill the records digitized from packages' attachments with the packages' metadata
+    (``source: package``): a new version, signed and stored. Returns how many were updated."""
+    from . import edxml
+    from .pii import KeyRing, decrypt_fields, encrypt_fields
+    from .sign import RemoteSigner
+    from .store import write_indexes
+
+    keyring = KeyRing.load(resolved.pii_keyring) if resolved.pii_keyring else None
+    signer = RemoteSigner(resolved.signer)
+    updated = 0
+    try:
+        for document_id, package in packages.items():
+            record = warehouse.get_record(document_id)
+            if record is None or record.get("status") == "failed" or record.get("record_type") != "admin_document":
+                continue
+            if all(((record.get("field_evidence") or {}).get(k) or {}).get("source") == edxml.PACKAGE_SOURCE
+                   and record["fields"].get(k) == v for k, v in package.fields.items()):
+                continue  # already applied (a re-run)
+            current = decrypt_fields(record, keyring, role="steward") if record.get("pii") and keyring else record
+            new = edxml.apply_package(current, package)
+            if record.get("pii") and keyring:
+                new = encrypt_fields(new, keyring)
+            signed, data = signer.sign_record_bytes(new)
+            write_indexes(warehouse, signed, keyring)
+            warehouse.put_record(document_id, data, status=signed["status"])
+            updated += 1
+    finally:
+        signer.close()
+    return updated
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

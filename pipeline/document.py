@@ -406,6 +406,11 @@ def build_record(
                 FieldIssue(field="text", kind="quality", message=f"page {page.page}: " + "; ".join(report.reasons))
             )
     record["pages"] = [p.model_dump(mode="json") for p in results]
+    from .archive import image_check_issue
+
+    shortfall = image_check_issue(record)  # Circular 02/2019/TT-BNV: the scan's resolution (colour: at export)
+    if shortfall is not None:
+        review.append(FieldIssue(**shortfall))
     record["fields"] = extraction.fields
     record["field_confidence"] = extraction.confidence
     record["field_evidence"] = {k: v.model_dump(mode="json") for k, v in extraction.evidence.items()}
