@@ -630,7 +630,7 @@ def main(argv=None) -> int:
         trusted = [(t, x) for t, x, c in rows if x is not None and c >= thr]
         wrong = sum(t != x for t, x in trusted)
         slot[str(thr)] = {"trusted": len(trusted), "wrong": wrong, "right": len(trusted) - wrong}
-    exact = sum(t == x for t, x, _ in rows) / len(rows)
+    exact = sum(t == x for t, x, _ in rows) / max(1, len(rows))
     scores["slots"] = {"n": len(rows), "exact_any_confidence": round(exact, 4), "by_threshold": slot}
     print(f"slots: exact {exact:.3f}; " + "; ".join(f"≥{k}: {v['trusted']} trusted, {v['wrong']} wrong" for k, v in slot.items()))
 
