@@ -201,7 +201,16 @@ def text_layer_words(data: bytes, page: int, dpi: int) -> TextLayer | None:
     boxes given as ``stamp_boxes``. None for a page without text, with only stamp text (a
     signed scan), only invisible text (an OCRed scan) or garbage glyphs: that page is OCRed.
     """
+    return _text_layer(_analyse(data, page, dpi))
+
+
+def page_source(data: bytes, page: int, dpi: int) -> tuple[TextLayer | None, list[Box]]:
+    """:func:`text_layer_words` and :func:`stamp_regions` of one page from one reading of it."""
     analysed = _analyse(data, page, dpi)
+    return _text_layer(analysed), (analysed.stamp_boxes() if analysed is not None else [])
+
+
+def _text_layer(analysed: "_Page | None") -> TextLayer | None:
     if analysed is None:
         return None
     rows = [[w for s in row if not s.stamp for w in s.words] for row in analysed.rows]

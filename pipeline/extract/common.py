@@ -483,18 +483,8 @@ def match_head_title(text: str, *, min_score: float = 85.0) -> str | None:
     return proper_case_title(best) if best and best_score >= min_score else None
 
 
-#: Provinces and centrally-run cities (tỉnh, thành phố trực thuộc trung ương): the 63 before the
-#: 2025 merger, whose names the 34 after it keep, and Huế. An agency "… tỉnh <X>" names one of them.
-PROVINCES = (
-    "An Giang", "Bà Rịa - Vũng Tàu", "Bắc Giang", "Bắc Kạn", "Bạc Liêu", "Bắc Ninh", "Bến Tre", "Bình Định",
-    "Bình Dương", "Bình Phước", "Bình Thuận", "Cà Mau", "Cao Bằng", "Cần Thơ", "Đà Nẵng", "Đắk Lắk", "Đắk Nông",
-    "Điện Biên", "Đồng Nai", "Đồng Tháp", "Gia Lai", "Hà Giang", "Hà Nam", "Hà Nội", "Hà Tĩnh", "Hải Dương",
-    "Hải Phòng", "Hậu Giang", "Hòa Bình", "Hồ Chí Minh", "Huế", "Hưng Yên", "Khánh Hòa", "Kiên Giang", "Kon Tum",
-    "Lai Châu", "Lâm Đồng", "Lạng Sơn", "Lào Cai", "Long An", "Nam Định", "Nghệ An", "Ninh Bình", "Ninh Thuận",
-    "Phú Thọ", "Phú Yên", "Quảng Bình", "Quảng Nam", "Quảng Ngãi", "Quảng Ninh", "Quảng Trị", "Sóc Trăng",
-    "Sơn La", "Tây Ninh", "Thái Bình", "Thái Nguyên", "Thanh Hóa", "Thừa Thiên Huế", "Tiền Giang", "Trà Vinh",
-    "Tuyên Quang", "Vĩnh Long", "Vĩnh Phúc", "Yên Bái",
-)  # fmt: skip
+#: An agency "… tỉnh <X>" names one of :data:`PROVINCES` (the 63 before the 2025 merger, whose
+#: names the 34 after it keep, and Huế).
 _PROVINCE_FOLDS = {re.sub(r"[^a-z]", "", fold(p)) for p in PROVINCES}
 
 
