@@ -20,9 +20,11 @@ authority_prefix, recipients) a value is:
   ``validation_errors`` (a steward is sent to it);
 * **silent**: wrong or missing and not named — the worst outcome: a steward trusts it.
 
-Also printed: records marked ``ok`` that hold a wrong field, and the character error of the text of
-born-digital pages (``text_layer: full`` in the truth) against poppler's ``pdftotext`` of the same
-page (another PDF library than the one the pipeline reads with).
+Also printed: records marked ``ok`` that hold a wrong field; **trusted values** — values present
+and not named for review, what a once-only lookup would hand on — and how many are right; and the
+character error of the text of born-digital pages (``text_layer: full`` in the truth) against
+poppler's ``pdftotext`` of the same page (another PDF library than the one the pipeline reads
+with), order-independent (:func:`cer`), the e-signature stamps' lines left out of the reference.
 
 Run: ``OMP_THREAD_LIMIT=1 .venv/bin/python benchmarks/real_scans.py [--jobs 2] [--baseline REV | --no-baseline]
 [--show] [--only NAME]``.
