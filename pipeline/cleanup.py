@@ -22,7 +22,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from .config import ImageSettings
+from .config import ImageSettings, LimitSettings
 from .models import ProcessedPage
 
 DPI_TOLERANCE = 0.1  # no resampling within ±10 % of the target
@@ -33,15 +33,27 @@ NOISE_LEVEL = 128  # grey level separating dark from light for the noise measure
 NOISE_MIN_FRACTION = 0.0003  # isolated-pixel fraction above which the page is called noisy
 BACKGROUND_SCALE = 8  # downscale factor of the background estimate
 STRETCH_MAX_LOW = 100.0  # contrast stretch: grey level mapped to black is at most this
+#: pixels a page is never enlarged beyond (``LimitSettings.max_working_pixels``; clean-up is not
+#: handed the run's limits, so the default applies)
+MAX_WORKING_PIXELS = LimitSettings().max_working_pixels
 HUE_OF_CANDIDATES_BELOW = 20  # seal_mask: hue of the candidate pixels alone while they are under 1/20 of the page
 
 
-def resample(page: ProcessedPage, target_dpi: int) -> ProcessedPage:
-    """Resample ``color`` and ``ocr_image`` together to ``target_dpi``."""
+def resample(page: ProcessedPage, target_dpi: int, max_pixels: int | None = None) -> ProcessedPage:
+    """Resample ``color`` and ``ocr_image`` together to ``target_dpi``, never enlarging a page
+    beyond ``max_pixels`` (default: :data:`MAX_WORKING_PIXELS`): a page too large for its
+    target resolution is enlarged only up to that many pixels, or left as it is. The load stage
+    decides every page's working resolution within the same limit; this is the backstop that
+    keeps a page claiming a low resolution (a 72 dpi poster) from growing to gigabytes."""
     if not page.dpi or target_dpi <= 0 or abs(page.dpi - target_dpi) <= DPI_TOLERANCE * target_dpi:
         return page
-    factor = target_dpi / page.dpi
+    limit = MAX_WORKING_PIXELS if max_pixels is None else max_pixels
     h, w = page.color.shape[:2]
+    if target_dpi > page.dpi and w * h * (target_dpi / page.dpi) ** 2 > limit:
+        target_dpi = int(page.dpi * (limit / (w * h)) ** 0.5)  # the largest that fits
+        if target_dpi - page.dpi <= DPI_TOLERANCE * page.dpi:
+            return replace(page, flags=[*page.flags, f"not_resampled:{page.dpi}dpi_above_{limit // 1_000_000}MP"])
+    factor = target_dpi / page.dpi
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
     interpolation = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
     color = cv2.resize(page.color, size, interpolation=interpolation)

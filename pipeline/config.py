@@ -21,7 +21,17 @@ class LimitSettings:
 
     max_file_bytes: int = 200 * 1024 * 1024
     max_pages: int = 300
+    # pixels a source image (a PNG/JPEG/TIFF frame, an image inside a PDF page) may declare:
+    # above, it is refused before it is decoded (a decompression bomb)
     max_page_pixels: int = 60_000_000  # ~ A3 at 600 dpi
+    # pixels of a page as it is worked on (deskewed, cleaned, OCR'd), decided before anything is
+    # allocated: a page rendered or resampled to its working resolution never exceeds this
+    # (~ A4 at 600 dpi, A2 at 300 dpi). A larger source is read at a lower resolution; a page so
+    # large that it would need less than ``min_working_dpi`` is refused. Keeps one page of a
+    # worker under 1 GiB at peak (tests/test_hostile_inputs.py).
+    max_working_pixels: int = 36_000_000
+    max_working_dpi: int = 600  # resolution a page is never worked on above (a finer one is reduced)
+    min_working_dpi: int = 50  # below this a page's text cannot be read: too large a page is refused
     render_dpi: int = 300
     ocr_timeout_s: float = 180.0
 

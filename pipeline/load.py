@@ -170,7 +170,7 @@ def _scanned_page_image(data: bytes, page: int, limits: LimitSettings) -> tuple[
                     return None
                 width, height = int(xobj.get("/Width", 0)), int(xobj.get("/Height", 0))
                 if width * height > limits.max_page_pixels or not width or not height:
-                    return None  # the rasterizer applies the pixel limit
+                    return None  # refused before (_refuse_huge_pdf_images), or no size: rasterize
                 box = pg.mediabox
                 page_w = abs(float(box[2]) - float(box[0]))
                 page_h = abs(float(box[3]) - float(box[1]))
@@ -188,24 +188,16 @@ def _scanned_page_image(data: bytes, page: int, limits: LimitSettings) -> tuple[
     dpi = int(round(image.width / (page_w / 72)))
     if not 70 <= dpi <= 1200:
         return None
-    return image, dpi
+    return fit_working_resolution(image, dpi, limits)
 
 
 def _render_pdf_page(data: bytes, page: int, limits: LimitSettings) -> tuple[Image.Image, int]:
+    _refuse_huge_pdf_images(data, page, limits)
     scanned = _scanned_page_image(data, page, limits)
     if scanned is not None:
         return scanned
     width_pt, height_pt = _pdf_page_size_points(data, page)
-    dpi = limits.render_dpi
-    pixels = (width_pt / 72 * dpi) * (height_pt / 72 * dpi)
-    if pixels > limits.max_page_pixels:
-        # A huge page (e.g. a poster or a hostile MediaBox): render it at a lower resolution.
-        dpi = int(dpi * (limits.max_page_pixels / pixels) ** 0.5)
-        if dpi < 50:
-            raise DecompressionBombError(
-                f"page {page} is {width_pt / 72:.0f}x{height_pt / 72:.0f} inches; too large to rasterize",
-                page=page,
-            )
+    dpi = pdf_working_dpi(width_pt, height_pt, page, limits)
     with tempfile.TemporaryDirectory(prefix="sohoa-pdf-") as tmp:
         src = Path(tmp) / "in.pdf"
         src.write_bytes(data)
@@ -229,8 +221,83 @@ def _render_pdf_page(data: bytes, page: int, limits: LimitSettings) -> tuple[Ima
                 f"page {page} cannot be rasterized: {msg[-1] if msg else 'pdftoppm failed'}", page=page
             )
         with Image.open(out) as im:
+            w, h = im.size
+            if w * h > limits.max_working_pixels * 1.01:  # rounding of the page box: a pixel row or two
+                raise DecompressionBombError(
+                    f"page {page} rasterized to {w}x{h} pixels, above the working limit", page=page
+                )
             image = im.convert("RGB")
     return image, dpi
+
+
+def pdf_working_dpi(width_pt: float, height_pt: float, page: int, limits: LimitSettings) -> int:
+    """The resolution a PDF page is rasterized at: ``render_dpi`` (at most ``max_working_dpi``),
+    lowered so that the page stays within ``max_working_pixels``; a page so large that this
+    would take it under ``min_working_dpi`` (a poster, or a hostile MediaBox) is refused,
+    before anything is allocated."""
+    dpi = min(limits.render_dpi, limits.max_working_dpi)
+    pixels = (width_pt / 72 * dpi) * (height_pt / 72 * dpi)
+    if pixels > limits.max_working_pixels:
+        dpi = int(dpi * (limits.max_working_pixels / pixels) ** 0.5)
+        if dpi < limits.min_working_dpi:
+            raise DecompressionBombError(
+                f"page {page} is {width_pt / 72:.0f}x{height_pt / 72:.0f} inches; too large to rasterize "
+                f"(it would need less than {limits.min_working_dpi} dpi to stay within "
+                f"{limits.max_working_pixels / 1e6:.0f} megapixels)",
+                page=page,
+            )
+    return dpi
+
+
+def _refuse_huge_pdf_images(data: bytes, page: int, limits: LimitSettings) -> None:
+    """Refuse a page that paints an image declaring more than ``max_page_pixels`` (a 20000x20000
+    scan, or a few kB of Flate that inflate to gigabytes): neither it nor the rasterizer decodes
+    it. Images of the page's own resources and of its forms, one level down."""
+    import pikepdf
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pikepdf.open(io.BytesIO(data)) as pdf:
+                pg = pdf.pages[page - 1]
+                sizes = []
+                xobjects = pg.obj.get("/Resources", {}).get("/XObject", {})
+                for _, xobj in xobjects.items():
+                    if xobj.get("/Subtype") == "/Image":
+                        sizes.append((xobj.get("/Width", 0), xobj.get("/Height", 0)))
+                    elif xobj.get("/Subtype") == "/Form":
+                        inner = xobj.get("/Resources", {}).get("/XObject", {})
+                        sizes.extend((x.get("/Width", 0), x.get("/Height", 0)) for _, x in inner.items()
+                                     if x.get("/Subtype") == "/Image")
+    except Exception:  # noqa: BLE001 - a damaged file: the rasterizer reports it
+        return
+    for w, h in sizes:
+        try:
+            w, h = int(w), int(h)
+        except (TypeError, ValueError):
+            continue
+        if w * h > limits.max_page_pixels:
+            raise DecompressionBombError(
+                f"page {page} holds an image of {w}x{h} pixels, above the limit of "
+                f"{limits.max_page_pixels / 1e6:.0f} megapixels",
+                page=page,
+            )
+
+
+def fit_working_resolution(image: Image.Image, dpi: int, limits: LimitSettings) -> tuple[Image.Image, int]:
+    """``image`` reduced, when needed, to its working resolution: at most ``max_working_dpi``
+    and ``max_working_pixels`` (the resolution scaled down with it). Unchanged when it fits."""
+    w, h = image.size
+    factor = 1.0
+    if dpi > limits.max_working_dpi:
+        factor = limits.max_working_dpi / dpi
+    if w * h * factor * factor > limits.max_working_pixels:
+        factor = (limits.max_working_pixels / (w * h)) ** 0.5
+    if factor >= 1.0:
+        return image, dpi
+    size = (max(1, int(w * factor)), max(1, int(h * factor)))
+    reduced = image.resize(size, Image.Resampling.BOX if image.mode in ("L", "RGB") else Image.Resampling.NEAREST)
+    return reduced, max(1, int(round(dpi * size[0] / w)))
 
 
 # --- images ----------------------------------------------------------------------------
@@ -267,13 +334,19 @@ def _read_image_frame(data: bytes, page: int, limits: LimitSettings) -> tuple[Im
         w, h = im.size
         if w * h > limits.max_page_pixels:
             raise DecompressionBombError(f"page {page} is {w}x{h} pixels; too large", page=page)
+        dpi = _image_dpi(im, limits)  # the working resolution is decided before decoding
+        if im.format == "JPEG" and w * h > limits.max_working_pixels:
+            # libjpeg decodes at 1/2, 1/4, 1/8 directly: the full-size page is never allocated
+            scale = (limits.max_working_pixels / (w * h)) ** 0.5
+            im.draft(im.mode, (max(1, int(w * scale)), max(1, int(h * scale))))
+            dpi = max(1, int(round(dpi * im.size[0] / w)))
         im.load()
-        dpi = _image_dpi(im)
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
             arr = np.asarray(im, dtype=np.float32)
             arr = (arr / max(float(arr.max()), 1.0) * 255).astype(np.uint8)
             im = Image.fromarray(arr, "L")
-        im = page_mode(ImageOps.exif_transpose(im))
+        im = page_mode(on_white(ImageOps.exif_transpose(im)))
+        im, dpi = fit_working_resolution(im, dpi, limits)
     except (DecompressionBombError,):
         raise
     except (OSError, ValueError, SyntaxError) as exc:
@@ -284,8 +357,12 @@ def _read_image_frame(data: bytes, page: int, limits: LimitSettings) -> tuple[Im
     return im, dpi
 
 
-def _image_dpi(im: Image.Image) -> int:
-    """Declared resolution, or one inferred from the width of an A4 page when missing/absurd."""
+def _image_dpi(im: Image.Image, limits: LimitSettings | None = None) -> int:
+    """Declared resolution, or one inferred from the width of an A4 page when missing, absurd,
+    or implausible: a declared resolution whose page, brought to ``render_dpi`` (the resolution
+    pages are cleaned and read at), would exceed ``max_working_pixels`` describes no document
+    (a 3000x3000 PNG "at 72 dpi" is a 42-inch page, 156 megapixels at 300 dpi), and the page's
+    real size is taken instead."""
     declared = im.info.get("dpi")
     if declared:
         try:
@@ -293,9 +370,29 @@ def _image_dpi(im: Image.Image) -> int:
         except (TypeError, ValueError, IndexError):
             value = 0
         if 70 <= value <= 1200:
-            return value
+            if limits is None:
+                return value
+            w, h = im.size
+            grow = max(1.0, limits.render_dpi / value)
+            if w * h * grow * grow <= limits.max_working_pixels:
+                return value
     width = min(im.size)  # portrait width even for landscape scans
     return int(max(72, min(600, round(width / A4_WIDTH_INCHES))))
+
+
+def on_white(im: Image.Image) -> Image.Image:
+    """A page with transparency (RGBA, LA, PA, a palette or grey/RGB with a transparent colour)
+    composited on white paper: taken as it is, its transparent background reads as black and
+    the text drawn on it is lost. Grey stays grey. Other pages are returned unchanged."""
+    transparent = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        im.mode in ("P", "L", "RGB", "1") and "transparency" in im.info
+    )
+    if not transparent:
+        return im
+    grey = im.mode in ("L", "LA", "La", "1")
+    page = Image.new("RGBA", im.size, (255, 255, 255, 255))
+    page.alpha_composite(im.convert("RGBA"))
+    return page.convert("L" if grey else "RGB")
 
 
 def _first_line(exc: BaseException) -> str:
