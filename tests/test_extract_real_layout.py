@@ -233,3 +233,28 @@ def test_a_handwritten_day_stands_only_next_to_the_issuers_signing_day(monkeypat
     assert "date" not in late.fields and ("date", "inconsistent") in _issues(late)
     unsigned = extract([page], use_model=False, images=[image])
     assert "date" not in unsigned.fields and ("date", "inconsistent") in _issues(unsigned)
+
+
+# --- "Nơi nhận": two readings that agree are trusted ------------------------------------------
+
+
+def test_two_readings_of_a_block_disagree_line_by_line():
+    from pipeline.extract.layout import Line
+    from pipeline.extract.reread import disagreements
+    from pipeline.models import Word
+
+    def line(y, text):
+        return Line(1, [Word(text=t, conf=90, bbox=(100 + 80 * k, y, 170 + 80 * k, y + 40), line=0) for k, t in enumerate(text.split())])
+
+    page = [line(100, "- Như trên;"), line(160, "- Sở Tài chính;")]
+    assert disagreements(page, [line(101, "- Như trên;"), line(161, "- Sở Tài chính;")]) == 0
+    assert disagreements(page, [line(101, "- Như trên;"), line(161, "- Bệ Tài chính:")]) == 1
+    assert disagreements(page, [line(101, "- Như trên;")]) == 1  # a line one reading lacks
+
+
+def test_the_e_portal_is_cong_not_cong():
+    b = _qn_header([(451, "Số:", 96), (560, "46", 95), (640, "/TB-UBND", 95)])
+    y = body(b, b.y + 300)
+    signature(b, y + 80, "KT. CHỦ TỊCH", "PHÓ CHỦ TỊCH", "Trần Phước Hiền", ["Như trên", "Công TTĐT tỉnh", "Lưu: VT, NC"])
+    ex = extract([b.result()], use_model=False)
+    assert ex.fields["recipients"] == ["Như trên", "Cổng TTĐT tỉnh", "Lưu: VT, NC"]

@@ -435,8 +435,10 @@ def _read_handwritten_slots(ex: Extraction, page, image) -> None:
             # must agree (a date is checked against the signing time, see .signatures)
             ex.hints["number_handwriting"] = reading.text
             value = None
-        if value is not None and name == "date":
-            ex.hints["date_handwritten"] = True  # .signatures holds it to the issuing body's signing day
+        if value is not None and name == "date" and ex.hints.get("date_ocr") != value:
+            # read by the recogniser alone (OCR read the day otherwise, or not at all): .signatures
+            # holds it to the issuing body's signing day
+            ex.hints["date_handwritten"] = True
         if value is None:
             if reading.text:
                 for issue in ex.issues:
@@ -801,8 +803,9 @@ def _read_block(block: list[Line], anchor_top: float) -> _Block:
 
 #: How far below the block's last line the re-read reaches (the name sits under the signature).
 _BLOCK_REREAD_BELOW = 3.0
-#: When the page's OCR read nothing of the block: prefix, title, signature and name span ~8 lines.
-_BLOCK_MIN_HEIGHT = 8.0
+#: From the block's first line (prefix or title), the re-read reaches this many lines down at least:
+#: prefix, title, the signature's space (4–6 lines) and the name, when the page's OCR lost the name.
+_BLOCK_MIN_HEIGHT = 12.0
 
 
 def _reread_block(block: list[Line], anchor_top: float, h: float, page, image) -> _Block | None:
@@ -816,7 +819,7 @@ def _reread_block(block: list[Line], anchor_top: float, h: float, page, image) -
     if rgb is None or rgb.shape[0] < page.height * 0.9 or rgb.shape[1] < page.width * 0.9:
         return None
     W = page.width
-    bottom = max([ln.bottom for ln in block] + [anchor_top + _BLOCK_MIN_HEIGHT * h]) + _BLOCK_REREAD_BELOW * h
+    bottom = max([ln.bottom + _BLOCK_REREAD_BELOW * h for ln in block] + [anchor_top + _BLOCK_MIN_HEIGHT * h])
     box = (0.45 * W, anchor_top - 1.0 * h, W - 0.02 * W, min(bottom, page.height))
     red = np.repeat(rgb[..., :1], 3, axis=2)  # the red channel as a grey page
     words = reread.reread_block(red, box, page.dpi, page=page.page)
@@ -873,8 +876,9 @@ def _set_block_fields(ex: Extraction, reading: _Block) -> None:
             # officials' names have a family name and 3+ syllables; fewer, or no family name
             # first, is most often a syllable hidden by the seal ('Hoàng Giang', 'Thị Lê Vân')
             conf = min(conf, 0.5)
-            ex.flag("signer", "low_confidence", f"'{name}' has no family name first or only "
-                    f"{len(name.split())} syllables: part of it may be hidden by the seal or the signature")  # fmt: skip
+            why = "no family name first" if name.split()[0] not in SURNAMES else f"only {len(name.split())} syllables"
+            ex.flag("signer", "low_confidence", f"'{name}' has {why}: part of it may be hidden by the seal or the "
+                    "signature")  # fmt: skip
         ex.set("signer", name, conf, _ev([reading.name]))
 
 
@@ -965,6 +969,11 @@ def _doubled(part: str, unit: str) -> bool:
 
 
 _BULLETS = ("-", "–", "—", "+", "•", "*", "_")
+#: 'Cổng TTĐT' (cổng thông tin điện tử, the e-portal that every list sends a copy to) read as
+#: 'Công TTĐT' by both readings: 'Công' is never followed by TTĐT.
+_CONG_TTDT = re.compile(r"\bCông(?= (?:TTĐT|TT-ĐT|TTĐTT|thông tin điện tử|Thông tin điện tử)\b)")
+#: Confidence of a "Nơi nhận" list that two independent readings gave identically.
+AGREED_RECIPIENTS_CONF = 0.95
 
 
 def _is_speck(w, h: float) -> bool:
@@ -999,10 +1008,10 @@ def _recipient_lines(band: list[Line], nn: Line, mid: float, h: float) -> list[L
 
 
 def _reread_recipients(lines: list[Line], band: list[Line], mid: float, h: float, page,
-                       image) -> tuple[list[Line], int] | None:  # fmt: skip
+                       image) -> tuple[list[Line], int, int] | None:  # fmt: skip
     """The block read again on its own from the page image (:mod:`.reread`), merged line by line
-    with the page's reading, and how many lines the re-read gave; None when there is no usable
-    image or the re-read gives nothing."""
+    with the page's reading, how many lines the re-read gave and on how many lines the two
+    readings differ; None when there is no usable image or the re-read gives nothing."""
     from . import reread
 
     rgb = reread.page_rgb(image)
@@ -1021,7 +1030,7 @@ def _reread_recipients(lines: list[Line], band: list[Line], mid: float, h: float
     again = [Line(page.page, [w for w in ln.words if not _is_speck(w, h)]) for ln in reread.lines_of(words, page.page)]
     again = [ln for ln in again if ln.words]
     merged, taken = reread.merge_readings(lines, again)
-    return merged, taken
+    return merged, taken, reread.disagreements(lines, again)
 
 
 def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float, page, image=None) -> None:
@@ -1036,7 +1045,7 @@ def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float
     if image is not None:
         again = _reread_recipients(lines, band, mid, h, page, image)
         if again is not None:
-            lines, ex.hints["recipients_reread_lines"] = again
+            lines, ex.hints["recipients_reread_lines"], ex.hints["recipients_disagreements"] = again
     items: list[list] = []  # words per entry
     boxes = []
     confs = []
@@ -1073,6 +1082,10 @@ def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float
             continue
         wconf = {w.text.strip(".,;:"): w.conf for w in words}
         wconf.update({p: w.conf for w in words for p in re.split(r"[,;:]", w.text) if p})
-        out.append(_fix_luu(t, wconf, unit))
+        out.append(_fix_luu(_CONG_TTDT.sub("Cổng", t), wconf, unit))
     if out:
-        ex.set("recipients", out, min(confs), FieldEvidence(page=page.page, boxes=boxes))
+        conf = min(confs)
+        if ex.hints.get("recipients_disagreements") == 0:
+            # the page's OCR and the block read again on its own agree line for line
+            conf = max(conf, AGREED_RECIPIENTS_CONF)
+        ex.set("recipients", out, conf, FieldEvidence(page=page.page, boxes=boxes))

@@ -137,6 +137,43 @@ def _overlap(a: Line, b: Line) -> float:
     return inter / max(1, min(a.bottom - a.top, b.bottom - b.top))
 
 
+def _pairs(page_lines: list[Line], reread_lines: list[Line]) -> list[tuple[int, int]]:
+    """Lines of two readings paired greedily by vertical overlap (> :data:`SAME_LINE` of the
+    smaller height; a line pairs at most once)."""
+    ranked = sorted(
+        ((_overlap(p, r), i, j) for i, p in enumerate(page_lines) for j, r in enumerate(reread_lines)),
+        reverse=True,
+    )
+    used_p: set[int] = set()
+    used_r: set[int] = set()
+    out = []
+    for ov, i, j in ranked:
+        if ov <= SAME_LINE or i in used_p or j in used_r:
+            continue
+        used_p.add(i)
+        used_r.add(j)
+        out.append((i, j))
+    return out
+
+
+def _same_text(a: Line, b: Line) -> bool:
+    import re
+    import unicodedata
+
+    def norm(ln: Line) -> str:
+        return re.sub(r"[\s\-–—+•*_.,;:]", "", unicodedata.normalize("NFC", ln.text))
+
+    return norm(a) == norm(b)
+
+
+def disagreements(page_lines: list[Line], reread_lines: list[Line]) -> int:
+    """Lines on which two readings of a block differ (punctuation and spacing aside), counting a
+    line only one reading has: 0 means two independent readings agree character for character."""
+    matched = _pairs(page_lines, reread_lines)
+    differ = sum(not _same_text(page_lines[i], reread_lines[j]) for i, j in matched)
+    return differ + (len(page_lines) - len(matched)) + (len(reread_lines) - len(matched))
+
+
 def merge_readings(page_lines: list[Line], reread_lines: list[Line]) -> tuple[list[Line], int]:
     """One line list from two readings of the same block, top to bottom.
 
@@ -144,19 +181,12 @@ def merge_readings(page_lines: list[Line], reread_lines: list[Line]) -> tuple[li
     line pairs at most once); of a pair the reading with the higher confidence is kept, a line
     only one reading has is kept as it is. Returns the lines and how many came from the re-read.
     """
-    pairs = sorted(
-        ((_overlap(p, r), i, j) for i, p in enumerate(page_lines) for j, r in enumerate(reread_lines)),
-        reverse=True,
-    )
-    used_p: set[int] = set()
-    used_r: set[int] = set()
+    matched = _pairs(page_lines, reread_lines)
+    used_p = {i for i, _ in matched}
+    used_r = {j for _, j in matched}
     chosen: list[Line] = []
     taken = 0
-    for ov, i, j in pairs:
-        if ov <= SAME_LINE or i in used_p or j in used_r:
-            continue
-        used_p.add(i)
-        used_r.add(j)
+    for i, j in matched:
         p, r = page_lines[i], reread_lines[j]
         if r.confidence > p.confidence:
             chosen.append(r)
