@@ -236,6 +236,10 @@ def main(argv=None) -> int:
     # Per field: documents whose final value the model decided (NER span or lexicon correction),
     # and of those how many it fixed (rules wrong → right) or broke (rules right → wrong).
     decided = {f: {"ner": 0, "lexicon": 0, "fixed": 0, "broke": 0} for f in FIELDS}
+    from collections import Counter
+
+    flagged_by: Counter = Counter()  # documents sending a field to review (rules + model)
+    silent_fields: Counter = Counter()  # wrong values no review reason names
     for (spec, font, stamp, *_), (path, pages_json, jpegs) in zip(jobs, docs):
         pages = [PageResult(**p) for p in pages_json]
         images = None if args.no_reread else [Path(j).read_bytes() for j in jpegs]
@@ -254,6 +258,10 @@ def main(argv=None) -> int:
             for f, ok in s.items():
                 totals[mode][f] += ok
             review[mode] += bool(ex.issues)
+            if mode == "model":
+                named = {i.field for i in ex.issues}
+                flagged_by.update(named)
+                silent_fields.update(f for f, ok in s.items() if not ok and f not in named)
             if not ex.issues and not all(s[f] for f in ("number", "date", "doc_type", "issuer", "subject")):
                 wrong_ok[mode] += 1
             if mode == "model":
@@ -268,6 +276,9 @@ def main(argv=None) -> int:
     print(f"{'overall':18} {overall['rules']:8.1%} {overall['model']:12.1%}")
     print(f"{'sent to review':18} {review['rules'] / n:8.1%} {review['model'] / n:12.1%}")
     print(f"{'wrong but ok':18} {wrong_ok['rules']:8d} {wrong_ok['model']:12d}   (a required field wrong, no review flag)")
+    print(f"{'wrong and silent':18} {'':8} {sum(silent_fields.values()):12d}   (any field wrong, not named for review: "
+          f"{dict(silent_fields) or 'none'})")
+    print("fields sent to review (rules + model), documents: " + (", ".join(f"{f} {n}" for f, n in flagged_by.most_common()) or "none"))
     print(f"{'extract ms/doc':18} {1000 * t_ex['rules'] / n:8.1f} {1000 * t_ex['model'] / n:12.1f}")
     print("\nwhere the model decided the value (rules + model run):")
     print(f"{'field':18} {'ner':>5} {'lexicon':>8} {'fixed':>6} {'broke':>6}")
