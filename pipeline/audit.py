@@ -3,11 +3,15 @@
 * ``audit/<yyyy>/<mm>/<dd>/<timestamp>-<uuid>.json`` — nhật ký truy cập: one object per
   access to personal data (who: key id, unit, role; when; which document; what action).
 * ``reuse/<yyyy>/<mm>/<dd>/<timestamp>-<uuid>.json`` — khai thác, sử dụng lại: one object per
-  lookup that returned documents (who, when, the query kind, which documents).
+  lookup that returned documents (who, when, the query kind and blind index, which documents).
 * ``dossiers/<unit>/<dossier code>/<document_id>.json`` — tiếp nhận: a unit received this
   document in this dossier (mã hồ sơ), with when, the display name and the page count.
 * ``holders/<aa>/<document_id>/<unit>/<dossier code>`` — the same fact keyed by document, so
   that "may this unit see this document?" is one LIST request.
+* ``dossier-owners/<dossier code>.json`` — the unit that first received a document in the
+  dossier owns it; no other unit may add to it (:func:`claim_dossier`).
+
+A lookup by personal id or tax code is logged by its blind index only (:func:`logged_query`).
 
 Why the warehouse rather than a local append-only file: every API replica writes to the same
 place with no shared lock (each entry is its own object under a unique key, so nothing is ever
@@ -21,6 +25,7 @@ be written fails (fail closed).
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -196,3 +201,121 @@ def iter_receipts(warehouse: Warehouse) -> Iterator[dict[str, Any]]:
         receipt = _get_json(warehouse, key)
         if receipt is not None:
             yield receipt
+
+
+# --- dossier ownership ----------------------------------------------------------------------
+
+
+def owner_key(dossier: str) -> str:
+    return f"dossier-owners/{dossier}.json"
+
+
+#: Written once every dossier received before owners were recorded has its owner object
+#: (:func:`backfill_dossier_owners`): from then on a dossier without one is simply new.
+OWNERS_COMPLETE_KEY = "dossier-owners/_complete.json"
+_owners_complete: set[str] = set()  # buckets known to be complete (the flag is never removed)
+
+
+def _owners_backfilled(warehouse: Warehouse) -> bool:
+    bucket = warehouse.bucket
+    if bucket in _owners_complete:
+        return True
+    if warehouse._exists(OWNERS_COMPLETE_KEY):  # noqa: SLF001
+        _owners_complete.add(bucket)
+        return True
+    return False
+
+
+def backfill_dossier_owners(warehouse: Warehouse) -> int:
+    """Give every dossier received before owners were recorded its owner (the unit of its
+    earliest receipt), then mark the warehouse complete. Idempotent; returns how many owners
+    were written. Run once at service start (in the background)."""
+    if _owners_backfilled(warehouse):
+        return 0
+    units_of: dict[str, set[str]] = {}
+    for key in _keys(warehouse, "dossiers/"):
+        parts = key.split("/")
+        if len(parts) == 4:
+            units_of.setdefault(parts[2], set()).add(parts[1])
+    written = 0
+    for dossier, units in sorted(units_of.items()):
+        if _owner_versions(warehouse, dossier):
+            continue
+        owner = _earliest_receiver(warehouse, dossier, sorted(units)) or sorted(units)[0]
+        _put_json(warehouse, owner_key(dossier), {"unit": owner, "dossier": dossier, "claimed_at": utc_now().isoformat(),
+                                                  "backfilled": True})
+        written += 1
+    _put_json(warehouse, OWNERS_COMPLETE_KEY, {"at": utc_now().isoformat(), "owners_written": written})
+    _owners_complete.add(warehouse.bucket)
+    return written
+
+
+def _owner_versions(warehouse: Warehouse, dossier: str) -> list[Any]:
+    key = owner_key(dossier)
+    return warehouse._call(  # noqa: SLF001 - see module docstring
+        f"versions {key}",
+        lambda: [o for o in warehouse.client.list_objects(warehouse.bucket, prefix=key, include_version=True)
+                 if o.object_name == key and not getattr(o, "is_delete_marker", False)],
+    )
+
+
+def _earliest_receiver(warehouse: Warehouse, dossier: str, units: Iterable[str]) -> str | None:
+    earliest: tuple[str, str] | None = None
+    for unit in units:
+        for receipt in dossier_receipts(warehouse, dossier, unit):
+            when = str(receipt.get("received_at") or "")
+            if earliest is None or (when, unit) < earliest:
+                earliest = (when, unit)
+    return earliest[1] if earliest else None
+
+
+_claim_locks: dict[str, threading.Lock] = {}
+_claim_locks_guard = threading.Lock()
+
+
+def dossier_owner(warehouse: Warehouse, dossier: str) -> str | None:
+    """The unit that owns ``dossier`` (mã hồ sơ): the first unit that received a document in it.
+
+    The owner is the unit of the *oldest* version of ``dossier-owners/<code>.json`` (the bucket
+    is versioned: two replicas claiming the same new code at once both write, and every reader
+    agrees on the first write). A dossier received before owners were recorded belongs to the
+    unit of its earliest receipt (``dossiers/<unit>/<code>/``). None: nobody received it yet.
+    """
+    versions = _owner_versions(warehouse, dossier)
+    if versions:
+        # Versions are listed newest first; the oldest write wins (ties: the one listed last).
+        oldest = min(reversed(versions), key=lambda o: o.last_modified or datetime.max.replace(tzinfo=timezone.utc))
+        data = warehouse._get(owner_key(dossier), oldest.version_id)  # noqa: SLF001
+        if data:
+            return json.loads(data)["unit"]
+    if _owners_backfilled(warehouse):
+        return None
+    return _earliest_receiver(warehouse, dossier, dossier_units(warehouse))  # one LIST a unit, until backfilled
+
+
+def claim_dossier(warehouse: Warehouse, dossier: str, unit: str) -> str:
+    """Make ``unit`` the owner of ``dossier`` unless another unit owns it; returns the owner."""
+    with _claim_locks_guard:
+        lock = _claim_locks.setdefault(dossier, threading.Lock())
+    with lock:
+        owner = dossier_owner(warehouse, dossier)
+        if owner is not None:
+            return owner
+        _put_json(warehouse, owner_key(dossier), {"unit": unit, "dossier": dossier, "claimed_at": utc_now().isoformat()})
+        return dossier_owner(warehouse, dossier) or unit
+
+
+# --- what a log may say about a lookup --------------------------------------------------------
+
+
+def logged_query(kind: str, value: str, keyring: Any = None) -> dict[str, Any]:
+    """A lookup as the audit log and reuse events keep it: a document number in clear (not
+    personal data); a personal id or tax code only as its blind index (HMAC under the PII key
+    ring, :func:`pipeline.pii.blind_index`), never in clear; without a key ring, only its kind."""
+    if kind == "number":
+        return {"kind": kind, "number": value}
+    if keyring is None:
+        return {"kind": kind}
+    from .pii import blind_index
+
+    return {"kind": kind, "blind_index": blind_index(value, keyring)}

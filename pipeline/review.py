@@ -5,6 +5,11 @@ fields replace the extracted ones, the record is validated again (:func:`validat
 its status is recomputed, a history entry says who changed which fields and why, and the
 record is signed anew and written over the same key — S3 versioning keeps version ``n``.
 
+A correction is checked before anything is signed: bounded values (:data:`MAX_TEXT` characters
+a string, :data:`MAX_ITEMS` items a list), every changed field valid against the record's
+schema (a wrong type, a malformed date: refused, not stored as an invalid version), and an
+index key the warehouse can hold for a changed number or issuer.
+
 Status after a correction: ``ok`` when no validation error remains and every flagged field
 (one with a validation error or a review reason) was either corrected or accepted as read
 by the steward; else ``needs_review`` again.
@@ -21,8 +26,16 @@ from typing import Any, Iterable, Mapping
 from .pii import KeyRing, decrypt_fields, encrypt_fields
 from .records import FIELD_MODELS
 from .store import write_indexes
-from .validate import validate_record
+from .validate import semantic_issues, validate_record
 from .warehouse import Warehouse
+
+#: Longest string a correction may set (characters), and most items of a list value.
+MAX_TEXT = 2000
+MAX_ITEMS = 200
+#: Most fields one correction may name (changed plus accepted).
+MAX_FIELDS = 100
+#: S3 object keys are at most 1024 bytes: the lookup index key of a number or issuer must fit.
+MAX_KEY_BYTES = 1024
 
 
 class CorrectionError(ValueError):
@@ -58,6 +71,57 @@ def _check_field_names(record_type: str, names: Iterable[str], flagged: Iterable
     unknown = sorted(set(names) - known - set(flagged))
     if unknown:
         raise CorrectionError(f"unknown field(s) for a {record_type} record: {', '.join(unknown)}")
+
+
+def check_values(fields: Mapping[str, Any], accepted: Iterable[str] = ()) -> None:
+    """Refuse (:class:`CorrectionError`) values no field can hold: anything but text, a number,
+    a boolean, null or a list of those; a string over :data:`MAX_TEXT` characters; a list over
+    :data:`MAX_ITEMS` items; more than :data:`MAX_FIELDS` fields."""
+    accepted = list(accepted)
+    if len(fields) + len(accepted) > MAX_FIELDS:
+        raise CorrectionError(f"a correction names at most {MAX_FIELDS} fields")
+    for name in list(fields) + accepted:
+        if not isinstance(name, str) or len(name) > 100:
+            raise CorrectionError("a field name is text of at most 100 characters")
+
+    def check(name: str, value: Any, nested: bool = False) -> None:
+        if value is None or isinstance(value, (bool, int, float)):
+            return
+        if isinstance(value, str):
+            if len(value) > MAX_TEXT:
+                raise CorrectionError(f"field {name}: {len(value)} characters, above the limit of {MAX_TEXT}")
+            return
+        if isinstance(value, list) and not nested:
+            if len(value) > MAX_ITEMS:
+                raise CorrectionError(f"field {name}: {len(value)} items, above the limit of {MAX_ITEMS}")
+            for item in value:
+                check(name, item, nested=True)
+            return
+        raise CorrectionError(f"field {name}: a value is text, a number, a list of those or null, not {type(value).__name__}")
+
+    for name, value in fields.items():
+        check(name, value)
+
+
+def check_corrected(record: Mapping[str, Any], changed: Iterable[str], document_id: str) -> None:
+    """Refuse a corrected record (unsigned, personal data in clear) whose changed fields do
+    not match the record's schema, or whose number or issuer is too long for its index key."""
+    changed = set(changed)
+    fields = record.get("fields") or {}
+    semantic = {(i.field, i.message) for i in semantic_issues(fields)}
+    invalid = [i for i in validate_record({**record, "signature": None})
+               if i.field in changed and (i.field, i.message) not in semantic]
+    if invalid:
+        raise CorrectionError("corrected value(s) not valid: " + "; ".join(f"{i.field}: {i.message}" for i in invalid[:5]))
+    for kind in ("number", "issuer"):
+        value = fields.get(kind)
+        if kind in changed and isinstance(value, str) and value:
+            size = len(Warehouse.index_key(kind, value, document_id).encode())
+            if size > MAX_KEY_BYTES:
+                raise CorrectionError(
+                    f"field {kind}: too long to be indexed ({size} bytes of index key, at most {MAX_KEY_BYTES}); "
+                    "shorten it"
+                )
 
 
 def apply_correction(
@@ -121,8 +185,10 @@ def correct_record(
 
     Raises :class:`LookupError` when there is no record, :class:`VersionConflict` when
     ``expected_version`` is not the current version, :class:`CorrectionError` when the
-    correction does not apply. Returns the signed new version.
+    correction does not apply or a value is invalid (:func:`check_values`,
+    :func:`check_corrected`: nothing is signed then). Returns the signed new version.
     """
+    check_values(fields, accepted)
     with _locks[document_id]:
         current = warehouse.get_record(document_id)
         if current is None:
@@ -136,6 +202,7 @@ def correct_record(
                 raise CorrectionError("this record's personal data is encrypted: the correction needs the PII key ring")
             current = decrypt_fields(current, keyring, role="steward")
         unsigned = apply_correction(current, fields, reason=reason, by=by, accepted=accepted)
+        check_corrected(unsigned, unsigned["history"][-1]["changed_fields"], document_id)  # before signing
         if keyring is not None:
             unsigned = encrypt_fields(unsigned, keyring)
         signed, data = signer.sign_record_bytes(unsigned)

@@ -355,7 +355,9 @@ def test_lookup_logs_reuse_and_audits(client, env):
     assert resp.status_code == 200
     found = resp.json()
     assert letter["document_id"] in {d["document_id"] for d in found["documents"]}
-    by_id = client.get("/api/v1/lookup", params={"personal_id": "079190000001"}, headers=env.headers("reader")).json()
+    resp = client.post("/api/v1/lookup", json={"personal_id": "079190000001"}, headers=env.headers("reader"))
+    assert resp.status_code == 200, resp.text
+    by_id = resp.json()
     assert [d["document_id"] for d in by_id["documents"]] == [birth["document_id"]]
     assert by_id["documents"][0]["unit"] == UNIT_B
 
@@ -366,9 +368,11 @@ def test_lookup_logs_reuse_and_audits(client, env):
     assert any(e["action"] == "lookup" and birth["document_id"] in e["documents"] for e in iter_audit(env.warehouse))
 
     before = len(events)
-    nothing = client.get("/api/v1/lookup", params={"tax_code": "0100109106"}, headers=env.headers("reader")).json()
+    nothing = client.post("/api/v1/lookup", json={"tax_code": "0100109106"}, headers=env.headers("reader")).json()
     assert nothing["count"] == 0 and len(list(iter_reuse(env.warehouse))) == before  # no documents, no reuse
-    assert client.get("/api/v1/lookup", params={"number": "1", "tax_code": "2"}, headers=env.headers("reader")).status_code == 422
+    assert client.post("/api/v1/lookup", json={"number": "1", "tax_code": "2"}, headers=env.headers("reader")).status_code == 422
+    refused = client.get("/api/v1/lookup", params={"personal_id": "079190000001"}, headers=env.headers("reader"))
+    assert refused.status_code == 400 and "POST /api/v1/lookup" in refused.json()["detail"]  # ids never in a URL
     assert client.get("/api/v1/lookup", params={"number": "88/UBND-TP"}, headers=env.headers("unit_a")).status_code == 403
 
 
@@ -403,7 +407,7 @@ def _check_personal_data(client, env):
     steward = client.get(f"/api/v1/documents/{doc}", headers=env.headers("steward")).json()
     assert steward["fields"]["full_name"] == name
     assert client.get(f"/api/v1/documents/{doc}", headers=env.headers("unit_a")).status_code == 404  # another unit
-    found = client.get("/api/v1/lookup", params={"personal_id": pid}, headers=env.headers("reader")).json()
+    found = client.post("/api/v1/lookup", json={"personal_id": pid}, headers=env.headers("reader")).json()
     assert [d["document_id"] for d in found["documents"]] == [doc]
 
     # a steward's correction of a personal field: decrypted, corrected, encrypted again, signed anew
@@ -415,7 +419,7 @@ def _check_personal_data(client, env):
     v2 = json.loads(data2)
     assert v2["version"] == 2 and v2["fields"]["full_name"] is None and "Hồng Nhung Anh".encode() not in data2
     assert verify_record_bytes(data2, [env.settings.signer.trust_anchor.read_bytes()]).ok
-    again = client.get("/api/v1/lookup", params={"personal_id": pid}, headers=env.headers("reader")).json()
+    again = client.post("/api/v1/lookup", json={"personal_id": pid}, headers=env.headers("reader")).json()
     assert [d["document_id"] for d in again["documents"]] == [doc]
 
 

@@ -24,6 +24,7 @@ WRONG_KEYS = {
 BODIES = {
     ("POST", "/api/v1/documents/{document_id}/corrections"): {"fields": {"place": "Hà Nội"}, "reason": "thử"},
     ("POST", "/api/v1/keys"): {"unit": UNIT_A, "role": "reader"},
+    ("POST", "/api/v1/lookup"): {"number": "1"},
 }
 
 #: Routes whose resource belongs to one unit (a document, a dossier).

@@ -7,14 +7,29 @@ returned at once; the pages go to the executor (the same Dask cluster as batch r
 background thread collects finished documents. With ``executor=None`` uploads are only stored
 (another process digitizes them); their status stays ``processing`` until a record appears.
 
-Every endpoint but ``/docs``, ``/openapi.json``, ``/healthz``, the static assets and the two
-HTML pages (which ask for a key themselves) requires an API key. A ``unit`` key sees only its
-own unit's documents: another unit's document answers 404, like one that does not exist.
-Every read of personal data (a record's fields, page images, lookups) is audited.
+Every endpoint but ``/openapi.json``, ``/healthz``, the static assets and the two HTML pages
+(which ask for a key themselves) requires an API key. Roles (see :mod:`pipeline.api.auth`): a
+``unit`` key sees only its own unit's documents and dossiers (another unit's answers 404, like
+one that does not exist); a ``reader`` only looks up (``POST /api/v1/lookup``); stewards and
+admins see every unit. A dossier belongs to the first unit that uploaded into it.
+
+Every access to personal data (a record, its versions, page images, a dossier, lookups, the
+review queue, the audit log) is audited, and so is every refused request to those endpoints
+(no key, wrong role, another unit's resource, invalid input). A lookup by personal id or tax
+code takes the identifier in a POST body (never the URL, which proxies and access logs keep)
+and is logged by its blind index only.
+
+Uploads are streamed to spooled temporary files (on disk above 1 MB), at most
+``max_request_bytes`` a request (413 from ``Content-Length`` before anything is read, and again
+while the body streams), and probed and stored one file at a time. Every response carries
+security headers (CSP ``default-src 'self'``, no framing, no sniffing, no referrer); ``/docs``
+is off (Swagger UI would load from a CDN): the OpenAPI document is at ``/openapi.json``.
+A typed pipeline error becomes a 4xx or a 503 with its message, never a bare 500.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import re
@@ -27,20 +42,32 @@ from typing import Any, Callable, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
-from starlette.datastructures import UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import MutableHeaders, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import audit, dashboard, review
 from ..config import Settings
-from ..errors import InputError, SchemaValidationError, SohoaError, TooLargeError, TooManyPagesError
+from ..errors import (
+    ConfigurationError,
+    SchemaValidationError,
+    ServiceUnavailableError,
+    SigningError,
+    SohoaError,
+    TooLargeError,
+    TooManyPagesError,
+    WarehouseError,
+)
 from ..inputs import safe_display_name
 from ..load import probe
 from ..models import DocumentInfo, ErrorItem, SourceRef
 from ..orchestrate import accept_bytes, submit_document
-from ..pii import PiiAccessDenied, decrypt_fields
+from ..pii import PiiAccessDenied, PiiError, decrypt_fields
 from ..store import record_summary, subject_lookup_keys
 from ..warehouse import Warehouse, normalize_key_part
 from .auth import ROLES, KeyStore, Principal
@@ -56,9 +83,36 @@ AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
 DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILES_PER_UPLOAD = 50
 _CHUNK = 1 << 20
+#: Multipart framing around the files of one upload (boundaries, part headers), on top of
+#: the files themselves, when the default cap of a request is derived from the file limit.
+_MULTIPART_SLACK = 1 << 20
+#: Longest lookup value (a number; a personal id or tax code is far shorter).
+MAX_LOOKUP_CHARS = 200
 
-#: Paths anyone may fetch (pages that ask for a key themselves, docs, health).
+#: Paths anyone may fetch (pages that ask for a key themselves, the OpenAPI document, health).
 PUBLIC_PATHS = frozenset({"/", "/review", "/dashboard", "/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+
+#: Endpoints that touch personal data: every access, refusals included, is audited.
+PERSONAL_DATA_PATHS = re.compile(r"^/api/v1/(documents|dossiers|lookup|review|audit)(/|$)")
+
+#: Sent with every response. The pages load only their own scripts and styles (no inline
+#: script, no CDN); page images are shown from ``blob:`` URLs made by the review desk.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def default_max_request_bytes(max_file_bytes: int) -> int:
+    """Cap of one upload request: two files at the per-file limit, plus multipart framing."""
+    return 2 * max_file_bytes + _MULTIPART_SLACK
 
 
 # --- background processing ------------------------------------------------------------------
@@ -167,10 +221,23 @@ class Tracker:
 class CorrectionIn(BaseModel):
     """A steward's correction: new field values, fields accepted as read, and why."""
 
-    fields: dict[str, Any] = Field(default_factory=dict, description="field → corrected value")
-    accepted: list[str] = Field(default_factory=list, description="flagged fields confirmed as extracted")
+    fields: dict[str, Any] = Field(default_factory=dict, max_length=review.MAX_FIELDS,
+                                   description=f"field → corrected value (text ≤ {review.MAX_TEXT} characters, "
+                                               f"lists ≤ {review.MAX_ITEMS} items)")
+    accepted: list[str] = Field(default_factory=list, max_length=review.MAX_FIELDS,
+                                description="flagged fields confirmed as extracted")
     reason: str = Field(min_length=1, max_length=1000, description="Lý do hiệu đính")
     expected_version: int | None = Field(default=None, description="version the steward corrected (409 if stale)")
+
+
+class LookupIn(BaseModel):
+    """One reuse lookup: exactly one of a personal id, a tax code or a document number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    personal_id: str | None = Field(None, max_length=MAX_LOOKUP_CHARS, description="Số định danh cá nhân")
+    tax_code: str | None = Field(None, max_length=MAX_LOOKUP_CHARS, description="Mã số thuế / mã số hộ kinh doanh")
+    number: str | None = Field(None, max_length=MAX_LOOKUP_CHARS, description="Số, ký hiệu văn bản")
 
 
 class KeyIn(BaseModel):
@@ -186,6 +253,7 @@ class Service:
     warehouse: Warehouse
     keys: KeyStore
     tracker: Tracker
+    max_request_bytes: int = 0
 
     def signer(self):
         from ..runtime import runtime_for
@@ -225,9 +293,21 @@ def dossier_code_or_422(code: str) -> str:
 
 
 def check_dossier_owner(principal: Principal, code: str) -> None:
-    """A unit whose code is an agency code receives only dossiers numbered by that agency."""
+    """A unit whose code is an agency code receives only dossiers numbered by that agency
+    (on top of ownership, :func:`check_dossier_owned`, which holds whatever the code's shape)."""
     if principal.role == "unit" and AGENCY_CODE.match(principal.unit) and not code.startswith(principal.unit + "-"):
         raise HTTPException(403, detail=f"dossier {code} is numbered by another agency than your unit {principal.unit}")
+
+
+def _owned_by_another(owner: str | None, principal: Principal) -> bool:
+    return principal.role == "unit" and owner is not None and owner != principal.unit
+
+
+def check_dossier_owned(svc: "Service", principal: Principal, code: str) -> None:
+    """A dossier belongs to the first unit that uploaded into it: another unit key may not add
+    to it (403). Stewards and admins are not confined to a unit."""
+    if _owned_by_another(audit.dossier_owner(svc.warehouse, code), principal):
+        raise HTTPException(403, detail=f"dossier {code} belongs to another unit: choose a new dossier code (mã hồ sơ)")
 
 
 def display_name(raw: str | None) -> str:
@@ -277,40 +357,169 @@ def record_view(stored: dict[str, Any], status: str, record: dict[str, Any] | No
     }
 
 
+def status_for(exc: SohoaError) -> int:
+    """The HTTP status of a typed pipeline error: 503 when a service (warehouse, signer, key
+    ring) failed or refused, 413 for a file above the limits, 403 for personal data the role
+    may not read, else 422 (the input is at fault)."""
+    if isinstance(exc, (ServiceUnavailableError, SigningError, WarehouseError, ConfigurationError)):
+        return 503
+    if isinstance(exc, (TooLargeError, TooManyPagesError)):
+        return 413
+    if isinstance(exc, PiiAccessDenied):
+        return 403
+    if exc.code == "document_not_found":
+        return 404
+    if isinstance(exc, PiiError):
+        return 503
+    return 422
+
+
 def _http_error_for(exc: SohoaError, name: str) -> HTTPException:
-    status = 413 if isinstance(exc, (TooLargeError, TooManyPagesError)) else 422
-    return HTTPException(status, detail=f"{name}: {exc.message}")
+    return HTTPException(status_for(exc), detail=f"{name}: {exc.message}")
 
 
 def megabytes(n: int) -> str:
     return f"{n / 1e6:.3g} MB"
 
 
-async def _read_limited(upload: UploadFile, limit: int, name: str) -> bytes:
-    """The upload's bytes, refusing (413) as soon as more than ``limit`` arrived."""
+class _BodyTooLarge(Exception):
+    """The request body grew past the cap while it streamed in."""
+
+
+def _capped_receive(receive: Callable[[], Any], cap: int) -> Callable[[], Any]:
+    """``receive`` that raises :class:`_BodyTooLarge` once more than ``cap`` body bytes came."""
+    total = 0
+
+    async def wrapped() -> Any:
+        nonlocal total
+        message = await receive()
+        if message.get("type") == "http.request":
+            total += len(message.get("body") or b"")
+            if total > cap:
+                raise _BodyTooLarge(total)
+        return message
+
+    return wrapped
+
+
+@dataclass
+class Incoming:
+    """One uploaded file, spooled to a temporary file (on disk above 1 MB), with its size and
+    SHA-256 (the document id) computed as it was read back in chunks."""
+
+    name: str
+    upload: UploadFile
+    size: int
+    sha256: str
+
+    def read(self) -> bytes:
+        """The file's bytes (one file in memory at a time: the caller drops them when done)."""
+        self.upload.file.seek(0)
+        return self.upload.file.read()
+
+
+def _measure(upload: UploadFile, name: str, limit: int) -> Incoming:
+    """Size and hash of a spooled upload, in chunks; 413 above ``limit`` (per file)."""
     if upload.size is not None and upload.size > limit:
         raise HTTPException(413, detail=f"{name}: file is {megabytes(upload.size)}, above the limit of {megabytes(limit)} per file")
-    parts, total = [], 0
-    while chunk := await upload.read(_CHUNK):
+    digest, total = hashlib.sha256(), 0
+    upload.file.seek(0)
+    while chunk := upload.file.read(_CHUNK):
         total += len(chunk)
         if total > limit:
             raise HTTPException(413, detail=f"{name}: file is above the limit of {megabytes(limit)} per file")
-        parts.append(chunk)
-    return b"".join(parts)
+        digest.update(chunk)
+    return Incoming(name=name, upload=upload, size=total, sha256=digest.hexdigest())
+
+
+def _anonymous(request: Request) -> audit.Actor:
+    """Who made a request that presented no valid key: the key id it named, if any."""
+    token = request.headers.get("x-api-key") or ""
+    auth_header = request.headers.get("authorization") or ""
+    if auth_header[:7].lower() == "bearer ":
+        token = auth_header[7:].strip()
+    match = re.match(r"^sohoa_([0-9a-f]{12})_", token)
+    return audit.Actor(key_id=match.group(1) if match else "", unit="", role="anonymous")
+
+
+def _audit_refusal(svc: "Service", request: Request, status: int, reason: Any) -> None:
+    """Write the audit entry of a refused request to a personal-data endpoint (the path, never
+    the query string, which could hold an identifier)."""
+    principal = getattr(request.state, "principal", None)
+    actor = _actor(principal) if principal is not None else _anonymous(request)
+    document_id = request.path_params.get("document_id") if request.path_params else None
+    try:
+        audit.write_audit(
+            svc.warehouse, actor, "refused",
+            documents=[document_id] if document_id and DOCUMENT_ID.match(document_id) else [],
+            detail={"method": request.method, "path": request.url.path[:300], "status": status,
+                    "reason": str(reason)[:300]},
+        )
+    except Exception:  # noqa: BLE001 - the request is refused anyway
+        log.exception("could not write the audit entry of a refused %s %s", request.method, request.url.path[:300])
+
+
+class SecurityHeaders:
+    """ASGI middleware: :data:`SECURITY_HEADERS` on every response; API answers not cached."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = scope.get("path", "").startswith("/api/")
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+                if api and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+_REDACTED_QUERY = re.compile(r"((?:^|[?&])(?:personal_id|tax_code)=)[^&\s]*", re.IGNORECASE)
+
+
+class RedactIdentifiers(logging.Filter):
+    """Blanks ``personal_id=`` and ``tax_code=`` query values in uvicorn's access log (a client
+    that still sends them in the URL is refused, but the line is logged before)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(_REDACTED_QUERY.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = _REDACTED_QUERY.sub(r"\1[redacted]", record.msg)
+        return True
+
+
+def install_access_log_redaction() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactIdentifiers) for f in access.filters):
+        access.addFilter(RedactIdentifiers())
 
 
 # --- the application -------------------------------------------------------------------------
 
 
-def create_app(settings: Settings, *, executor: Any = None, keys: KeyStore) -> FastAPI:
-    """The service over resolved ``settings``; ``executor`` runs the pipeline (None: store only)."""
+def create_app(settings: Settings, *, executor: Any = None, keys: KeyStore, max_request_bytes: int | None = None) -> FastAPI:
+    """The service over resolved ``settings``; ``executor`` runs the pipeline (None: store only).
+    ``max_request_bytes``: cap of one upload request (default :func:`default_max_request_bytes`)."""
     if settings.warehouse is None:
         raise ValueError("create_app needs resolved settings (see pipeline.services.running_services)")
     warehouse = Warehouse(settings.warehouse)
-    svc = Service(settings=settings, warehouse=warehouse, keys=keys, tracker=Tracker(executor, settings, warehouse))
+    svc = Service(settings=settings, warehouse=warehouse, keys=keys, tracker=Tracker(executor, settings, warehouse),
+                  max_request_bytes=max_request_bytes or default_max_request_bytes(settings.limits.max_file_bytes))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        threading.Thread(target=_backfill_owners, args=(warehouse,), name="sohoa-owners", daemon=True).start()
         yield
         svc.tracker.stop()
 
@@ -321,8 +530,13 @@ def create_app(settings: Settings, *, executor: Any = None, keys: KeyStore) -> F
         "look up digitized documents for reuse. Authenticate with `Authorization: Bearer <key>` or `X-API-Key`.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN: off (see module docstring)
+        redoc_url=None,
     )
     app.state.service = svc
+    app.add_middleware(SecurityHeaders)
+    install_access_log_redaction()
+    _add_error_handlers(app, svc)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     auth = _auth_dependency(keys)
     _add_pages(app)
@@ -333,6 +547,43 @@ def create_app(settings: Settings, *, executor: Any = None, keys: KeyStore) -> F
     return app
 
 
+def _add_error_handlers(app: FastAPI, svc: Service) -> None:
+    """Refusals of personal-data endpoints are audited; typed pipeline errors become 4xx/503."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if 400 <= exc.status_code < 500 and PERSONAL_DATA_PATHS.match(request.url.path):
+            await run_in_threadpool(_audit_refusal, svc, request, exc.status_code, exc.detail)
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if PERSONAL_DATA_PATHS.match(request.url.path):
+            reasons = "; ".join(f"{'/'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:5])
+            await run_in_threadpool(_audit_refusal, svc, request, 422, reasons)
+        return await request_validation_exception_handler(request, exc)
+
+    @app.exception_handler(SohoaError)
+    async def pipeline_error(request: Request, exc: SohoaError) -> Response:
+        status = status_for(exc)
+        if status < 500 and PERSONAL_DATA_PATHS.match(request.url.path):
+            await run_in_threadpool(_audit_refusal, svc, request, status, exc.message)
+        else:
+            log.warning("%s %s: %s", request.method, request.url.path[:300], exc)
+        headers = {"Retry-After": "30"} if status == 503 else None
+        return JSONResponse({"detail": f"{exc.stage}/{exc.code}: {exc.message}"}, status_code=status, headers=headers)
+
+
+def _backfill_owners(warehouse: Warehouse) -> None:
+    """Owners of the dossiers received before owners were recorded (see :mod:`pipeline.audit`)."""
+    try:
+        written = audit.backfill_dossier_owners(warehouse)
+        if written:
+            log.info("recorded the owners of %d earlier dossiers", written)
+    except Exception:  # noqa: BLE001 - until it succeeds, ownership falls back to the receipts
+        log.exception("could not record the owners of earlier dossiers")
+
+
 def _auth_dependency(keys: KeyStore) -> Callable[..., Callable[..., Principal]]:
     bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
     header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
@@ -341,11 +592,13 @@ def _auth_dependency(keys: KeyStore) -> Callable[..., Callable[..., Principal]]:
         allowed = set(roles or ROLES)
 
         def dependency(
+            request: Request,
             credentials: HTTPAuthorizationCredentials | None = Security(bearer),
             api_key: str | None = Security(header),
         ) -> Principal:
             token = credentials.credentials if credentials else api_key
             principal = keys.authenticate(token)
+            request.state.principal = principal  # who a refusal is audited as
             if principal is None:
                 raise HTTPException(
                     401,
@@ -425,28 +678,45 @@ def _add_upload_routes(app: FastAPI, svc: Service, auth) -> None:
         status_code=202,
         tags=["tiếp nhận"],
         openapi_extra=_UPLOAD_BODY,
-        responses={413: {"description": "a file above max_file_bytes or max_pages"},
+        responses={403: {"description": "the dossier belongs to another unit"},
+                   413: {"description": "the request above max_request_bytes, a file above max_file_bytes or max_pages"},
                    422: {"description": "bad dossier code, no file, or not a readable scan"}},
     )
     async def upload(dossier_code: str, request: Request, principal: Principal = Depends(auth("unit", "admin"))) -> JSONResponse:
         """Receive the scans of one dossier (hồ sơ): returns a receipt at once, digitizes in the background.
 
         Each document is identified by the SHA-256 of its bytes: sending the same file again
-        returns the same id and is not processed twice. File names are for display only."""
+        returns the same id and is not processed twice. File names are for display only.
+        A dossier belongs to the first unit that uploads into it. The whole request is at most
+        ``max_request_bytes`` (413, from ``Content-Length`` before the body is read)."""
         dossier_code_or_422(dossier_code)
         check_dossier_owner(principal, dossier_code)
-        form = await request.form(max_files=MAX_FILES_PER_UPLOAD + 1)
-        uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
-        if not uploads:
-            raise HTTPException(422, detail="no file in the upload (multipart field 'files')")
-        if len(uploads) > MAX_FILES_PER_UPLOAD:
-            raise HTTPException(413, detail=f"at most {MAX_FILES_PER_UPLOAD} files per upload")
-        files = []
-        for item in uploads:
-            name = display_name(item.filename)
-            files.append((name, await _read_limited(item, limits.max_file_bytes, name)))
-        await form.close()
-        receipt = await run_in_threadpool(_receive, svc, principal, dossier_code, files)
+        cap = svc.max_request_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise HTTPException(400, detail="invalid Content-Length")
+            if int(declared) > cap:
+                raise HTTPException(413, detail=f"the upload is {megabytes(int(declared))}, above the limit of "
+                                                f"{megabytes(cap)} per request: send the dossier's files in several requests")
+        await run_in_threadpool(check_dossier_owned, svc, principal, dossier_code)
+        body = Request(request.scope, _capped_receive(request.receive, cap))
+        try:
+            form = await body.form(max_files=MAX_FILES_PER_UPLOAD + 1, max_fields=10)
+        except _BodyTooLarge as exc:
+            raise HTTPException(413, detail=f"the upload is above the limit of {megabytes(cap)} per request: "
+                                            "send the dossier's files in several requests") from exc
+        try:
+            uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+            if not uploads:
+                raise HTTPException(422, detail="no file in the upload (multipart field 'files')")
+            if len(uploads) > MAX_FILES_PER_UPLOAD:
+                raise HTTPException(413, detail=f"at most {MAX_FILES_PER_UPLOAD} files per upload")
+            files = [await run_in_threadpool(_measure, item, display_name(item.filename), limits.max_file_bytes)
+                     for item in uploads]
+            receipt = await run_in_threadpool(_receive, svc, principal, dossier_code, files)
+        finally:
+            await form.close()
         return JSONResponse(receipt, status_code=202)
 
     @app.get("/api/v1/dossiers/{dossier_code}", tags=["tiếp nhận"])
@@ -454,9 +724,13 @@ def _add_upload_routes(app: FastAPI, svc: Service, auth) -> None:
         """Status of every document of a dossier (of the caller's unit, for a unit key)."""
         dossier_code_or_422(dossier_code)
         unit = None if principal.sees_all_units() else principal.unit
+        if unit is not None and _owned_by_another(audit.dossier_owner(svc.warehouse, dossier_code), principal):
+            raise HTTPException(404, detail=f"no dossier {dossier_code}")
         receipts = audit.dossier_receipts(svc.warehouse, dossier_code, unit)
         if not receipts:
             raise HTTPException(404, detail=f"no dossier {dossier_code}")
+        audit.write_audit(svc.warehouse, _actor(principal), "dossier.read",
+                          documents=[r["document_id"] for r in receipts], detail={"dossier": dossier_code})
         documents = [
             {"document_id": r["document_id"], "file_name": r["source_file"], "unit": r["unit"],
              "received_at": r["received_at"], "pages": r.get("pages"),
@@ -466,22 +740,29 @@ def _add_upload_routes(app: FastAPI, svc: Service, auth) -> None:
         return {"dossier_code": dossier_code, "documents": documents, "complete": all(d["status"] != "processing" for d in documents)}
 
 
-def _probe_all(files: list[tuple[str, bytes]], svc: Service) -> list[DocumentInfo]:
-    """Probe every file before storing any (a receipt is all or nothing)."""
+def _probe_all(files: list[Incoming], svc: Service) -> list[DocumentInfo]:
+    """Probe every file before storing any (a receipt is all or nothing), one file in memory
+    at a time."""
     infos = []
-    for name, data in files:
+    for item in files:
         try:
-            infos.append(probe(data, svc.settings.limits))
-        except InputError as exc:
-            raise _http_error_for(exc, name) from exc
+            infos.append(probe(item.read(), svc.settings.limits))
+        except SohoaError as exc:
+            raise _http_error_for(exc, item.name) from exc
     return infos
 
 
-def _receive(svc: Service, principal: Principal, dossier: str, files: list[tuple[str, bytes]]) -> dict[str, Any]:
+def _receive(svc: Service, principal: Principal, dossier: str, files: list[Incoming]) -> dict[str, Any]:
     infos = _probe_all(files, svc)
+    if principal.role == "unit":  # the first unit to upload into a dossier owns it
+        owner = audit.claim_dossier(svc.warehouse, dossier, principal.unit)
+        if owner != principal.unit:
+            raise HTTPException(403, detail=f"dossier {dossier} belongs to another unit: choose a new dossier code (mã hồ sơ)")
     received_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     documents = []
-    for (name, data), info in zip(files, infos):
+    for item, info in zip(files, infos):
+        name = item.name
+        data = item.read()
         accepted = accept_bytes(data, name, svc.warehouse, svc.settings, unit=principal.unit, dossier=dossier)
         if isinstance(accepted, SourceRef):
             svc.tracker.submit(accepted, info)
@@ -489,10 +770,11 @@ def _receive(svc: Service, principal: Principal, dossier: str, files: list[tuple
         else:
             document_id, duplicate = accepted.document_id, True
         audit.write_receipt(svc.warehouse, principal.unit, dossier, {
-            "document_id": document_id, "source_file": name, "size": len(data),
+            "document_id": document_id, "source_file": name, "size": item.size,
             "pages": info.page_count, "media_type": info.media_type,
             "received_at": received_at, "key_id": principal.key_id,
         })
+        del data
         documents.append({"document_id": document_id, "file_name": name, "pages": info.page_count,
                           "already_digitized": duplicate, "status": document_status(svc, document_id)})
     audit.write_audit(svc.warehouse, _actor(principal), "dossier.upload",
@@ -520,7 +802,7 @@ def visible_record(svc: Service, principal: Principal, document_id: str) -> tupl
 
 
 def _add_document_routes(app: FastAPI, svc: Service, auth) -> None:
-    readers = auth("unit", "steward", "reader", "admin")
+    readers = auth("unit", "steward", "admin")  # a reader only looks up (README, role table)
 
     @app.get("/api/v1/documents/{document_id}", tags=["hồ sơ số"])
     def document(document_id: str, version_id: str | None = None, principal: Principal = Depends(readers)) -> dict[str, Any]:
@@ -528,6 +810,8 @@ def _add_document_routes(app: FastAPI, svc: Service, auth) -> None:
         ``version_id``: an earlier version of the record (S3 version id, see ``/versions``)."""
         record, status = visible_record(svc, principal, document_id)
         if version_id:
+            if version_id not in {v.version_id for v in svc.warehouse.record_versions(document_id)}:
+                raise HTTPException(404, detail="no such version (see /versions for this document's version ids)")
             record = svc.warehouse.get_record(document_id, version_id)
             if record is None:
                 raise HTTPException(404, detail="no such version")
@@ -550,6 +834,7 @@ def _add_document_routes(app: FastAPI, svc: Service, auth) -> None:
                         "signed_at": (record.get("signature") or {}).get("signed_at"), "by": last.get("by"),
                         "action": last.get("action")})
         out.sort(key=lambda v: v["version"] or 0, reverse=True)
+        audit.write_audit(svc.warehouse, _actor(principal), "record.versions", documents=[document_id])
         return {"document_id": document_id, "versions": out}
 
     @app.get("/api/v1/documents/{document_id}/pages/{page}.jpg", tags=["hồ sơ số"],
@@ -563,25 +848,42 @@ def _add_document_routes(app: FastAPI, svc: Service, auth) -> None:
         audit.write_audit(svc.warehouse, _actor(principal), "page.read", documents=[document_id], detail={"page": page})
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
+    lookers = auth("reader", "admin")
+
+    @app.post("/api/v1/lookup", tags=["khai thác"])
+    def lookup(body: LookupIn, principal: Principal = Depends(lookers)) -> dict[str, Any]:
+        """Reuse lookup (khai thác, sử dụng lại): documents by personal id, tax code or number,
+        given in the JSON body (an identifier never travels in a URL). Every lookup is audited;
+        one that returns documents is also a reuse event. Both keep a personal id or tax code
+        as its blind index only, never in clear."""
+        given = {k: v for k, v in body.model_dump().items() if v}
+        return _run_lookup(svc, principal, given)
+
     @app.get("/api/v1/lookup", tags=["khai thác"])
-    def lookup(
-        personal_id: str | None = Query(None, description="Số định danh cá nhân"),
-        tax_code: str | None = Query(None, description="Mã số thuế / mã số hộ kinh doanh"),
-        number: str | None = Query(None, description="Số, ký hiệu văn bản"),
-        principal: Principal = Depends(auth("reader", "admin")),
+    def lookup_by_number(
+        request: Request,
+        number: str | None = Query(None, max_length=MAX_LOOKUP_CHARS, description="Số, ký hiệu văn bản"),
+        principal: Principal = Depends(lookers),
     ) -> dict[str, Any]:
-        """Reuse lookup (khai thác, sử dụng lại): documents by personal id, tax code or number.
-        Each lookup that returns documents is logged as a reuse event and audited."""
-        given = {k: v for k, v in {"personal_id": personal_id, "tax_code": tax_code, "number": number}.items() if v}
-        if len(given) != 1:
-            raise HTTPException(422, detail="give exactly one of personal_id, tax_code, number")
-        kind, value = next(iter(given.items()))
-        documents = _lookup(svc, kind, value)
-        if documents:
-            audit.write_reuse(svc.warehouse, _actor(principal), given, {d["document_id"]: d["unit"] for d in documents})
-            audit.write_audit(svc.warehouse, _actor(principal), "lookup", documents=[d["document_id"] for d in documents],
-                              detail={"query": kind})
-        return {"query": given, "count": len(documents), "documents": documents}
+        """Lookup by document number only; personal ids and tax codes: ``POST /api/v1/lookup``."""
+        if {"personal_id", "tax_code"} & set(request.query_params):
+            raise HTTPException(400, detail='personal ids and tax codes are not taken in the URL (URLs are logged): '
+                                            'POST /api/v1/lookup with a JSON body {"personal_id": "..."} or {"tax_code": "..."}')
+        return _run_lookup(svc, principal, {"number": number} if number else {})
+
+
+def _run_lookup(svc: Service, principal: Principal, given: dict[str, str]) -> dict[str, Any]:
+    if len(given) != 1:
+        raise HTTPException(422, detail="give exactly one of personal_id, tax_code, number")
+    kind, value = next(iter(given.items()))
+    documents = _lookup(svc, kind, value)
+    logged = audit.logged_query(kind, value, svc.keyring)
+    found = [d["document_id"] for d in documents]
+    audit.write_audit(svc.warehouse, _actor(principal), "lookup", documents=found,
+                      detail={"query": kind, **{k: v for k, v in logged.items() if k != "kind"}, "count": len(found)})
+    if documents:
+        audit.write_reuse(svc.warehouse, _actor(principal), logged, {d["document_id"]: d["unit"] for d in documents})
+    return {"query": given, "count": len(documents), "documents": documents}
 
 
 def _lookup(svc: Service, kind: str, value: str) -> list[dict[str, Any]]:
@@ -616,8 +918,7 @@ def _add_review_routes(app: FastAPI, svc: Service, auth) -> None:
     def review_queue(limit: int = Query(200, ge=1, le=5000), principal: Principal = Depends(stewards)) -> dict[str, Any]:
         """Records that need a steward (needs_review), worst first."""
         items = review.review_queue(svc.warehouse, limit=limit)
-        if items:
-            audit.write_audit(svc.warehouse, _actor(principal), "review.queue", documents=[i["document_id"] for i in items])
+        audit.write_audit(svc.warehouse, _actor(principal), "review.queue", documents=[i["document_id"] for i in items])
         return {"count": len(items), "documents": items}
 
     @app.post("/api/v1/documents/{document_id}/corrections", tags=["hiệu đính"])
@@ -673,6 +974,7 @@ def _add_admin_routes(app: FastAPI, svc: Service, auth) -> None:
         """Access log entries of one day (UTC; default today)."""
         day = day or datetime.now(timezone.utc).date()
         entries = list(audit.iter_audit(svc.warehouse, day, day))
+        audit.write_audit(svc.warehouse, _actor(principal), "audit.read", detail={"day": day.isoformat(), "count": len(entries)})
         return {"day": day.isoformat(), "count": len(entries), "entries": entries}
 
     @app.get("/api/v1/keys", tags=["quản trị"])

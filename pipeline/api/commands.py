@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argp
     p.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler (default: a LocalCluster)")
     p.add_argument("--workers", type=int, metavar="N", help="LocalCluster worker processes (default: one per core)")
     p.add_argument("--no-pdf-signature", action="store_true", help="do not PAdES-sign the searchable PDFs")
+    p.add_argument("--max-request-mb", type=float, metavar="MB",
+                   help="cap of one upload request (default: twice the per-file limit, plus 1 MB)")
     commands["serve"] = cmd_serve
 
     p = sub.add_parser("apikey", help="create, list or revoke API keys of the HTTP service")
@@ -50,8 +52,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"sohoa: no API keys yet; create one with: sohoa apikey --home {settings.home} create --unit UNIT --role admin",
               file=sys.stderr)
     with running_services(settings) as resolved, dask_client(resolved.cluster, resolved) as client:
-        app = create_app(resolved, executor=DaskExecutor(client), keys=keys)
-        print(f"sohoa serve: http://{args.host}:{args.port}/docs  review desk: /review  dashboard: /dashboard  "
+        cap = int(args.max_request_mb * 1_000_000) if getattr(args, "max_request_mb", None) else None
+        app = create_app(resolved, executor=DaskExecutor(client), keys=keys, max_request_bytes=cap)
+        print(f"sohoa serve: http://{args.host}:{args.port}/openapi.json  review desk: /review  dashboard: /dashboard  "
               f"warehouse: {resolved.warehouse.url()}", file=sys.stderr, flush=True)
         uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
     return ExitCode.ok
