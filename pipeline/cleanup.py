@@ -151,9 +151,10 @@ def normalise_illumination(gray: np.ndarray, dpi: int) -> np.ndarray:
     return cv2.LUT(norm, lut)
 
 
-def cleanup_page(page: ProcessedPage, settings: ImageSettings) -> ProcessedPage:
-    """The cleaned grey OCR copy of a deskewed page (``color`` only resampled, never altered)."""
-    page = resample(page, settings.target_dpi)
+def cleanup_page(page: ProcessedPage, settings: ImageSettings, max_pixels: int | None = None) -> ProcessedPage:
+    """The cleaned grey OCR copy of a deskewed page (``color`` only resampled, never altered);
+    ``max_pixels``: the run's working-pixel limit (``LimitSettings.max_working_pixels``)."""
+    page = resample(page, settings.target_dpi, max_pixels)
     gray = page.ocr_image
     flags = list(page.flags)
     if settings.denoise:

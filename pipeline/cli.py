@@ -6,6 +6,7 @@ Commands::
     sohoa export [--warehouse URL] [--output FILE]
     sohoa export --format archive-csv|archive-xlsx|archive-xml|archive-json|edxml [--agency CODE] [-o DIR]
     sohoa verify RECORD.json [--trust CA.pem]
+    sohoa get ID [-o DIR]                     (record.json as stored, searchable.pdf, original.<ext>)
     sohoa signer [--state DIR] [--host 127.0.0.1] [--port 8700]
     sohoa schemas [--check | --write]
 """
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CRL (DER or PEM) to check revocation against; default: the embedded signer's CRLs")
     p.add_argument("--home", type=Path)
     p.add_argument("--warehouse", metavar="URL", help="with --document: the S3 warehouse (default: embedded)")
+
+    p = sub.add_parser("get", help="take a stored document out: its record exactly as stored (record.json), its "
+                                   "searchable PDF and its original, for `sohoa verify` anywhere")
+    p.add_argument("document_id", metavar="ID", help="document id (SHA-256 of the original, 64 hex digits)")
+    p.add_argument("--output", "-o", type=Path, metavar="DIR", help="folder to write (default ./<ID>); created")
+    _common(p)
 
     p = sub.add_parser("signer", help="run the remote-signing service (CSC API)")
     p.add_argument("--state", type=Path, help="state directory (keys, certificates, users)")
@@ -477,6 +484,104 @@ def _stored_artefacts(settings: Settings, document_id: str) -> tuple[str, bytes,
         return f"document {document_id}", data, wh.get_pdf(document_id), original
 
 
+#: names ``sohoa get`` writes the original under, by its media type (never the source file's
+#: name, which may name a person)
+ORIGINAL_NAMES = {"application/pdf": "original.pdf", "image/tiff": "original.tif", "image/jpeg": "original.jpg",
+                  "image/png": "original.png"}
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    """``sohoa get ID -o DIR``: DIR/record.json (the stored bytes, any changed byte fails its
+    signature), DIR/searchable.pdf and DIR/original.<ext> exactly as stored. Audited: the PDF
+    and the original show the person a record concerns."""
+    import re
+
+    from .audit import write_audit
+    from .errors import DocumentNotFoundError, WarehouseError
+    from .services import running_services
+    from .warehouse import Warehouse
+
+    document_id = args.document_id.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", document_id):
+        raise DocumentNotFoundError(f"{args.document_id!r} is no document id (the SHA-256 of an original: 64 hex digits)")
+    settings = _settings(args)
+    out_dir = Path(args.output or document_id)
+    with running_services(settings, need_signer=False) as resolved:
+        wh = Warehouse(resolved.warehouse)
+        data = wh.get_record_bytes(document_id)
+        if data is None:
+            raise DocumentNotFoundError(f"no record for document {document_id} in {resolved.warehouse.url()}")
+        # fail closed: nothing leaves before the access is logged
+        write_audit(wh, cli_actor(), "document.get", documents=[document_id], detail={"to": str(out_dir)})
+        pdf = wh.get_pdf(document_id)
+        try:
+            original = wh.get_original(document_id)
+        except WarehouseError as exc:  # no retained version has its hash: what is stored, which verify names
+            original = wh._get(wh.original_key(document_id))  # noqa: SLF001
+            print(f"sohoa: warning: {exc}", file=sys.stderr)
+    written = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, content in (("record.json", data), ("searchable.pdf", pdf), ("original", original)):
+        if content is None:
+            continue
+        if name == "original":
+            from .load import sniff_media_type
+
+            try:
+                name = ORIGINAL_NAMES.get(sniff_media_type(content), "original.bin")
+            except SohoaError:
+                name = "original.bin"
+        path = out_dir / name
+        path.write_bytes(content)
+        written[name] = path
+    print(f"wrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)
+    pdf_opt = f" --pdf {written['searchable.pdf']}" if "searchable.pdf" in written else ""
+    original_path = next((p for n, p in written.items() if n.startswith("original")), None)
+    orig_opt = f" --original {original_path}" if original_path else ""
+    print(f"verify with: sohoa verify {written['record.json']}{pdf_opt}{orig_opt} --trust CA.pem", file=sys.stderr)
+    return ExitCode.ok
+
+
+def check_listen_address(host: str, port: int) -> None:
+    """Refuse early, with a typed error, an address a server could not listen on (a port in
+    use, or a host that is not this machine's): before services start, not after."""
+    import socket
+
+    from .errors import PortInUseError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise PortInUseError(f"cannot listen on {host}:{port}: {exc}") from exc
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise PortInUseError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                "is another sohoa serve running? choose another port with --port"
+            ) from exc
+
+
+def _run_server_command(fn, args: argparse.Namespace) -> int:
+    """A command that runs a server (``serve``): its address checked first, and a server that
+    could not start (uvicorn exits with 3, the code we use for a missing dependency) reported
+    as the bad address it is."""
+    from .errors import PortInUseError
+
+    check_listen_address(args.host, args.port)
+    try:
+        return int(fn(args))
+    except SystemExit as exc:
+        if exc.code in (None, 0):
+            return ExitCode.ok
+        if exc.code == 3:  # uvicorn's STARTUP_FAILURE: it could not bind (its log says why)
+            raise PortInUseError(f"the server could not start on {args.host}:{args.port} (port taken meanwhile?)") from exc
+        raise
+
+
 def cmd_signer(args: argparse.Namespace) -> int:
     from .signer import serve
 
@@ -519,15 +624,22 @@ COMMANDS = {
     "digitize": cmd_digitize,
     "export": cmd_export,
     "verify": cmd_verify,
+    "get": cmd_get,
     "signer": cmd_signer,
     "schemas": cmd_schemas,
 }
+
+
+#: commands that listen on ``args.host``/``args.port``
+SERVER_COMMANDS = ("serve", "signer")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command in SERVER_COMMANDS:
+            return _run_server_command(COMMANDS[args.command], args)
         return int(COMMANDS[args.command](args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -133,7 +133,7 @@ def process_page_bytes(
         timings["deskew"] = time.perf_counter() - t0
         stage = "cleanup"
         t0 = time.perf_counter()
-        processed = cleanup_page(processed, settings.image)
+        processed = cleanup_page(processed, settings.image, settings.limits.max_working_pixels)
         timings["cleanup"] = time.perf_counter() - t0
         stage = "ocr"
         processed, (words, text, conf, text_pdf, secs), turn_secs = read_page(processed, settings)

@@ -173,6 +173,20 @@ class ConfigurationError(SohoaError):
     exit_code = ExitCode.bad_args
 
 
+class DocumentNotFoundError(SohoaError):
+    """The document id a command names is not in the warehouse (or is no document id)."""
+
+    stage = "store"
+    code = "document_not_found"
+    exit_code = ExitCode.bad_args
+
+
+class PortInUseError(ConfigurationError):
+    """The address a service is told to listen on is taken (or cannot be bound)."""
+
+    code = "port_in_use"
+
+
 class MissingDependencyError(SohoaError):
     stage = "config"
     code = "missing_dependency"

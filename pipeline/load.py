@@ -373,9 +373,9 @@ def _image_dpi(im: Image.Image, limits: LimitSettings | None = None) -> int:
             if limits is None:
                 return value
             w, h = im.size
-            grow = max(1.0, limits.render_dpi / value)
-            if w * h * grow * grow <= limits.max_working_pixels:
-                return value
+            grow = limits.render_dpi / value
+            if grow <= 1.0 or w * h * grow * grow <= limits.max_working_pixels:
+                return value  # a fine scan is reduced to the working limit, never enlarged
     width = min(im.size)  # portrait width even for landscape scans
     return int(max(72, min(600, round(width / A4_WIDTH_INCHES))))
 

@@ -18,13 +18,42 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 
 from .config import WarehouseSettings
 from .errors import MissingDependencyError, WarehouseUnavailableError
 
 GRPC_OFFSET = 10000  # SeaweedFS puts each gRPC port at http port + 10000
+#: umask of the SeaweedFS process: its data holds originals of personal documents (birth
+#: certificates): directories 0700, files 0600
+STATE_UMASK = 0o077
+
+
+def restrict_state(root: Path) -> None:
+    """Directories under ``root`` to 0700 and files to 0600: a state written before issue 19
+    (by a server without the umask) was world-readable. Links are left alone. Used for the
+    embedded signer's state too."""
+    if not root.is_dir():
+        return
+    os.chmod(root, 0o700)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o700)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                with suppress(FileNotFoundError):  # a running server's temporary file
+                    os.chmod(path, 0o600)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
 
 
 def weed_binary() -> str:
@@ -103,7 +132,8 @@ class EmbeddedS3:
         return self.root / "server.json"
 
     def _credentials(self) -> tuple[str, str]:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        restrict_state(self.root)
         if self._credentials_file.exists():
             data = json.loads(self._credentials_file.read_text())
             return data["access_key"], data["secret_key"]
@@ -171,12 +201,12 @@ class EmbeddedS3:
         except (OSError, ValueError, TypeError):
             pass
         ports = free_port_pairs(5)
-        path.write_text(json.dumps(ports))
+        _write_private(path, json.dumps(ports))
         return ports
 
     def _spawn(self, access: str, secret: str, timeout_s: float) -> str:
         data_dir = self.root / "data"
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         iam = self._write_iam(access, secret)
         s3, master, volume, filer, admin = self._ports()
         cmd = [
@@ -189,13 +219,14 @@ class EmbeddedS3:
             "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=256",
         ]  # fmt: skip
-        log = open(self.root / "weed.log", "ab")
+        log = os.fdopen(os.open(self.root / "weed.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.process = subprocess.Popen(
             cmd,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            umask=STATE_UMASK,  # volumes, filer store, logs: the originals (birth certificates) are no one else's
         )
         log.close()
         endpoint = f"127.0.0.1:{s3}"
@@ -211,7 +242,7 @@ class EmbeddedS3:
         else:
             self.stop()
             raise WarehouseUnavailableError(f"embedded SeaweedFS did not answer within {timeout_s:.0f} s")
-        self._server_file.write_text(json.dumps({"pid": self.process.pid, "endpoint": endpoint}))
+        _write_private(self._server_file, json.dumps({"pid": self.process.pid, "endpoint": endpoint}))
         return endpoint
 
     def stop(self) -> None:
@@ -234,6 +265,9 @@ class EmbeddedS3:
                 self._server_file.unlink()
         except (OSError, ValueError):
             pass
+        # SeaweedFS sets its volume-info files (<volume>.vif: version, size; no content) to 0644
+        # itself, whatever the umask; unreachable behind the 0700 directories, tidied at rest
+        restrict_state(self.root)
 
     def __enter__(self) -> "EmbeddedS3":
         self.start()

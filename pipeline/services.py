@@ -18,6 +18,8 @@ from .config import Settings
 def running_services(settings: Settings, *, need_signer: bool = True) -> Iterator[Settings]:
     """Yield settings with warehouse (and signer) resolved, starting embedded ones as needed."""
     with contextlib.ExitStack() as stack:
+        if not settings.home.exists():  # the embedded services' state: their user's alone
+            settings.home.mkdir(parents=True, mode=0o700)
         if settings.warehouse is None:
             from .s3server import EmbeddedS3
 

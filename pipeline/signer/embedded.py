@@ -19,7 +19,12 @@ from typing import Iterator
 
 from ..config import SignerSettings
 from ..errors import ConfigurationError
+from ..s3server import restrict_state  # state dirs 0700, files 0600
 from .keystore import StateLayout, read_client_secrets
+
+
+#: umask of the embedded signer process: state directories 0700, files 0600
+STATE_UMASK = 0o077
 
 
 @dataclass
@@ -40,9 +45,10 @@ class EmbeddedSigner:
 
     def start(self) -> SignerSettings:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        restrict_state(self.state_dir)
         port_file = self.state_dir / "url.txt"
         port_file.unlink(missing_ok=True)
-        log = open(self.state_dir / "signer.log", "ab")
+        log = os.fdopen(os.open(self.state_dir / "signer.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         cmd = [
             sys.executable,
             "-m",
@@ -60,7 +66,8 @@ class EmbeddedSigner:
             "warning",
         ]
         env = {k: v for k, v in os.environ.items() if k != "SOHOA_SIGNER_PASSPHRASE"}
-        self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True)
+        # umask 077: whatever the service writes (keys, CRLs, users, url.txt) is its user's alone
+        self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True, umask=STATE_UMASK)
         log.close()
         deadline = time.monotonic() + self.startup_timeout_s
         while not port_file.exists():

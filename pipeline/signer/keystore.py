@@ -148,8 +148,14 @@ class StateLayout:
 # --- small file helpers ----------------------------------------------------------------
 
 
-def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+#: Mode of every file of a signer state (keys, certificates, CRLs, users): the state is the
+#: service's alone; certificates and CRLs are published through the service, not the directory.
+STATE_FILE_MODE = 0o600
+STATE_DIR_MODE = 0o700
+
+
+def _write_atomic(path: Path, data: bytes, mode: int = STATE_FILE_MODE) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=STATE_DIR_MODE)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -165,15 +171,16 @@ def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def _write_json(path: Path, data: Any, mode: int = 0o644) -> None:
+def _write_json(path: Path, data: Any, mode: int = STATE_FILE_MODE) -> None:
     _write_atomic(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"), mode)
 
 
 @contextlib.contextmanager
 def state_lock(root: Path) -> Iterator[None]:
     """Exclusive lock on the state directory (init, revocation) across processes."""
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(StateLayout(root).lock_file, "a+") as fh:
+    root.mkdir(parents=True, exist_ok=True, mode=STATE_DIR_MODE)
+    fd = os.open(StateLayout(root).lock_file, os.O_RDWR | os.O_CREAT | os.O_APPEND, STATE_FILE_MODE)
+    with os.fdopen(fd, "a+") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             yield
