@@ -172,7 +172,10 @@ _MEASURE = textwrap.dedent("""
         kind = type(out).__name__
     except Exception as exc:  # noqa: BLE001
         kind = type(exc).__name__
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    # this process's own high-water mark from /proc (per address space: reset by exec), not
+    # RUSAGE_SELF, whose ru_maxrss keeps the forking parent's (a grown pytest's) from before exec
+    hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    peak = max(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     print(json.dumps({"kind": kind, "peak_kib": peak, "code": getattr(out, "code", None)}))
 """)
 
