@@ -1,8 +1,8 @@
 """Append-only registers kept in the warehouse: access log, reuse events, receipts.
 
-* ``audit/<yyyy>/<mm>/<dd>/<timestamp>-<uuid>.json`` — nhật ký truy cập: one object per
+* ``audit/<yyyy>/<mm>/<dd>/<timestamp>-<uuid>-<sha256>.json`` — nhật ký truy cập: one object per
   access to personal data (who: key id, unit, role; when; which document; what action).
-* ``reuse/<yyyy>/<mm>/<dd>/<timestamp>-<uuid>.json`` — khai thác, sử dụng lại: one object per
+* ``reuse/<yyyy>/<mm>/<dd>/<timestamp>-<uuid>-<sha256>.json`` — khai thác, sử dụng lại: one object per
   lookup that returned documents (who, when, the query kind and blind index, which documents).
 * ``dossiers/<unit>/<dossier code>/<document_id>.json`` — tiếp nhận: a unit received this
   document in this dossier (mã hồ sơ), with when, the display name and the page count.
@@ -18,22 +18,26 @@ place with no shared lock (each entry is its own object under a unique key, so n
 rewritten or appended to in place); the log lives as long as, and under the same access
 control as, the data it describes; and in a bucket with Object Lock each audit entry gets
 compliance-mode retention like the originals, so not even the service's own credentials can
-delete or overwrite it. Entries are written synchronously: an access whose audit entry cannot
+delete it. An overwrite is possible (S3 versioning accepts a new version of a retained
+key) but is detected: each key names the SHA-256 of its entry, and a reader
+(:func:`iter_audit`, :func:`read_audit`) reports an entry with more than one version, a delete
+marker or content that does not match as tampered (:class:`AuditTamperedError`), reading
+the retained original. Entries are written synchronously: an access whose audit entry cannot
 be written fails (fail closed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
-from minio.commonconfig import COMPLIANCE
-from minio.retention import Retention
-
+from .errors import WarehouseError
 from .warehouse import Warehouse
 
 
@@ -45,18 +49,24 @@ def _day_prefix(area: str, day: date) -> str:
     return f"{area}/{day:%Y}/{day:%m}/{day:%d}/"
 
 
-def _entry_key(area: str, at: datetime) -> str:
-    return f"{_day_prefix(area, at.date())}{at:%Y%m%dT%H%M%S.%f}Z-{uuid.uuid4().hex}.json"
+def _entry_data(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
+
+
+def _entry_key(area: str, at: datetime, data: bytes) -> str:
+    """``<day>/<timestamp>Z-<uuid>-<sha256 of the content>.json``: an entry names its own
+    content, so that a rewrite (a new S3 version under the same key) is detected on read."""
+    digest = hashlib.sha256(data).hexdigest()
+    return f"{_day_prefix(area, at.date())}{at:%Y%m%dT%H%M%S.%f}Z-{uuid.uuid4().hex}-{digest}.json"
+
+
+_ENTRY_HASH = re.compile(r"-([0-9a-f]{64})\.json$")
 
 
 def _put_json(warehouse: Warehouse, key: str, payload: dict[str, Any], *, retain: bool = False) -> None:
     """Write one JSON object (create-only key). ``retain``: compliance-mode retention."""
-    data = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
-    kwargs: dict[str, Any] = {}
-    if retain and warehouse.settings.retention_days > 0:
-        until = utc_now() + timedelta(days=warehouse.settings.retention_days)
-        kwargs["retention"] = Retention(COMPLIANCE, until.replace(tzinfo=None))
-    warehouse._put(key, data, "application/json", **kwargs)  # noqa: SLF001 - see module docstring
+    kwargs: dict[str, Any] = {"retention": warehouse.retention()} if retain else {}
+    warehouse._put(key, _entry_data(payload), "application/json", **kwargs)  # noqa: SLF001 - see module docstring
 
 
 def _get_json(warehouse: Warehouse, key: str) -> dict[str, Any] | None:
@@ -74,14 +84,97 @@ def _days(since: date | None, until: date | None) -> Iterable[date] | None:
     return (since + timedelta(days=n) for n in range((until - since).days + 1))
 
 
-def _iter_area(warehouse: Warehouse, area: str, since: date | None, until: date | None) -> Iterator[dict[str, Any]]:
+# --- reading an append-only area, verified ---------------------------------------------------
+
+
+class AuditTamperedError(WarehouseError):
+    """An append-only entry (audit log, reuse event) was rewritten or hidden: its key holds
+    more than one S3 version, a delete marker, or content that does not match the SHA-256 its
+    key names. The retained original is still in the bucket (compliance retention)."""
+
+    code = "audit_tampered"
+
+    def __init__(self, tampered: list["TamperedEntry"]):
+        self.tampered = tampered
+        listed = "; ".join(f"{t.key}: {t.reason}" for t in tampered[:5])
+        more = f" (and {len(tampered) - 5} more)" if len(tampered) > 5 else ""
+        super().__init__(f"{len(tampered)} append-only entr{'y' if len(tampered) == 1 else 'ies'} tampered with: {listed}{more}")
+
+
+@dataclass(frozen=True)
+class TamperedEntry:
+    key: str
+    reason: str
+    versions: int
+
+
+@dataclass
+class VerifiedLog:
+    """What :func:`read_audit` found: the entries (for a tampered key, its original, oldest
+    version, whose content is retained) and the keys that were tampered with."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    tampered: list[TamperedEntry] = field(default_factory=list)
+
+
+def _versions_by_key(warehouse: Warehouse, prefix: str) -> dict[str, list[Any]]:
+    objs = warehouse._call(  # noqa: SLF001 - see module docstring
+        f"versions {prefix}",
+        lambda: list(warehouse.client.list_objects(warehouse.bucket, prefix=prefix, recursive=True, include_version=True)),
+    )
+    out: dict[str, list[Any]] = {}
+    for obj in objs:
+        out.setdefault(obj.object_name, []).append(obj)
+    return out
+
+
+def _oldest(versions: list[Any]) -> Any:
+    never = datetime.max.replace(tzinfo=timezone.utc)
+    live = [v for v in versions if not getattr(v, "is_delete_marker", False)] or versions
+    # listed newest first: among equal times the one listed last is the older
+    return min(reversed(live), key=lambda v: v.last_modified or never)
+
+
+def _verified_entries(warehouse: Warehouse, area: str, since: date | None, until: date | None) -> Iterator[tuple[dict[str, Any] | None, TamperedEntry | None]]:
+    """(entry, None) for each intact entry, oldest first; (original or None, TamperedEntry)
+    for one that was rewritten, hidden behind a delete marker or whose content does not match
+    the hash its key names. One LIST (with versions) a day prefix."""
     days = _days(since, until)
     prefixes = [f"{area}/"] if days is None else [_day_prefix(area, d) for d in days]
     for prefix in prefixes:
-        for key in sorted(_keys(warehouse, prefix)):
-            entry = _get_json(warehouse, key)
-            if entry is not None:
-                yield entry
+        for key, versions in sorted(_versions_by_key(warehouse, prefix).items()):
+            reasons = []
+            markers = sum(1 for v in versions if getattr(v, "is_delete_marker", False))
+            if markers:
+                reasons.append("deleted (delete marker)")
+            if len(versions) - markers > 1:
+                reasons.append(f"rewritten ({len(versions) - markers} versions of a write-once entry)")
+            original = _oldest(versions)
+            data = None
+            if not getattr(original, "is_delete_marker", False):
+                data = warehouse._get(key, original.version_id)  # noqa: SLF001
+            match = _ENTRY_HASH.search(key)
+            if data is not None and match and hashlib.sha256(data).hexdigest() != match.group(1):
+                reasons.append("content does not match the SHA-256 in its key")
+            entry = None
+            if data:
+                try:
+                    entry = json.loads(data)
+                except ValueError:
+                    reasons.append("not JSON")
+            if reasons:
+                yield entry, TamperedEntry(key=key, reason="; ".join(reasons), versions=len(versions))
+            elif entry is not None:
+                yield entry, None
+
+
+def _iter_area(warehouse: Warehouse, area: str, since: date | None, until: date | None) -> Iterator[dict[str, Any]]:
+    """Entries of an append-only area, oldest first, each verified: the first tampered entry
+    raises :class:`AuditTamperedError` (never a rewritten ``{}`` returned as if it were true)."""
+    for entry, tampered in _verified_entries(warehouse, area, since, until):
+        if tampered is not None:
+            raise AuditTamperedError([tampered])
+        yield entry
 
 
 # --- access log (nhật ký truy cập) ---------------------------------------------------------
@@ -115,13 +208,27 @@ def write_audit(
         "documents": sorted(set(documents)),
         "detail": detail or {},
     }
-    _put_json(warehouse, _entry_key("audit", at), entry, retain=True)
+    _put_json(warehouse, _entry_key("audit", at, _entry_data(entry)), entry, retain=True)
     return entry
 
 
 def iter_audit(warehouse: Warehouse, since: date | None = None, until: date | None = None) -> Iterator[dict[str, Any]]:
-    """Audit entries, oldest first (all of them, or those of the days ``since``..``until``)."""
+    """Audit entries, oldest first (all of them, or those of the days ``since``..``until``).
+    Each is verified (write-once: one S3 version, content matching the hash its key names);
+    a tampered entry raises :class:`AuditTamperedError`."""
     return _iter_area(warehouse, "audit", since, until)
+
+
+def read_audit(warehouse: Warehouse, since: date | None = None, until: date | None = None, *, area: str = "audit") -> VerifiedLog:
+    """The whole audit log (or reuse events, ``area="reuse"``) with its verification: every
+    entry (for a tampered one, its retained original) and the list of tampered entries."""
+    log = VerifiedLog()
+    for entry, tampered in _verified_entries(warehouse, area, since, until):
+        if entry is not None:
+            log.entries.append(entry)
+        if tampered is not None:
+            log.tampered.append(tampered)
+    return log
 
 
 # --- reuse events (khai thác, sử dụng lại) -------------------------------------------------
@@ -140,7 +247,7 @@ def write_reuse(
         "query": query,
         "documents": [{"document_id": d, "unit": u} for d, u in sorted(documents.items())],
     }
-    _put_json(warehouse, _entry_key("reuse", at), entry, retain=True)
+    _put_json(warehouse, _entry_key("reuse", at, _entry_data(entry)), entry, retain=True)
     return entry
 
 

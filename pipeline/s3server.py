@@ -145,6 +145,16 @@ class EmbeddedS3:
         return access, secret
 
     def _write_iam(self, access: str, secret: str) -> Path:
+        """The S3 identities. What keeps originals, record versions and audit entries from
+        being deleted or version-deleted is their COMPLIANCE-mode Object Lock retention, which
+        SeaweedFS refuses to lift for every identity, Admin included. A narrower identity does not
+        help with that: SeaweedFS gates DeleteObject (and DeleteObjects) on the same "Write" action
+        as PutObject, so "write but not delete" cannot be expressed. An identity with
+        ["Read", "Write", "List", "Tagging", "PutObjectRetention", "GetObjectRetention",
+        "GetBucketObjectLockConfiguration"] (no "Admin") works for the service once the bucket
+        exists, and takes away only bucket administration and governance-mode bypass. It is not
+        used yet, because the service and the test fixtures create their buckets with these
+        same keys (issue 19, item 4)."""
         path = self.root / "s3-identities.json"
         config = {
             "identities": [

@@ -4,7 +4,8 @@ Layout of the bucket (see README, "Warehouse layout")::
 
     originals/<aa>/<document_id>           source bytes, write-once (Object Lock, compliance mode)
     records/<aa>/<document_id>.json        the signed record, canonical JSON; S3 versioning keeps
-                                           every version (a steward's correction is a new one)
+                                           every version (a steward's correction is a new one),
+                                           each under compliance retention (never deleted)
     pdf/<aa>/<document_id>.pdf             searchable PDF/A-2b (PAdES-signed when enabled)
     pages/<aa>/<document_id>/<nnnn>.jpg    deskewed page images (review desk)
     failed/<document_id>.json              failed documents with their typed error
@@ -112,6 +113,16 @@ class Warehouse:
                 ) from exc
 
         return retry(attempt, self.retry_policy)
+
+    def retention(self) -> Retention | None:
+        """Compliance-mode retention for a write-once object (originals, record versions, audit
+        entries): ``retention_days`` from now; None when retention is off (``retention_days=0``).
+        Under COMPLIANCE mode no credentials, not even the bucket admin's, can delete the
+        version or shorten its retention until it expires."""
+        if self.settings.retention_days <= 0:
+            return None
+        until = datetime.now(timezone.utc) + timedelta(days=self.settings.retention_days)
+        return Retention(COMPLIANCE, until.replace(tzinfo=None))
 
     def _put(self, key: str, data: bytes, content_type: str, **kwargs) -> StoredObject:
         result = self._call(
@@ -234,16 +245,12 @@ class Warehouse:
         key = self.original_key(document_id)
         if self._exists(key):
             return StoredObject(key=key, version_id=None)
-        kwargs = {}
-        if self.settings.retention_days > 0:
-            until = datetime.now(timezone.utc) + timedelta(days=self.settings.retention_days)
-            kwargs["retention"] = Retention(COMPLIANCE, until.replace(tzinfo=None))
         return self._put(
             key,
             data,
             "application/octet-stream",
             metadata={"source-file": quote(source_file, safe="")},
-            **kwargs,
+            retention=self.retention(),
         )
 
     def get_original(self, document_id: str) -> bytes:
@@ -273,9 +280,16 @@ class Warehouse:
 
     def put_record(self, document_id: str, record_bytes: bytes, *, status: str) -> StoredObject:
         """Write a record version; its status is also object metadata, so that a resumed
-        batch can decide with one HEAD request whether a document is done."""
+        batch can decide with one HEAD request whether a document is done. Every version is
+        written under compliance-mode retention (like the originals): the record's history
+        (a steward's corrections) cannot be deleted version by version, not even with the
+        service's own S3 keys."""
         return self._put(
-            self.record_key(document_id), record_bytes, "application/json", metadata={"status": status}
+            self.record_key(document_id),
+            record_bytes,
+            "application/json",
+            metadata={"status": status},
+            retention=self.retention(),
         )
 
     def record_status(self, document_id: str) -> str | None:
