@@ -429,7 +429,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise SohoaError(f"trusted CA certificate not found: {path} (give --trust CA.pem)")
         anchors.append(Path(path).read_bytes())
     ca_dir = settings.home / "signer" / "ca"
-    crl_files = args.crl or [p for p in (ca_dir / "root.crl", ca_dir / "issuing.crl") if p.exists()]
+    # the embedded signer's CRLs only go with its own CA: another --trust CA brings its own --crl
+    default_crls = [p for p in (ca_dir / "root.crl", ca_dir / "issuing.crl") if p.exists()] if not args.trust else []
+    crl_files = args.crl or default_crls
     crls = []
     for path in crl_files:
         if not Path(path).exists():
@@ -451,7 +453,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except ValueError:
         pass  # the record report says why
     if pdf is not None:
-        reports.append(("searchable PDF", verify_pdf(pdf, record, anchors)))
+        reports.append(("searchable PDF", verify_pdf(pdf, record, anchors, crls)))
     if original is not None and record is not None:
         reports.append(("original", verify_original(original, record)))
     if all(r.ok for _, r in reports):

@@ -1,25 +1,27 @@
 """Offline verification (kiểm tra chữ ký số) of signed records, signed PDFs and originals.
 
 ``verify_record_bytes`` checks, without any network: the stored bytes are the canonical JSON
-that was signed; the signature value over the signing input; the certificate chain from the
-signer to a trusted CA (signatures, validity at signing time, key usage, CA constraints);
-revocation against the CRLs given. Each problem is a sentence that names what is wrong —
-for a changed record, which top-level part (``/fields``, ``/text``, ...) changed.
+that was signed; the signature value over the signing input. ``verify_pdf`` checks a PAdES
+signature with pyHanko. For both, the signer's certificate is checked by one validator
+(pyhanko-certvalidator: path to a trusted CA, signatures, validity, CA constraints and path
+length, key usage, CRL signatures) and one revocation policy against the CRLs given
+(:func:`_check_signer`; the policy is in the README, "Signature"). Each problem is a sentence
+that names what is wrong — for a changed record, which top-level part (``/fields``, ...) changed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from .sign import canonical_bytes, canonical_members, part_digests, signing_input
 from .signer.algorithms import AlgorithmError, scheme_from_name, verify_digest
@@ -52,72 +54,107 @@ def load_crls(blobs: Sequence[bytes]) -> list[x509.CertificateRevocationList]:
     return out
 
 
-def check_chain(
-    chain: list[x509.Certificate],
-    anchors: list[x509.Certificate],
-    at: datetime,
-    crls: Sequence[x509.CertificateRevocationList] = (),
+#: Revocation reasons that reach back before any trusted time: the key (or a CA's key) may
+#: have been in other hands since an unknown moment, so no signature it made is trusted.
+COMPROMISE_REASONS = frozenset({"key_compromise", "ca_compromise", "aa_compromise"})
+
+
+def _context(anchors: Sequence[Any], crls: Sequence[bytes], moment: datetime, intermediates: Sequence[Any] = ()):
+    """The one validation context of records, PDFs and their time-stamps: the trusted CAs, the
+    CRLs given (DER; nothing fetched), revocation checked strictly (``hard-fail``: every
+    certificate naming a CRL distribution point needs a valid CRL signed by its issuer) as of
+    ``moment``. No CRL given at all: revocation is not checked (``details['revocation']``)."""
+    from pyhanko_certvalidator import ValidationContext
+
+    return ValidationContext(
+        trust_roots=list(anchors),
+        other_certs=list(intermediates),
+        crls=list(crls),
+        allow_fetching=False,
+        revocation_mode="hard-fail" if crls else "none",
+        moment=moment,
+        retroactive_revinfo=True,  # a CRL issued after ``moment`` still speaks about it
+    )
+
+
+def _check_signer(
+    cert, intermediates, anchors, crls, *, at: datetime, trusted_time: datetime | None, details: dict[str, Any]
 ) -> list[str]:
-    """Problems with ``chain`` (signer first) up to one of ``anchors`` at time ``at``."""
-    problems: list[str] = []
-    if not chain:
-        return ["the signature carries no certificate"]
-    anchor_fps = {a.fingerprint(a.signature_hash_algorithm or _sha256()) for a in anchors}
-    pool = list(chain[1:]) + list(anchors)
-    current = chain[0]
-    leaf = current
+    """Problems with the signer certificate ``cert`` (asn1crypto), by pyhanko-certvalidator:
+    path to ``anchors`` (signatures, validity, CA constraints, path length, key usage) and
+    revocation at ``at``; then a revocation after ``at`` (see README, "Signature"): with no
+    ``trusted_time`` any revocation invalidates; after a trusted time only a compromise does."""
+    from pyhanko_certvalidator import CertificateValidator
+    from pyhanko_certvalidator.errors import PathBuildingError, RevokedError, ValidationError
+
+    details["revocation"] = "checked against the CRLs given" if crls else "not checked: no CRL given"
+
+    def validate(moment: datetime):
+        ctx = _context(anchors, crls, moment, intermediates)
+        validator = CertificateValidator(cert, intermediate_certs=list(intermediates), validation_context=ctx)
+        return asyncio.run(validator.async_validate_usage({"digital_signature"}))
+
     try:
-        ku = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-        if not (ku.digital_signature or ku.content_commitment):
-            problems.append("the signer certificate's key usage does not allow signatures")
-    except x509.ExtensionNotFound:
-        problems.append("the signer certificate has no key usage extension")
-    for depth in range(8):
-        if not (current.not_valid_before_utc <= at <= current.not_valid_after_utc):
-            problems.append(
-                f"certificate '{current.subject.rfc4514_string()}' was not valid at {at.isoformat()} "
-                f"(valid {current.not_valid_before_utc.date()} – {current.not_valid_after_utc.date()})"
-            )
-        for crl in crls:
-            if crl.issuer == current.issuer:
-                revoked = crl.get_revoked_certificate_by_serial_number(current.serial_number)
-                if revoked is not None and revoked.revocation_date_utc <= max(at, revoked.revocation_date_utc):
-                    problems.append(
-                        f"certificate '{current.subject.rfc4514_string()}' is revoked "
-                        f"(since {revoked.revocation_date_utc.isoformat()})"
-                    )
-        if current.fingerprint(current.signature_hash_algorithm or _sha256()) in anchor_fps:
-            return problems
-        issuer = next((c for c in pool if c.subject == current.issuer and c is not current), None)
-        if issuer is None:
-            problems.append(f"no trusted CA issued '{current.subject.rfc4514_string()}' (issuer '{current.issuer.rfc4514_string()}')")
-            return problems
-        try:
-            current.verify_directly_issued_by(issuer)
-        except (InvalidSignature, ValueError, TypeError) as exc:
-            problems.append(
-                f"certificate '{current.subject.rfc4514_string()}' does not chain to a trusted CA "
-                f"(its signature does not verify under '{issuer.subject.rfc4514_string()}')"
-            )
-            return problems
-        try:
-            bc = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value
-            if not bc.ca:
-                problems.append(f"issuer '{issuer.subject.rfc4514_string()}' is not a CA")
-        except x509.ExtensionNotFound:
-            problems.append(f"issuer '{issuer.subject.rfc4514_string()}' has no basic constraints")
-        current = issuer
-    problems.append("certificate chain too long")
-    return problems
+        path = validate(at)
+    except (ValidationError, PathBuildingError) as exc:
+        return [_describe(exc)]
+    if not crls:
+        return []
+    # the latest moment the CRLs speak for every certificate of the path: now, or its first expiry
+    horizon = min([datetime.now(timezone.utc), *(c.not_valid_after - timedelta(seconds=1) for c in path)])
+    if horizon <= at:
+        return []
+    try:
+        validate(horizon)
+    except RevokedError as exc:
+        reason = getattr(exc.reason, "native", str(exc.reason))
+        if trusted_time is not None and exc.revocation_dt > trusted_time and reason not in COMPROMISE_REASONS:
+            details["revocation"] = f"revoked after the trusted time {trusted_time.isoformat()} ({reason}): still valid"
+            return []
+        return [_describe(exc)]
+    except (ValidationError, PathBuildingError) as exc:
+        return [_describe(exc)]
+    return []
 
 
-def _sha256():
-    from cryptography.hazmat.primitives import hashes
+def _describe(exc: Exception) -> str:
+    """A certvalidator failure as a sentence of the report."""
+    from pyhanko_certvalidator.errors import (
+        ExpiredError,
+        InsufficientRevinfoError,
+        InvalidCertificateError,
+        NotYetValidError,
+        PathBuildingError,
+        RevokedError,
+    )
 
-    return hashes.SHA256()
+    if isinstance(exc, RevokedError):
+        reason = getattr(exc.reason, "native", exc.reason)
+        return f"certificate revoked (since {exc.revocation_dt.isoformat()}, reason {reason}): {exc}"
+    if isinstance(exc, PathBuildingError):
+        return f"the signer certificate does not chain to a trusted CA ({exc})"
+    if isinstance(exc, (ExpiredError, NotYetValidError)):
+        return f"certificate not valid at the signing time: {exc}"
+    if isinstance(exc, InsufficientRevinfoError):
+        return f"revocation status unknown (no valid CRL signed by the issuer among those given): {exc}"
+    if isinstance(exc, InvalidCertificateError):
+        return f"the signer certificate is not usable for signatures: {exc}"
+    return f"the signer certificate does not chain to a trusted CA (certificate path invalid): {exc}"
+
+
+def _asn1_certs(certs: Sequence[x509.Certificate]) -> list[Any]:
+    from asn1crypto import x509 as asn1_x509
+
+    return [asn1_x509.Certificate.load(c.public_bytes(_der())) for c in certs]
+
+
+def _crl_ders(crls: Sequence[x509.CertificateRevocationList]) -> list[bytes]:
+    return [c.public_bytes(_der()) for c in crls]
 
 
 def verify_record(record: dict[str, Any], anchors: list[x509.Certificate], crls=()) -> VerificationReport:
+    """A record signature has no trusted time of its own (``signed_at`` is the signer's word):
+    its certificate is checked at ``signed_at`` and any revocation, whenever, invalidates it."""
     report = VerificationReport(ok=False, what="record")
     sig = record.get("signature")
     if not isinstance(sig, dict) or not sig.get("value"):
@@ -152,10 +189,16 @@ def verify_record(record: dict[str, Any], anchors: list[x509.Certificate], crls=
         report.problems.append(f"signature unusable: {exc}")
     try:
         at = datetime.fromisoformat(sig.get("signed_at") or "")
+        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
     except ValueError:
         at = datetime.now(timezone.utc)
         report.problems.append("signing time missing or malformed")
-    report.problems.extend(check_chain(chain, anchors, at, crls))
+    certs = _asn1_certs(chain)
+    report.problems.extend(
+        _check_signer(
+            certs[0], certs[1:], _asn1_certs(anchors), _crl_ders(crls), at=at, trusted_time=None, details=report.details
+        )
+    )
     report.details["certificate"] = chain[0].subject.rfc4514_string()
     report.ok = not report.problems
     return report
@@ -185,12 +228,16 @@ def verify_original(original: bytes, record: dict[str, Any]) -> VerificationRepo
     return report
 
 
-def verify_pdf(pdf: bytes, record: dict[str, Any] | None, anchors: Sequence[bytes]) -> VerificationReport:
-    """PAdES signature of a searchable PDF: integrity, chain to a trusted CA, and its hash in the record."""
+def verify_pdf(
+    pdf: bytes, record: dict[str, Any] | None, anchors: Sequence[bytes], crls: Sequence[bytes] = ()
+) -> VerificationReport:
+    """PAdES signature of a searchable PDF: integrity, its hash in the record, and its
+    certificate by the same validator and policy as a record's (:func:`_check_signer`), checked
+    at the time-stamp's time (B-T) — or, without a valid time-stamp, at the signer's own time
+    with no trusted time, like a record."""
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
-    from pyhanko_certvalidator import ValidationContext
-    from asn1crypto import x509 as asn1_x509
+    from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 
     report = VerificationReport(ok=False, what="pdf")
     if record is not None:
@@ -207,24 +254,37 @@ def verify_pdf(pdf: bytes, record: dict[str, Any] | None, anchors: Sequence[byte
     if not sigs:
         report.problems.append("the PDF carries no signature")
         return report
-    roots = [asn1_x509.Certificate.load(c.public_bytes(_der())) for c in load_certificates(anchors)]
-    vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+    roots = _asn1_certs(load_certificates(anchors))
+    crl_ders = _crl_ders(load_crls(crls))
     for emb in sigs:
+        name = emb.field_name
         try:
-            status = validate_pdf_signature(emb, vc)
+            tst = next(extract_tst_data_iter(emb.signer_info, signed=False), None)
+            ts_time = tst["encap_content_info"]["content"].parsed["gen_time"].native if tst is not None else None
+            at = ts_time or emb.self_reported_timestamp or datetime.now(timezone.utc)
+            status = validate_pdf_signature(emb, signer_validation_context=_context(roots, crl_ders, at))
         except Exception as exc:  # noqa: BLE001
-            report.problems.append(f"PDF signature '{emb.field_name}' could not be validated: {exc}")
+            report.problems.append(f"PDF signature '{name}' could not be validated: {exc}")
             continue
         report.signer = status.signing_cert.subject.human_friendly
-        report.signed_at = str(status.signer_reported_dt or "")
+        report.signed_at = str(ts_time or status.signer_reported_dt or "")
         report.details["coverage"] = str(status.coverage)
-        report.details["timestamped"] = status.timestamp_validity is not None
+        tsv = status.timestamp_validity
+        report.details["timestamped"] = tsv is not None
+        trusted_time = ts_time if tsv is not None and tsv.intact and tsv.valid and tsv.trusted else None
+        if tsv is not None and trusted_time is None:
+            report.problems.append(f"PDF signature '{name}': its time-stamp is not valid or not trusted")
         if not status.intact or not status.valid:
-            report.problems.append(f"PDF signature '{emb.field_name}' does not match the document (bytes changed)")
-        elif not status.trusted:
-            report.problems.append(f"PDF signature '{emb.field_name}' does not chain to a trusted CA")
+            report.problems.append(f"PDF signature '{name}' does not match the document (bytes changed)")
+        problems = _check_signer(
+            status.signing_cert, emb.other_embedded_certs, roots, crl_ders,
+            at=at, trusted_time=trusted_time, details=report.details,
+        )
+        report.problems.extend(f"PDF signature '{name}': {p}" for p in problems)
+        if not problems and not status.trusted:
+            report.problems.append(f"PDF signature '{name}' does not chain to a trusted CA")
         if status.coverage.name != "ENTIRE_FILE":
-            report.problems.append(f"PDF signature '{emb.field_name}' does not cover the whole file (bytes added after signing)")
+            report.problems.append(f"PDF signature '{name}' does not cover the whole file (bytes added after signing)")
     report.ok = not report.problems
     return report
 

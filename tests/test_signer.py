@@ -168,7 +168,8 @@ def test_a_revoked_credential_fails_verification_against_the_crl(tmp_path):
         path = tmp_path / "record.json"
         path.write_bytes(canonical_bytes(client.sign_record(_record())))
         ca = tmp_path / "signer" / "ca"
-        args = ["verify", str(path), "--trust", str(ca / "ca.pem"), "--crl", str(ca / "issuing.crl")]
+        # both CRLs: the issuing CA's own revocation (on the root's CRL) is checked too
+        args = ["verify", str(path), "--trust", str(ca / "ca.pem"), "--crl", str(ca / "root.crl"), "--crl", str(ca / "issuing.crl")]
         assert sohoa(args) == 0
         revoke(tmp_path / "signer", signer.settings.credential_id)
         assert sohoa(args) == 6
