@@ -580,6 +580,18 @@ def _read_times(emb: Any, sig: EmbeddedSignature) -> None:
             sig.time_note = f"CMS signingTime {cms.isoformat()} is {ahead:+.0f} s off /M {m.isoformat()}"
 
 
+def outside_event_loop(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` where it may start its own event loop (pyHanko's and
+    pyhanko-certvalidator's synchronous calls use ``asyncio.run``): in this thread, or, inside a
+    running loop (an async web handler, Playwright's sync API), in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args, **kwargs)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
 def _check(emb: Any, sig: EmbeddedSignature) -> None:
     """Integrity without trust: pyHanko's validation with no trust roots and no fetching.
 
@@ -592,13 +604,7 @@ def _check(emb: Any, sig: EmbeddedSignature) -> None:
 
     context = ValidationContext(trust_roots=[], allow_fetching=False)
     try:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            status = validate_pdf_signature(emb, context)
-        else:
-            with ThreadPoolExecutor(1) as pool:
-                status = pool.submit(validate_pdf_signature, emb, context).result()
+        status = outside_event_loop(validate_pdf_signature, emb, context)
     except Exception:
         with suppress(Exception):
             _compare_digest(emb, sig)

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from .pdfsource import outside_event_loop
 from .sign import canonical_bytes, canonical_members, part_digests, signing_input
 from .signer.algorithms import AlgorithmError, scheme_from_name, verify_digest
 
@@ -92,7 +93,7 @@ def _check_signer(
     def validate(moment: datetime):
         ctx = _context(anchors, crls, moment, intermediates)
         validator = CertificateValidator(cert, intermediate_certs=list(intermediates), validation_context=ctx)
-        return asyncio.run(validator.async_validate_usage({"digital_signature"}))
+        return outside_event_loop(asyncio.run, validator.async_validate_usage({"digital_signature"}))
 
     try:
         path = validate(at)
@@ -262,7 +263,7 @@ def verify_pdf(
             tst = next(extract_tst_data_iter(emb.signer_info, signed=False), None)
             ts_time = tst["encap_content_info"]["content"].parsed["gen_time"].native if tst is not None else None
             at = ts_time or emb.self_reported_timestamp or datetime.now(timezone.utc)
-            status = validate_pdf_signature(emb, signer_validation_context=_context(roots, crl_ders, at))
+            status = outside_event_loop(validate_pdf_signature, emb, signer_validation_context=_context(roots, crl_ders, at))
         except Exception as exc:  # noqa: BLE001
             report.problems.append(f"PDF signature '{name}' could not be validated: {exc}")
             continue
