@@ -59,8 +59,11 @@ def sniff_media_type(data: bytes) -> str:
     )
 
 
-def probe(data: bytes, limits: LimitSettings) -> DocumentInfo:
-    """Check a source file and count its pages, without rasterizing it."""
+def probe(data: bytes, limits: LimitSettings, *, decode: bool = False) -> DocumentInfo:
+    """Check a source file and count its pages, without rasterizing it; ``decode``: also decode
+    every frame of an image file, so that a truncated or damaged one (a TIFF cut in its image
+    data: its header reads fine) is refused now, at the counter, rather than failing later as a
+    stored document (the HTTP upload asks for it; a batch run finds it at the page task)."""
     if len(data) > limits.max_file_bytes:
         raise TooLargeError(
             f"file is {len(data) / 1e6:.1f} MB, above the limit of {limits.max_file_bytes / 1e6:.0f} MB"
@@ -70,6 +73,8 @@ def probe(data: bytes, limits: LimitSettings) -> DocumentInfo:
         count = _pdf_page_count(data)
     else:
         count = _image_frame_count(data, limits)
+        if decode:
+            _decode_frames(data, count, limits)
     if count < 1:
         raise NoPagesError("the document has no pages")
     if count > limits.max_pages:
@@ -320,6 +325,19 @@ def _open_image(data: bytes, limits: LimitSettings) -> Image.Image:
             f"image is {w}x{h} pixels, above the limit of {limits.max_page_pixels / 1e6:.0f} megapixels"
         )
     return im
+
+
+def _decode_frames(data: bytes, count: int, limits: LimitSettings) -> None:
+    im = _open_image(data, limits)
+    for frame in range(min(count, limits.max_pages)):
+        try:
+            im.seek(frame)
+            im.load()
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise CorruptDocumentError(
+                f"page {frame + 1} of the image cannot be decoded (truncated or damaged): {_first_line(exc)}",
+                page=frame + 1,
+            ) from exc
 
 
 def _image_frame_count(data: bytes, limits: LimitSettings) -> int:

@@ -389,3 +389,24 @@ def test_every_response_carries_security_headers_and_nothing_loads_from_a_cdn(en
         assert "cdn.jsdelivr" not in docs.text and "unpkg" not in docs.text
         assert client.get("/redoc").status_code == 404 or "cdn" not in client.get("/redoc").text
         assert client.get("/openapi.json").json()["paths"]["/api/v1/lookup"]["post"]
+
+
+def test_a_truncated_tiff_upload_is_a_typed_4xx_and_the_rest_of_the_dossier_is_kept(env):
+    """Issue 19.5: a TIFF cut in the middle of its image data is refused with the load stage's
+    message (no 500), and nothing of it is stored."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (800, 600), 255).save(buf, format="TIFF", compression="raw")
+    truncated = buf.getvalue()[: len(buf.getvalue()) // 3]
+    app = create_app(env.settings, executor=PendingExecutor(), keys=env.keys)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        resp = client.post(f"/api/v1/dossiers/{DOSSIER_A}/documents", headers=env.headers("unit_a"),
+                           files=[("files", ("cut.tif", truncated, "image/tiff"))])  # fmt: skip
+        assert 400 <= resp.status_code < 500, (resp.status_code, resp.text[:300])
+        assert "tif" in resp.text.lower() or "damaged" in resp.text.lower() or "truncated" in resp.text.lower()
+        import hashlib
+
+        assert not env.warehouse.has_original(hashlib.sha256(truncated).hexdigest())

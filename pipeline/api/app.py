@@ -63,7 +63,7 @@ from ..errors import (
     TooManyPagesError,
     WarehouseError,
 )
-from ..inputs import safe_display_name
+from ..inputs import mask_identifiers_in_name, safe_display_name
 from ..load import probe
 from ..models import DocumentInfo, ErrorItem, SourceRef
 from ..orchestrate import accept_bytes, submit_document
@@ -746,7 +746,7 @@ def _probe_all(files: list[Incoming], svc: Service) -> list[DocumentInfo]:
     infos = []
     for item in files:
         try:
-            infos.append(probe(item.read(), svc.settings.limits))
+            infos.append(probe(item.read(), svc.settings.limits, decode=True))
         except SohoaError as exc:
             raise _http_error_for(exc, item.name) from exc
     return infos
@@ -761,7 +761,7 @@ def _receive(svc: Service, principal: Principal, dossier: str, files: list[Incom
     received_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     documents = []
     for item, info in zip(files, infos):
-        name = item.name
+        name = mask_identifiers_in_name(item.name)  # a personal id in a file name is never stored
         data = item.read()
         accepted = accept_bytes(data, name, svc.warehouse, svc.settings, unit=principal.unit, dossier=dossier)
         if isinstance(accepted, SourceRef):
