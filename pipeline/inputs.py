@@ -48,7 +48,7 @@ class S3InputFile:
 
     @property
     def name(self) -> str:
-        return self.key.rsplit("/", 1)[-1][:255] or "unnamed"
+        return mask_identifiers_in_name(self.key.rsplit("/", 1)[-1][:255] or "unnamed")
 
     def size(self) -> int:
         return self.object_size
@@ -122,4 +122,25 @@ def document_id_of(data: bytes) -> str:
 def safe_display_name(path: Path) -> str:
     """The file's base name, for display and records only (never used as a storage path)."""
     name = path.name.replace("\x00", "")
-    return name[:255] or "unnamed"
+    return mask_identifiers_in_name(name[:255] or "unnamed")
+
+
+def mask_identifiers_in_name(name: str) -> str:
+    """``name`` with every personal id (12 digits) or labelled tax code in it masked
+    (``khai-sinh-001305012345.pdf`` → ``khai-sinh-************.pdf``): a file name is kept in
+    records, manifests, receipts and the catalog, and must not carry an id in clear (issue 19).
+
+    Separators of file names (``-``, ``_``, ``.``, ``+``) count as spaces when looking for ids,
+    so an id between them is found as it would be in text (:func:`pipeline.pii.identifiers_in_text`)."""
+    import re
+    import unicodedata
+
+    from .pii import identifiers_in_text
+
+    if not name:
+        return name
+    name = unicodedata.normalize("NFC", name)
+    spaced = re.sub(r"[-_.+~()\[\]]", " ", name)
+    for value in identifiers_in_text(spaced):
+        name = re.sub(rf"(?<!\d){re.escape(value)}(?!\d)", "*" * len(value), name)
+    return name

@@ -22,7 +22,7 @@ from .config import Settings
 from .document import DocumentOutcome, finalize_document, prepare_document, process_page
 from .errors import SohoaError, TooLargeError
 from .executor import Executor
-from .inputs import FINAL_STATUSES, InputFile, S3InputFile, document_id_of
+from .inputs import FINAL_STATUSES, InputFile, S3InputFile, document_id_of, mask_identifiers_in_name
 from .models import DocumentInfo, ErrorItem, SourceRef
 from .warehouse import Warehouse
 
@@ -96,6 +96,7 @@ def accept_bytes(
 
     Shared by batch runs (files) and the HTTP service (uploads). ``name`` is for display only.
     """
+    name = mask_identifiers_in_name(name)  # a personal id in a file name is never stored in clear
     document_id = document_id_of(data)
     if not settings.force:
         status = warehouse.record_status(document_id)

@@ -23,12 +23,18 @@ def running_services(settings: Settings, *, need_signer: bool = True) -> Iterato
         if settings.warehouse is None:
             from .s3server import EmbeddedS3
 
-            s3 = stack.enter_context(EmbeddedS3(settings.home))
+            s3 = EmbeddedS3(settings.home)
+            # registered before it starts: a signal (sohoa serve) during the start still stops
+            # what was spawned; stop() leaves a server it reused (not its own) alone
+            stack.callback(s3.stop)
+            s3.start()
             settings = settings.replace(warehouse=s3.settings)
         if need_signer and settings.signer is None:
-            from .signer.embedded import start_embedded_signer
+            from .signer.embedded import EmbeddedSigner
 
-            signer = stack.enter_context(start_embedded_signer(settings.home / "signer"))
+            signer = EmbeddedSigner(settings.home / "signer")
+            stack.callback(signer.stop)
+            signer.start()
             settings = settings.replace(signer=signer.settings)
         if settings.pii_keyring is None:
             from .pii import KeyRing, keyring_path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Callable
@@ -37,16 +38,54 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argp
     commands["apikey"] = cmd_apikey
 
 
+class _Terminated(BaseException):
+    """SIGTERM (or SIGHUP) reached ``sohoa serve``: unwind, stopping what it started.
+
+    A BaseException, so that no ``except Exception`` on the way swallows it."""
+
+
+def _terminate_by_unwinding(signum, _frame) -> None:
+    # once: a second SIGTERM must not interrupt the stopping of the embedded services
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    raise _Terminated(signum)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    """Run the service; on SIGTERM/SIGHUP/SIGINT stop it and then the embedded S3 server,
+    signer and Dask cluster it started.
+
+    uvicorn handles SIGINT/SIGTERM itself while it runs (graceful shutdown), then restores the
+    previous handlers and raises the signal again. With the default SIGTERM handler that
+    killed the process there and then, skipping the ``with`` blocks below, and the embedded
+    services (own sessions, so they did not get the signal) lived on. Our handler turns the
+    re-raised signal (or one that comes before or after uvicorn runs) into an exception that
+    unwinds those blocks; SIGINT already does so (KeyboardInterrupt)."""
+    import threading
 
     from ..cli import settings_from_args
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _terminate_by_unwinding) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _serve(args, settings_from_args(args))
+    except _Terminated as exc:
+        print(f"sohoa serve: stopped (signal {exc.args[0]})", file=sys.stderr, flush=True)
+        return ExitCode.ok
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(args: argparse.Namespace, settings) -> int:
+    import uvicorn
+
     from ..executor import DaskExecutor, dask_client
     from ..services import running_services
     from .app import create_app
 
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    settings = settings_from_args(args)
     keys = KeyStore.for_home(settings.home)
     if not keys.list():
         print(f"sohoa: no API keys yet; create one with: sohoa apikey --home {settings.home} create --unit UNIT --role admin",

@@ -105,6 +105,28 @@ def _passphrase(args: argparse.Namespace) -> str | None:
     return os.environ.get("SOHOA_SIGNER_PASSPHRASE") or None
 
 
+def unlock_user(state_dir: Path, username: str) -> int:
+    """Forget the wrong passwords and PINs of ``username`` and lift its locks (the running
+    service sees the change: it re-reads the files when they change); how many were lifted."""
+    from .auth import AttemptLimiter
+    from .keystore import StateLayout
+
+    layout = StateLayout(Path(state_dir))
+    lifted = 0
+    for path in (layout.pin_lockouts_file, layout.login_lockouts_file):
+        if path.exists():
+            limiter = AttemptLimiter(path, max_failures=1, window_s=0, lockout_s=0, max_lockout_s=0)
+            lifted += len(limiter.clear(lambda key: _key_user(key) == username))
+    return lifted
+
+
+def _key_user(key: str) -> str | None:
+    try:
+        return str(json.loads(key)[1])
+    except (ValueError, TypeError, IndexError):
+        return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline.signer", description="sohoa remote-signing service (CSC API)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("username")
     p.add_argument("--credential", action="append", help="credential the user may use (repeat; default all)")
+
+    p = sub.add_parser("unlock", help="lift the login throttle and PIN locks of a user (wrong passwords/PINs)")
+    common(p)
+    p.add_argument("username")
 
     p = sub.add_parser("show", help="print the CA and credentials as JSON")
     common(p)
@@ -167,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigurationError("empty password")
             add_user(args.state, args.username, password, args.credential or ["*"])
             print(f"user {args.username} saved")
+        elif args.command == "unlock":
+            print(f"lifted {unlock_user(args.state, args.username)} lock(s) of user {args.username}")
         elif args.command == "show":
             print(json.dumps(describe_state(args.state), ensure_ascii=False, indent=2))
     except KeyboardInterrupt:

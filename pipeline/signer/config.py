@@ -16,7 +16,14 @@ class ServiceConfig:
     token_ttl_s: float = 3600.0  # access token lifetime (auth/login)
     sad_ttl_s: float = 60.0  # SAD lifetime (credentials/authorize): short on purpose
     multisign: int = 100  # most hashes one authorisation / signHash may carry
-    max_pin_failures: int = 10  # consecutive wrong PINs before a credential locks (until restart)
+    max_pin_failures: int = 10  # consecutive wrong PINs before a user's use of a credential locks
+    pin_failure_window_s: float = 86400.0  # wrong PINs further apart than this start a new count
+    pin_lockout_s: float = 900.0  # first PIN lock; each further one doubles (persisted across restarts)
+    max_pin_lockout_s: float = 86400.0
+    max_login_failures: int = 5  # wrong passwords of one user (within the window) before logins throttle
+    login_failure_window_s: float = 300.0
+    login_lockout_s: float = 30.0  # first login lock; each further one doubles
+    max_login_lockout_s: float = 900.0
     units: tuple[UnitSpec, ...] = DEFAULT_UNITS
     crl_base_url: str = DEFAULT_CRL_BASE_URL  # where certificates say CRLs are published
     lang: str = "vi-VN"

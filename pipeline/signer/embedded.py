@@ -38,6 +38,11 @@ class EmbeddedSigner:
     _proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
+    def pid_file(self) -> Path:
+        """``signer.pid`` of the state directory: the pid of the running embedded signer."""
+        return self.state_dir / "signer.pid"
+
+    @property
     def url(self) -> str:
         if self.settings is None:
             raise ConfigurationError("embedded signer not started")
@@ -69,6 +74,9 @@ class EmbeddedSigner:
         # umask 077: whatever the service writes (keys, CRLs, users, url.txt) is its user's alone
         self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True, umask=STATE_UMASK)
         log.close()
+        self.pid_file.unlink(missing_ok=True)
+        with os.fdopen(os.open(self.pid_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+            fh.write(f"{self._proc.pid}\n")
         deadline = time.monotonic() + self.startup_timeout_s
         while not port_file.exists():
             if self._proc.poll() is not None:
@@ -94,14 +102,20 @@ class EmbeddedSigner:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+            if self.pid_file.read_text().strip() == str(proc.pid):
+                self.pid_file.unlink()
+        except OSError:
+            pass
 
     @property
     def running(self) -> bool:

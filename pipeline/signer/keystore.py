@@ -137,6 +137,16 @@ class StateLayout:
         return self.root / "revocations.json"
 
     @property
+    def pin_lockouts_file(self) -> Path:
+        """Wrong PINs per user and credential, and the locks they caused (with their expiry)."""
+        return self.root / "pin-lockouts.json"
+
+    @property
+    def login_lockouts_file(self) -> Path:
+        """Wrong passwords per user, and the login throttles they caused (with their expiry)."""
+        return self.root / "login-lockouts.json"
+
+    @property
     def client_file(self) -> Path:
         return self.root / "client.json"
 

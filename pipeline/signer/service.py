@@ -19,7 +19,11 @@ is not exposed over HTTP: it works on the state directory (:mod:`pipeline.signer
 
 Errors are CSC-style JSON ``{"error": ..., "error_description": ...}``: 401 for missing,
 wrong or expired credentials/tokens (``invalid_token``, ``authentication_error``), 400 for
-the rest (``invalid_request``, ``invalid_pin``).
+the rest (``invalid_request``, ``invalid_pin``). Wrong passwords and PINs are counted per user
+and persisted in the state directory (``pin-lockouts.json``, ``login-lockouts.json``): too many wrong passwords throttle that
+user's logins (429 ``authentication_error`` with ``Retry-After``), too many wrong PINs lock that
+user's use of that credential (403 ``invalid_pin`` with ``Retry-After``), for a time that doubles
+with each further lock; neither affects other users, and a restart lifts neither.
 """
 
 
@@ -29,6 +33,7 @@ import binascii
 import datetime as dt
 import logging
 import socket
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from . import keystore
 from .algorithms import HASH_BY_OID, HASHES, OID_P256, OID_P384, AlgorithmError, resolve_scheme, sign_digest, supported_sign_algos
-from .auth import PinChecker, TokenError, TokenStore, User, UserStore
+from .auth import AttemptLimiter, PinChecker, TokenError, TokenStore, User, UserStore, login_key
 from .ca import describe_name
 from .config import ServiceConfig
 from .models import (
@@ -62,16 +67,23 @@ _LEN_TO_HASH = {length: name for name, (_, _, length) in HASHES.items()}
 class CSCError(Exception):
     """An error answered as CSC JSON with an HTTP status."""
 
-    def __init__(self, status: int, error: str, description: str, *, challenge: str | None = None):
+    def __init__(
+        self, status: int, error: str, description: str, *, challenge: str | None = None, retry_after: float | None = None
+    ):
         super().__init__(description)
         self.status = status
         self.error = error
         self.description = description
         self.challenge = challenge  # WWW-Authenticate scheme of a 401: "Basic" or "Bearer"
+        self.retry_after = retry_after  # seconds, for a Retry-After header (429/403 of a lock)
 
 
 def _generalized_time(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%SZ")
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _b64(data: bytes) -> str:
@@ -97,7 +109,20 @@ class SignerService:
         self.users = UserStore(state.layout.users_file)
         self.tokens = TokenStore(config.token_ttl_s)
         self.sads = SADStore(config.sad_ttl_s)
-        self.pins = PinChecker(config.max_pin_failures)
+        self.pins = PinChecker(AttemptLimiter(
+            state.layout.pin_lockouts_file,
+            max_failures=config.max_pin_failures,
+            window_s=config.pin_failure_window_s,
+            lockout_s=config.pin_lockout_s,
+            max_lockout_s=config.max_pin_lockout_s,
+        ))
+        self.logins = AttemptLimiter(
+            state.layout.login_lockouts_file,
+            max_failures=config.max_login_failures,
+            window_s=config.login_failure_window_s,
+            lockout_s=config.login_lockout_s,
+            max_lockout_s=config.max_login_lockout_s,
+        )
         self.tsa = TimeStampAuthority(state.tsa_cert, state.tsa_key, [state.issuing_cert, state.root_cert])
 
     # --- info and authentication ---------------------------------------------------------
@@ -131,10 +156,25 @@ class SignerService:
             raise CSCError(401, "invalid_request", "Malformed HTTP Basic authorization header", challenge="Basic") from None
         if not sep:
             raise CSCError(401, "invalid_request", "Malformed HTTP Basic authorization header", challenge="Basic")
+        key = login_key(username)
+        until = self.logins.locked_until(key)
+        if until is not None:  # refused before any password check: no scrypt work, no guess tested
+            wait = max(1, int(until - time.time() + 0.999))
+            raise CSCError(
+                429,
+                "authentication_error",
+                f"Too many failed logins for this user: try again in {wait} s",
+                retry_after=wait,
+            )
         user = self.users.authenticate(username, password)
         if user is None:
-            log.warning("login refused for user %r", username)
+            locked = self.logins.failure(key)
+            if locked is not None:
+                log.warning("logins of user %r throttled until %s after repeated wrong passwords", username, _iso(locked))
+            else:
+                log.warning("login refused for user %r", username)
             raise CSCError(401, "authentication_error", "Authentication error: wrong username or password", challenge="Basic")
+        self.logins.success(key)
         token, expires_in = self.tokens.issue(user)
         return {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
 
@@ -237,12 +277,13 @@ class SignerService:
     def authorize(self, user: User, req: AuthorizeRequest) -> dict[str, Any]:
         cred = self._credential(user, req.credentialID)
         self._require_usable(cred)
-        if self.pins.locked(cred.credential_id):
-            raise CSCError(400, "invalid_pin", "The PIN is locked after too many wrong attempts")
+        self._require_pin_unlocked(user, cred)
         if not req.PIN:
             raise CSCError(400, "invalid_request", "Missing (or invalid type) string parameter PIN")
-        if not self.pins.check(cred.credential_id, req.PIN, cred.pin_record):
-            raise CSCError(400, "invalid_pin", "The PIN is invalid")
+        if not self.pins.check(user.username, cred.credential_id, req.PIN, cred.pin_record):
+            self._require_pin_unlocked(user, cred)  # this wrong PIN may have been the last one allowed
+            left = self.pins.attempts_left(user.username, cred.credential_id)
+            raise CSCError(400, "invalid_pin", f"The PIN is invalid ({left} attempt(s) left before it locks)")
         if not req.hashes:
             raise CSCError(400, "invalid_request", "Missing (or invalid type) array parameter hashes (SCAL2 binds the SAD to hashes)")
         if len(req.hashes) != req.numSignatures:
@@ -263,6 +304,20 @@ class SignerService:
             raise CSCError(400, "invalid_request", f"Invalid parameter hashes: every hash must have {length} bytes")
         sad, expires_in = self.sads.issue(user.username, cred.credential_id, oid, values)
         return {"SAD": sad, "expiresIn": expires_in}
+
+    def _require_pin_unlocked(self, user: User, cred: keystore.Credential) -> None:
+        until = self.pins.locked_until(user.username, cred.credential_id)
+        if until is None:
+            return
+        wait = max(1, int(until - time.time() + 0.999))
+        log.warning("PIN of credential %s locked for user %r until %s", cred.credential_id, user.username, _iso(until))
+        raise CSCError(
+            403,
+            "invalid_pin",
+            f"The PIN of credential {cred.credential_id} is locked for this user after too many wrong attempts, "
+            f"until {_iso(until)} (retry in {wait} s)",
+            retry_after=wait,
+        )
 
     def sign_hash(self, user: User, req: SignHashRequest) -> dict[str, Any]:
         cred = self._credential(user, req.credentialID)
@@ -323,6 +378,8 @@ def create_app(service: SignerService):
             headers["WWW-Authenticate"] = 'Basic realm="sohoa-signer", charset="UTF-8"'
         elif exc.challenge == "Bearer":
             headers["WWW-Authenticate"] = f'Bearer realm="sohoa-signer", error="{exc.error}"'
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(int(exc.retry_after))
         return JSONResponse({"error": exc.error, "error_description": exc.description}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
