@@ -147,7 +147,11 @@ def bench_sohoa(pdfs: list[Path], workers: int, home: Path) -> tuple[float, dict
     with running_services(settings) as resolved:
         resolved = resolved.replace(warehouse=replace(resolved.warehouse, bucket=f"bench-{workers}w-{int(time.time())}"))
         warehouse = Warehouse(resolved.warehouse)
-        warehouse.ensure_bucket()
+        from pipeline.s3server import EmbeddedS3
+
+        s3 = EmbeddedS3(home)  # the running embedded server, adopted: its setup identity makes buckets
+        s3.start()
+        s3.ensure_bucket(resolved.warehouse.bucket)
         # SeaweedFS allocates a new bucket's volumes on its first write (~1 s here): a batch
         # writes into a warehouse that has them already
         warehouse._put("benchmark/warm-up", b"{}", "application/json")

@@ -1,7 +1,8 @@
 """Embedded S3 warehouse: SeaweedFS ``weed mini`` on loopback, with credentials, never open.
 
-Used when no warehouse endpoint is configured (the default for a new user) and by the test
-fixtures. State lives in ``<home>/s3/``: data, the generated credentials (mode 0600) and a
+Two S3 identities: a setup one (Admin) that only creates the bucket at start, and the service
+one (no Admin) that ``settings`` carries. Used when no warehouse endpoint is configured (the
+default for a new user) and by the test fixtures. State lives in ``<home>/s3/``: data, the generated credentials (mode 0600) and a
 ``server.json`` describing a running server, so that a second ``sohoa`` command on the same
 home (``sohoa export`` while ``sohoa serve`` runs) reuses it instead of starting a second
 server on the same data directory.
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 from contextlib import closing, suppress
+from dataclasses import replace
 from pathlib import Path
 
 from .config import WarehouseSettings
@@ -28,6 +30,15 @@ GRPC_OFFSET = 10000  # SeaweedFS puts each gRPC port at http port + 10000
 #: umask of the SeaweedFS process: its data holds originals of personal documents (birth
 #: certificates): directories 0700, files 0600
 STATE_UMASK = 0o077
+
+#: the service identity's S3 actions: objects, their tags and retention; no "Admin", so no bucket
+#: creation or deletion, no versioning or Object Lock configuration change, no governance bypass
+SERVICE_ACTIONS = (
+    "Read", "Write", "List", "Tagging",
+    "PutObjectRetention", "GetObjectRetention", "GetBucketObjectLockConfiguration",
+)  # fmt: skip
+#: the setup identity's: creates the bucket when the server starts, used for nothing else
+SETUP_ACTIONS = ("Admin",)
 
 
 def restrict_state(root: Path) -> None:
@@ -118,7 +129,8 @@ class EmbeddedS3:
         self.bucket = bucket
         self.retention_days = retention_days
         self.process: subprocess.Popen | None = None
-        self.settings: WarehouseSettings | None = None
+        self.settings: WarehouseSettings | None = None  # the service identity's: everything uses these
+        self.setup_settings: WarehouseSettings | None = None  # the setup identity's: bucket creation only
         self.owner = False
 
     # -- state files --------------------------------------------------------------------
@@ -131,44 +143,66 @@ class EmbeddedS3:
     def _server_file(self) -> Path:
         return self.root / "server.json"
 
-    def _credentials(self) -> tuple[str, str]:
+    def _credentials(self) -> dict[str, str]:
+        """The service's keys (``access_key``, ``secret_key``) and the setup identity's
+        (``setup_access_key``, ``setup_secret_key``). A state from before the setup identity
+        existed gains one; the service keys stay what they were."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         restrict_state(self.root)
+        data: dict[str, str] = {}
         if self._credentials_file.exists():
             data = json.loads(self._credentials_file.read_text())
-            return data["access_key"], data["secret_key"]
-        access = "sohoa-" + secrets.token_hex(6)
-        secret = secrets.token_urlsafe(32)
-        fd = os.open(self._credentials_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"access_key": access, "secret_key": secret}, fh)
-        return access, secret
+            if "setup_access_key" in data and "setup_secret_key" in data:
+                return data
+        if "access_key" not in data:
+            data = {"access_key": "sohoa-" + secrets.token_hex(6), "secret_key": secrets.token_urlsafe(32)}
+        data["setup_access_key"] = "sohoa-setup-" + secrets.token_hex(6)
+        data["setup_secret_key"] = secrets.token_urlsafe(32)
+        tmp = self._credentials_file.with_name("credentials.json.tmp")
+        _write_private(tmp, json.dumps(data))
+        os.replace(tmp, self._credentials_file)
+        return data
 
-    def _write_iam(self, access: str, secret: str) -> Path:
-        """The S3 identities. What keeps originals, record versions and audit entries from
-        being deleted or version-deleted is their COMPLIANCE-mode Object Lock retention, which
-        SeaweedFS refuses to lift for every identity, Admin included. A narrower identity does not
-        help with that: SeaweedFS gates DeleteObject (and DeleteObjects) on the same "Write" action
-        as PutObject, so "write but not delete" cannot be expressed. An identity with
-        ["Read", "Write", "List", "Tagging", "PutObjectRetention", "GetObjectRetention",
-        "GetBucketObjectLockConfiguration"] (no "Admin") works for the service once the bucket
-        exists, and takes away only bucket administration and governance-mode bypass. It is not
-        used yet, because the service and the test fixtures create their buckets with these
-        same keys (issue 19, item 4)."""
+    def _write_iam(self, creds: dict[str, str]) -> Path:
+        """The S3 identities: ``sohoa-setup`` (Admin), used only to create the bucket (Object
+        Lock, versioning) when the server starts, and ``sohoa``, the service's, with
+        :data:`SERVICE_ACTIONS` and no Admin: it cannot create or delete buckets, change their
+        versioning or Object Lock configuration, or bypass governance retention.
+
+        What keeps originals, record versions and audit entries from being deleted is their
+        COMPLIANCE-mode retention, which SeaweedFS refuses to lift for every identity, Admin
+        included. SeaweedFS gates DeleteObject (and DeleteObjects) on the same "Write" action as
+        PutObject, so "write but not delete" cannot be expressed: the service can still delete
+        objects that carry no retention (page images, PDFs, indexes, catalog deltas) and add
+        delete markers (issue 19, item 4)."""
         path = self.root / "s3-identities.json"
         config = {
             "identities": [
                 {
+                    "name": "sohoa-setup",
+                    "credentials": [{"accessKey": creds["setup_access_key"], "secretKey": creds["setup_secret_key"]}],
+                    "actions": list(SETUP_ACTIONS),
+                },
+                {
                     "name": "sohoa",
-                    "credentials": [{"accessKey": access, "secretKey": secret}],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                }
+                    "credentials": [{"accessKey": creds["access_key"], "secretKey": creds["secret_key"]}],
+                    "actions": list(SERVICE_ACTIONS),
+                },
             ]
         }
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(config, fh)
         return path
+
+    def ensure_bucket(self, bucket: str | None = None) -> None:
+        """Create ``bucket`` (default: this server's) with Object Lock and versioning, as the
+        setup identity: the service identity may not create buckets."""
+        from .warehouse import Warehouse
+
+        if self.setup_settings is None:
+            raise WarehouseUnavailableError("embedded S3 server not started")
+        Warehouse(replace(self.setup_settings, bucket=bucket or self.bucket)).ensure_bucket()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -185,20 +219,37 @@ class EmbeddedS3:
         return None
 
     def start(self, timeout_s: float = 60.0) -> WarehouseSettings:
-        access, secret = self._credentials()
+        creds = self._credentials()
         endpoint = self._running_server()
         if endpoint is None:
-            endpoint = self._spawn(access, secret, timeout_s)
+            endpoint = self._spawn(creds, timeout_s)
             self.owner = True
         self.settings = WarehouseSettings(
             endpoint=endpoint,
-            access_key=access,
-            secret_key=secret,
+            access_key=creds["access_key"],
+            secret_key=creds["secret_key"],
             bucket=self.bucket,
             secure=False,
             retention_days=self.retention_days,
         )
+        self.setup_settings = replace(
+            self.settings, access_key=creds["setup_access_key"], secret_key=creds["setup_secret_key"]
+        )
+        if self.owner or self._serves_setup_identity(creds):
+            try:
+                self.ensure_bucket()
+            except BaseException:
+                if self.owner:
+                    self.stop()
+                raise
+        # else: a server started before the setup identity existed, reused; it made its bucket
         return self.settings
+
+    def _serves_setup_identity(self, creds: dict[str, str]) -> bool:
+        try:
+            return creds["setup_access_key"] in (self.root / "s3-identities.json").read_text()
+        except OSError:
+            return False
 
     def _ports(self) -> list[int]:
         """The ports of the last run when they are free again (a restarted server keeps its
@@ -214,10 +265,10 @@ class EmbeddedS3:
         _write_private(path, json.dumps(ports))
         return ports
 
-    def _spawn(self, access: str, secret: str, timeout_s: float) -> str:
+    def _spawn(self, creds: dict[str, str], timeout_s: float) -> str:
         data_dir = self.root / "data"
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        iam = self._write_iam(access, secret)
+        iam = self._write_iam(creds)
         s3, master, volume, filer, admin = self._ports()
         cmd = [
             weed_binary(), "mini",

@@ -23,6 +23,9 @@ def running_services(settings: Settings, *, need_signer: bool = True) -> Iterato
         if settings.warehouse is None:
             from .s3server import EmbeddedS3
 
+            # two identities: the setup one (Admin) creates the bucket in start(); the service
+            # one (no Admin: no bucket deletion, no lock or versioning change) is all that the
+            # settings carry on, to the workers and the API
             s3 = EmbeddedS3(settings.home)
             # registered before it starts: a signal (sohoa serve) during the start still stops
             # what was spawned; stop() leaves a server it reused (not its own) alone
@@ -42,7 +45,17 @@ def running_services(settings: Settings, *, need_signer: bool = True) -> Iterato
             path = keyring_path(settings.home)
             KeyRing.load_or_create(path)
             settings = settings.replace(pii_keyring=path)
+        from .errors import ConfigurationError, WarehouseError
         from .warehouse import Warehouse
 
-        Warehouse(settings.warehouse).ensure_bucket()
+        warehouse = Warehouse(settings.warehouse)
+        try:
+            warehouse.ensure_bucket()  # the bucket exists: checks its versioning and Object Lock
+        except WarehouseError as exc:
+            if warehouse.client.bucket_exists(warehouse.bucket):
+                raise
+            raise ConfigurationError(
+                f"bucket {warehouse.bucket!r} does not exist and the service's S3 identity may not "
+                "create it: create it with the setup identity (docker compose: the s3-setup step)"
+            ) from exc
         yield settings

@@ -159,8 +159,9 @@ class RemoteSigner:
             self._credential_id = ids[0]
         return self._credential_id
 
-    def credential_info(self) -> dict[str, Any]:
-        if self._info is None:
+    def credential_info(self, *, fresh: bool = False) -> dict[str, Any]:
+        """The credential's CSC info (cached; ``fresh``: asked again, e.g. for its key's status)."""
+        if self._info is None or fresh:
             self._info = self._post(
                 "credentials/info", {"credentialID": self.credential_id, "certificates": "chain", "certInfo": True}
             )

@@ -13,19 +13,26 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
-    """A real S3 server (SeaweedFS ``weed mini``) on 127.0.0.1 with generated credentials."""
+    """A real S3 server (SeaweedFS ``weed mini``) on 127.0.0.1 with generated credentials.
+
+    ``server.settings`` is the service identity (no Admin: it cannot create buckets);
+    ``server.ensure_bucket(name)`` creates a bucket as the setup identity, as a deployment's
+    bucket-setup step does."""
     from pipeline.s3server import EmbeddedS3
 
     server = EmbeddedS3(tmp_path_factory.mktemp("sohoa-s3"))
-    settings = server.start()
+    server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
 def warehouse_settings(s3_server):
-    """Settings for a fresh bucket (object lock on, 1-day retention) for one test."""
-    return replace(s3_server.settings, bucket=f"t-{uuid.uuid4().hex[:12]}", retention_days=1)
+    """Service-identity settings for a fresh bucket (object lock on, 1-day retention) for one
+    test; the bucket is made by the setup identity."""
+    settings = replace(s3_server.settings, bucket=f"t-{uuid.uuid4().hex[:12]}", retention_days=1)
+    s3_server.ensure_bucket(settings.bucket)
+    return settings
 
 
 @pytest.fixture

@@ -210,6 +210,7 @@ class Env:
 
 def make_env(s3_server, signer_service, home: Path, **settings_changes) -> Env:
     wh_settings = replace(s3_server.settings, bucket=f"api-{uuid.uuid4().hex[:12]}", retention_days=1)
+    s3_server.ensure_bucket(wh_settings.bucket)  # the setup identity makes buckets, as in a deployment
     warehouse = Warehouse(wh_settings)
     warehouse.ensure_bucket()
     keyring = KeyRing.generate()

@@ -410,3 +410,32 @@ def test_a_truncated_tiff_upload_is_a_typed_4xx_and_the_rest_of_the_dossier_is_k
         import hashlib
 
         assert not env.warehouse.has_original(hashlib.sha256(truncated).hexdigest())
+
+
+def test_a_unit_cannot_hold_more_than_its_share_of_uploads_at_once(env):
+    """Issue 19.2 (per unit): while one upload of a unit is in flight (headers sent, body not yet),
+    a second that would pass the unit's share is refused with 429 — another unit's is not."""
+    app = create_app(env.settings, executor=PendingExecutor(), keys=env.keys, max_request_bytes=3_000_000,
+                     max_unit_bytes=4_000_000)  # fmt: skip
+    with Server(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+            held.sendall((f"POST /api/v1/dossiers/{DOSSIER_A}/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          f"Authorization: Bearer {env.tokens['unit_a']}\r\n"
+                          "Content-Type: multipart/form-data; boundary=x\r\n"
+                          "Content-Length: 2500000\r\n\r\n").encode())
+            time.sleep(1.0)  # the server has reserved unit A's share and waits for the body
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as second:
+                second.sendall((f"POST /api/v1/dossiers/{DOSSIER_A}/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                f"Authorization: Bearer {env.tokens['unit_a']}\r\n"
+                                "Content-Type: multipart/form-data; boundary=x\r\n"
+                                "Content-Length: 2000000\r\n\r\n").encode())
+                second.settimeout(10)
+                head = second.recv(4096).decode("latin-1")
+            assert head.startswith("HTTP/1.1 429"), head
+            assert "in progress" in head and "retry-after" in head.lower()
+        time.sleep(1.0)  # the held request ended with its connection: the share is free again
+        body, ctype = _multipart([("c.png", png_page("Số: 3/UBND-VP"))])
+        after = httpx.post(f"{base}/api/v1/dossiers/{DOSSIER_A}/documents", content=body,
+                           headers={"Content-Type": ctype, "Authorization": f"Bearer {env.tokens['unit_a']}"}, timeout=20)
+        assert after.status_code == 202, after.text

@@ -29,10 +29,11 @@ def inbox(s3_server, tmp_path):
     from samples.render import render_document
     from samples.specs import synthetic_specs
 
-    s = s3_server.settings
+    s = s3_server.settings  # the service identity reads the inbox; the setup identity made it
     client = Minio(s.endpoint, access_key=s.access_key, secret_key=s.secret_key, secure=False)
     bucket = f"inbox-{uuid.uuid4().hex[:8]}"
-    client.make_bucket(bucket)
+    setup = s3_server.setup_settings
+    Minio(setup.endpoint, access_key=setup.access_key, secret_key=setup.secret_key, secure=False).make_bucket(bucket)
     for i, spec in enumerate(synthetic_specs(DOCUMENTS, seed=21)):
         buf = io.BytesIO()
         render_document(spec, dpi=150)[0].convert("L").save(buf, "PNG", dpi=(150, 150))

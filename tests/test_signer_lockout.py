@@ -160,3 +160,31 @@ def test_an_administrator_lifts_the_locks_of_a_running_signer(signer):
         assert signer_admin(["unlock", "--state", str(signer.state_dir), user]) == 0
     assert _authorize(signer, _token(signer.url, "alice"), pin).status_code == 200
     assert _login(signer.url, "carol", "pw-carol").status_code == 200
+
+
+def test_uploads_answer_503_while_the_pipelines_pin_is_locked(signer, s3_server, tmp_path):
+    """Issue 19.8: a receipt promises a signed record, so the API refuses uploads (503, with
+    the lock's end) while the signer's credential is locked for the pipeline's user, and takes
+    them again once the lock is lifted."""
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+
+    from pipeline.api.app import create_app
+    from pipeline.signer.admin import unlock_user
+    from test_api import DOSSIER_A, PendingExecutor, make_env, png_page, upload
+
+    add_user(signer.state_dir, "erin", "pw-erin")
+    as_erin = SimpleNamespace(settings=replace(signer.settings, username="erin", password="pw-erin"))
+    env = make_env(s3_server, as_erin, tmp_path)
+    erin = _token(signer.url, "erin")
+    for _ in range(10):
+        _authorize(signer, erin, _wrong(signer.settings.pin))
+    with TestClient(create_app(env.settings, executor=PendingExecutor(), keys=env.keys),
+                    raise_server_exceptions=False) as client:  # fmt: skip
+        locked = upload(client, env, [("a.png", png_page("Số: 1/UBND-VP"))], dossier=DOSSIER_A)
+        assert locked.status_code == 503, locked.text
+        assert "locked" in locked.json()["detail"] and locked.headers.get("retry-after")
+        assert unlock_user(signer.state_dir, "erin") >= 1
+        again = upload(client, env, [("a.png", png_page("Số: 1/UBND-VP"))], dossier=DOSSIER_A)
+        assert again.status_code == 202, again.text

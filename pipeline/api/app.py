@@ -34,8 +34,9 @@ import logging
 import queue
 import re
 import threading
+import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Literal
@@ -254,6 +255,13 @@ class Service:
     keys: KeyStore
     tracker: Tracker
     max_request_bytes: int = 0
+    #: until when (monotonic seconds) the signer was last seen usable: uploads check it at most
+    #: every SIGNER_CHECK_S seconds
+    signer_ok_until: float = 0.0
+    #: bytes a unit may have in flight in uploads at once (0: 2 × ``max_request_bytes``), and what
+    #: each unit has in flight now: one unit cannot fill the server's spool with parallel requests
+    max_unit_bytes: int = 0
+    unit_inflight: dict[str, int] = field(default_factory=dict)
 
     def signer(self):
         from ..runtime import runtime_for
@@ -508,14 +516,17 @@ def install_access_log_redaction() -> None:
 # --- the application -------------------------------------------------------------------------
 
 
-def create_app(settings: Settings, *, executor: Any = None, keys: KeyStore, max_request_bytes: int | None = None) -> FastAPI:
+def create_app(settings: Settings, *, executor: Any = None, keys: KeyStore, max_request_bytes: int | None = None,
+               max_unit_bytes: int | None = None) -> FastAPI:  # fmt: skip
     """The service over resolved ``settings``; ``executor`` runs the pipeline (None: store only).
-    ``max_request_bytes``: cap of one upload request (default :func:`default_max_request_bytes`)."""
+    ``max_request_bytes``: cap of one upload request (default :func:`default_max_request_bytes`);
+    ``max_unit_bytes``: what one unit may have in flight in uploads at once (default: twice that)."""
     if settings.warehouse is None:
         raise ValueError("create_app needs resolved settings (see pipeline.services.running_services)")
     warehouse = Warehouse(settings.warehouse)
     svc = Service(settings=settings, warehouse=warehouse, keys=keys, tracker=Tracker(executor, settings, warehouse),
-                  max_request_bytes=max_request_bytes or default_max_request_bytes(settings.limits.max_file_bytes))
+                  max_request_bytes=max_request_bytes or default_max_request_bytes(settings.limits.max_file_bytes),
+                  max_unit_bytes=max_unit_bytes or 0)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -700,6 +711,26 @@ def _add_upload_routes(app: FastAPI, svc: Service, auth) -> None:
                 raise HTTPException(413, detail=f"the upload is {megabytes(int(declared))}, above the limit of "
                                                 f"{megabytes(cap)} per request: send the dossier's files in several requests")
         await run_in_threadpool(check_dossier_owned, svc, principal, dossier_code)
+        # the unit's share: what it announced (or the request cap, for a body without a length),
+        # reserved until this request ends; no await between the check and the reservation
+        share = int(declared) if declared is not None else cap
+        unit_cap = svc.max_unit_bytes or 2 * cap
+        held = svc.unit_inflight.get(principal.unit, 0)
+        if held + share > unit_cap:
+            raise HTTPException(429, detail=f"unit {principal.unit} already has {megabytes(held)} of uploads in progress "
+                                            f"(at most {megabytes(unit_cap)} at once): wait for them to finish",
+                                headers={"Retry-After": "30"})  # fmt: skip
+        svc.unit_inflight[principal.unit] = held + share
+        try:
+            return await _upload_body(request, principal, dossier_code, cap)
+        finally:
+            left = svc.unit_inflight.get(principal.unit, 0) - share
+            if left > 0:
+                svc.unit_inflight[principal.unit] = left
+            else:
+                svc.unit_inflight.pop(principal.unit, None)
+
+    async def _upload_body(request: Request, principal: Principal, dossier_code: str, cap: int) -> JSONResponse:
         body = Request(request.scope, _capped_receive(request.receive, cap))
         try:
             form = await body.form(max_files=MAX_FILES_PER_UPLOAD + 1, max_fields=10)
@@ -752,8 +783,29 @@ def _probe_all(files: list[Incoming], svc: Service) -> list[DocumentInfo]:
     return infos
 
 
+#: How long an upload trusts the last check that the signer can sign (credentials/info).
+SIGNER_CHECK_S = 30.0
+
+
+def _require_signer(svc: Service) -> None:
+    """A receipt promises a signed record: refuse uploads with 503 while the signer is unreachable
+    or its key is locked for the pipeline's user (too many wrong PINs), rather than accept
+    documents that can only fail."""
+    now = time.monotonic()
+    if svc.signer_ok_until > now:
+        return
+    info = svc.signer().credential_info(fresh=True)  # SignerUnavailableError / SigningError → 503
+    if (info.get("key") or {}).get("status") != "enabled":
+        until = info.get("lockedUntil")
+        raise HTTPException(503, detail="the signing service refuses this credential"
+                            + (f" (PIN locked until {until})" if until else " (credential disabled)")
+                            + ": uploads resume when it is usable again", headers={"Retry-After": "60"})  # fmt: skip
+    svc.signer_ok_until = now + SIGNER_CHECK_S
+
+
 def _receive(svc: Service, principal: Principal, dossier: str, files: list[Incoming]) -> dict[str, Any]:
     infos = _probe_all(files, svc)
+    _require_signer(svc)
     if principal.role == "unit":  # the first unit to upload into a dossier owns it
         owner = audit.claim_dossier(svc.warehouse, dossier, principal.unit)
         if owner != principal.unit:

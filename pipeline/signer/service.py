@@ -270,6 +270,10 @@ class SignerService:
         cred = self._credential(user, req.credentialID)
         out = self.credential_info(cred, certificates=req.certificates, cert_info=req.certInfo, auth_info=req.authInfo)
         out.pop("credentialID")
+        until = self.pins.locked_until(user.username, cred.credential_id)
+        if until is not None:  # this user's PIN is locked: the key is not usable by it (CSC key.status)
+            out["key"]["status"] = "disabled"
+            out["lockedUntil"] = _iso(until)  # an extension: when the lock ends
         return out
 
     # --- authorisation and signing -------------------------------------------------
