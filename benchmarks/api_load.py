@@ -11,6 +11,13 @@ requests per second and the p50/p99 latency of the upload call (the receipt come
 any OCR). It then polls ``GET /api/v1/documents/{id}`` until every accepted upload has a final
 status (ok / needs_review / failed, read from its stored record) or the time limit passes.
 Exit status 0 only when every accepted upload produced a record.
+
+Then the server's memory under large uploads (issue 19): ``--large-mb`` MB scans (noise PNGs, the
+worst case for compression), sent by ``--concurrency`` clients at once, first one file per request
+(the baseline), then three files per request (three times the request size). The server
+process's resident memory (psutil, sampled every 20 ms; its Dask workers are other processes) is
+printed for both next to the bytes sent: spooled uploads keep the growth from following the
+request size.
 """
 
 from __future__ import annotations
@@ -136,6 +143,71 @@ def wait_records(url: str, key: str, document_ids: list[str], deadline: float) -
     return final
 
 
+def noise_png(megabytes: float, seed: int) -> bytes:
+    """A valid PNG of about ``megabytes`` MB that does not compress (random grey noise)."""
+    import numpy as np
+
+    side = int((megabytes * 1e6) ** 0.5)
+    arr = np.random.default_rng(seed).integers(0, 256, (side, side), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr, "L").save(buf, format="PNG", dpi=(300, 300), compress_level=1)
+    return buf.getvalue()
+
+
+def peak_rss_during(pid: int, work) -> tuple[int, int, object]:
+    """(resident bytes before, peak resident bytes while ``work()`` runs, its result) of ``pid``."""
+    import threading
+
+    import psutil
+
+    proc = psutil.Process(pid)
+    before = proc.memory_info().rss
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            try:
+                peak[0] = max(peak[0], proc.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.02)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        result = work()
+    finally:
+        done.set()
+        t.join()
+    return before, peak[0], result
+
+
+def large_uploads(url: str, key: str, pid: int, megabytes: float, concurrency: int, files_per_request: int,
+                  seed: int) -> dict:  # fmt: skip
+    """``concurrency`` requests at once, each with ``files_per_request`` noise PNGs; the server's RSS."""
+    pngs = [[noise_png(megabytes, seed + 100 * r + f) for f in range(files_per_request)] for r in range(concurrency)]
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def one(r: int) -> int:
+        dossier = f"{UNIT}-240302-{seed + r:04d}"
+        with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
+            resp = client.post(f"/api/v1/dossiers/{dossier}/documents",
+                               files=[("files", (f"large-{r}-{f}.png", data, "image/png")) for f, data in enumerate(pngs[r])])
+        return resp.status_code
+
+    def work():
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            return list(pool.map(one, range(concurrency)))
+
+    before, peak, codes = peak_rss_during(pid, work)
+    sent = sum(len(d) for req in pngs for d in req)
+    return {"files_per_request": files_per_request, "requests": concurrency, "bytes_sent": sent,
+            "per_request_mb": round(sent / concurrency / 1e6, 1), "status_codes": codes,
+            "server_rss_before_mb": round(before / 1e6), "server_rss_peak_mb": round(peak / 1e6),
+            "server_rss_growth_mb": round((peak - before) / 1e6)}
+
+
 def percentile(values: list[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
@@ -149,6 +221,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--time-limit", type=float, default=600, help="seconds for uploads and processing together")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--large-mb", type=float, default=20.0, help="size of each large upload's files (0: skip)")
     args = parser.parse_args()
 
     pages = [render_page(n) for n in range(args.documents)]
@@ -171,6 +244,10 @@ def main() -> int:
             t1 = time.perf_counter()
             final = wait_records(url, key, [r["document_id"] for r in accepted], deadline)
             processing_s = time.perf_counter() - t1
+            large = []
+            if args.large_mb > 0:
+                for n, per_request in enumerate((1, 3)):  # the baseline, then three times the request size
+                    large.append(large_uploads(url, key, proc.pid, args.large_mb, args.concurrency, per_request, 1000 * (n + 1)))
         finally:
             os.killpg(proc.pid, signal.SIGINT)  # uvicorn shuts down, then the cluster and services
             try:
@@ -196,12 +273,19 @@ def main() -> int:
         "records_by_status": by_status,
         "records_complete_after_uploads_s": round(processing_s, 1),
         "every_upload_has_a_record": len(final) == len(accepted) and bool(accepted),
+        "large_uploads": large,
     }
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         for k, v in summary.items():
-            print(f"{k:>30}: {v}")
+            if k != "large_uploads":
+                print(f"{k:>30}: {v}")
+        for row in summary["large_uploads"]:
+            print(f"{'large uploads':>30}: {row['requests']} requests at once × {row['files_per_request']} file(s) "
+                  f"({row['per_request_mb']} MB a request, {row['bytes_sent'] / 1e6:.0f} MB in all, HTTP {row['status_codes']}): "
+                  f"server RSS {row['server_rss_before_mb']} → peak {row['server_rss_peak_mb']} MB "
+                  f"(+{row['server_rss_growth_mb']} MB)")
     return 0 if summary["every_upload_has_a_record"] else 1
 
 
