@@ -126,16 +126,22 @@ def test_an_upload_above_the_request_cap_is_refused_and_nothing_is_stored(s3_ser
         assert env.warehouse.has_original(ids[0]) and env.warehouse.has_original(ids[1])
 
 
+def _announce_upload(port: int, token: str, length: int) -> socket.socket:
+    """A connection that has sent an upload's headers (``Content-Length: length``) and no body."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall((f"POST /api/v1/dossiers/{DOSSIER_A}/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  f"Authorization: Bearer {token}\r\n"
+                  "Content-Type: multipart/form-data; boundary=x\r\n"
+                  f"Content-Length: {length}\r\n\r\n").encode())
+    return sock
+
+
 def test_a_declared_oversized_upload_is_answered_before_its_body_is_sent(env):
     """Over real HTTP: headers announcing 10 GB, no body; the 413 comes at once."""
     app = create_app(env.settings, executor=PendingExecutor(), keys=env.keys)
     with Server(app) as base:
         port = int(base.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall((f"POST /api/v1/dossiers/{DOSSIER_A}/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                          f"Authorization: Bearer {env.tokens['unit_a']}\r\n"
-                          "Content-Type: multipart/form-data; boundary=x\r\n"
-                          "Content-Length: 10000000000\r\n\r\n").encode())
+        with _announce_upload(port, env.tokens["unit_a"], 10_000_000_000) as sock:
             sock.settimeout(10)
             started = time.monotonic()
             try:
@@ -419,17 +425,9 @@ def test_a_unit_cannot_hold_more_than_its_share_of_uploads_at_once(env):
                      max_unit_bytes=4_000_000)  # fmt: skip
     with Server(app) as base:
         port = int(base.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
-            held.sendall((f"POST /api/v1/dossiers/{DOSSIER_A}/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                          f"Authorization: Bearer {env.tokens['unit_a']}\r\n"
-                          "Content-Type: multipart/form-data; boundary=x\r\n"
-                          "Content-Length: 2500000\r\n\r\n").encode())
+        with _announce_upload(port, env.tokens["unit_a"], 2_500_000):
             time.sleep(1.0)  # the server has reserved unit A's share and waits for the body
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as second:
-                second.sendall((f"POST /api/v1/dossiers/{DOSSIER_A}/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                f"Authorization: Bearer {env.tokens['unit_a']}\r\n"
-                                "Content-Type: multipart/form-data; boundary=x\r\n"
-                                "Content-Length: 2000000\r\n\r\n").encode())
+            with _announce_upload(port, env.tokens["unit_a"], 2_000_000) as second:
                 second.settimeout(10)
                 head = b""
                 while b"in progress" not in head:  # headers and body may come in separate packets

@@ -32,14 +32,7 @@ from pipeline.signer.embedded import start_embedded_signer
 from pipeline.verify import verify_pdf, verify_record_bytes
 
 
-def _record() -> dict:
-    return {
-        "document_id": hashlib.sha256(b"scan").hexdigest(),
-        "fields": {"number": "27/CT-TTg", "date": "2023-10-27", "issuer": "Thủ tướng Chính phủ"},
-        "text": "CHỈ THỊ Về tiếp tục đẩy mạnh cải cách thủ tục hành chính",
-        "provenance": {"source_sha256": hashlib.sha256(b"scan").hexdigest()},
-        "signature": None,
-    }
+from test_signer import _record  # noqa: E402 - the same record the signer's own tests sign
 
 
 def _tiny_pdf() -> bytes:
