@@ -86,7 +86,7 @@ class WarehouseSettings:
 
     endpoint: str
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)  # Settings travels in every Dask task: never in a repr or a log
     bucket: str = "sohoa"
     secure: bool = False
     region: str | None = None
@@ -136,9 +136,9 @@ class SignerSettings:
 
     url: str
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a repr or a log
     credential_id: str | None = None  # None: the first credential the signer lists
-    pin: str | None = None  # PIN for credentials/authorize (SCAL2)
+    pin: str | None = field(default=None, repr=False)  # PIN for credentials/authorize (SCAL2)
     timeout_s: float = 30.0
     trust_anchor: Path | None = None  # CA certificate (PEM) that verification trusts
     timestamp_url: str | None = None  # RFC 3161 TSA for PAdES B-T (e.g. URL + "/tsa"); None: B-B

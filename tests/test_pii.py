@@ -228,3 +228,4 @@ def test_household_business_owner_is_protected(ring):
     assert enc["fields"]["business_code"] == "0101243150"  # published registration data stays
     assert sorted(enc["pii"]["blind_index"]) == sorted([blind_index(PID, ring), blind_index("0101243150", ring)])
     assert decrypt_fields(enc, ring, role="reader") == record
+
