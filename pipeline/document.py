@@ -61,8 +61,6 @@ class DocumentOutcome:
 
 
 def prepare_document(ref: SourceRef, settings: Settings) -> DocumentInfo | ErrorItem:
-    from .load import probe
-
     try:
         data = runtime_for(settings).original(ref.document_id)
         return prepare_bytes(data, settings)

@@ -340,7 +340,6 @@ def extract_admin(pages, images=None) -> Extraction:
         else:
             conf = words_confidence(words) * (1.0 if hl.is_right(ln) else 0.8)
             ex.set("date", dm.value.isoformat(), conf, ev)
-        ex.hints["date_line"] = (ln, dm)
         place = re.sub(r"^[^A-ZĐÀ-Ỹ]+", "", before).strip(" ,.;:")
         place = clean_spaces(place)
         if 2 <= len(place) <= 40:
@@ -433,7 +432,6 @@ def _read_handwritten_slots(ex: Extraction, page, image) -> None:
         if value is not None and name == "number" and _ocr_digits(ex.hints.get("number_ocr")) != reading.text:
             # nothing checks a number but a second reading: Tesseract's digits of the same slot
             # must agree (a date is checked against the signing time, see .signatures)
-            ex.hints["number_handwriting"] = reading.text
             value = None
         if value is not None and name == "date" and ex.hints.get("date_ocr") != value:
             # read by the recogniser alone (OCR read the day otherwise, or not at all): .signatures
@@ -744,7 +742,6 @@ def _signature_block(ex: Extraction, pages, images=None) -> None:
         again = _reread_block(block, anchor_top, h, page, image)
         if again is not None and again.better_than(reading):
             reading = again
-            ex.hints["signature_block_reread"] = True
     _set_block_fields(ex, reading)
 
 

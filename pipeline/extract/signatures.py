@@ -96,8 +96,6 @@ def _issuer(ex: Extraction, sigs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         spelled = proper_case_agency(best[1])
         page = ex.evidence["issuer"].page if "issuer" in ex.evidence else None
         boxes = ex.evidence["issuer"].boxes if "issuer" in ex.evidence else []
-        if fold(spelled) != fold(issuer) or spelled != issuer:
-            ex.hints.setdefault("signature_fixes", {})["issuer"] = issuer
         ex.set("issuer", spelled, max(ex.confidence.get("issuer", 0.0), 0.97),
                FieldEvidence(page=page, boxes=boxes, method="signature", source="signature"))  # fmt: skip
     return matched
@@ -161,7 +159,6 @@ def _doubt(ex: Extraction, message: str) -> None:
     """The date disagrees with the signatures: it is not kept (a lookup must not hand on a wrong
     date); its box stays for the review desk and the reading is quoted in the reason."""
     evidence = ex.evidence.get("date")
-    ex.hints["date_read"] = ex.fields.get("date")
     ex.drop("date")
     if evidence is not None:
         ex.evidence["date"] = evidence
