@@ -28,6 +28,7 @@ from typing import Any, Sequence
 from ..models import PageResult
 from .admin import check_number_type, extract_admin, strip_ve_viec
 from .common import fold, unknown_province
+from .lexicon import apply_lexicon
 from .result import Extraction
 
 REQUIRED_FIELDS = {
@@ -136,6 +137,7 @@ def extract(
                 check_number_type(ex)
         if ex.fields.get("subject"):  # the content only, as for a công văn's "V/v …"
             ex.fields["subject"] = strip_ve_viec(ex.fields["subject"])
+        apply_lexicon(ex, pages)
         from .signatures import apply_signatures
 
         apply_signatures(ex, signatures or [])
