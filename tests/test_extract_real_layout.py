@@ -167,6 +167,27 @@ def test_the_issuers_certificate_spells_the_issuer_and_a_broken_signature_is_ign
     assert broken.fields["issuer"] == "Ủy ban nhân dân tỉnh Quảng Ngăi"
 
 
+def _doubtful_day(day: str) -> Extraction:
+    """The day slot read by the digit recogniser below its trust threshold: empty, flagged, kept as a hint."""
+    ex = _ex(issuer="Ủy ban nhân dân tỉnh Quảng Ngãi")
+    ex.flag("date", "missing", "date of issue unreadable (the day is not printed (handwritten?))")
+    ex.hints["date_candidate"] = (day, 0.8, 1, [(1600, 360, 1700, 460)])
+    return ex
+
+
+def test_a_doubtful_handwritten_day_is_kept_only_where_the_issuers_signature_corroborates_it():
+    near = _doubtful_day("2025-01-24")  # signed on 26 January: two days later
+    apply_signatures(near, [_sig()])
+    assert near.fields["date"] == "2025-01-24" and not near.issues
+    assert near.evidence["date"].source == "handwriting" and near.evidence["date"].boxes
+    far = _doubtful_day("2025-01-04")  # '24' read as '04': 22 days before the signature
+    apply_signatures(far, [_sig()])
+    assert "date" not in far.fields and ("date", "missing") in _issues(far)
+    unsigned = _doubtful_day("2025-01-24")  # only the gazette centre signed: no issuer's date
+    apply_signatures(unsigned, [_sig(org="TRUNG TÂM CÔNG BÁO VÀ TIN HỌC", cn="Trung tâm Công báo và Tin học")])
+    assert "date" not in unsigned.fields and ("date", "missing") in _issues(unsigned)
+
+
 def test_a_persons_certificate_spells_the_signer():
     ex = _ex(signer="Phùng Tô Lông")
     apply_signatures(ex, [_sig(cn="Phùng Tô Long")])

@@ -437,6 +437,12 @@ def _read_handwritten_slots(ex: Extraction, page, image) -> None:
             # read by the recogniser alone (OCR read the day otherwise, or not at all): .signatures
             # holds it to the issuing body's signing day
             ex.hints["date_handwritten"] = True
+        if value is None and name == "date" and reading.confidence >= handwriting.CORROBORATED_MIN_CONF:
+            # not trusted alone; .signatures takes it if the issuing body signed on that day or
+            # within days after it (two independent readings of the same date agreeing)
+            candidate = _slot_value(ex, name, reading.text)
+            if candidate is not None:
+                ex.hints["date_candidate"] = (candidate, reading.confidence, page.page, evidence.boxes)
         if value is None:
             if reading.text:
                 for issue in ex.issues:

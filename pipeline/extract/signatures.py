@@ -12,7 +12,9 @@ page, and it checks two fields:
   day or within days of it. A date after a signing time, or more than :data:`MAX_SIGNING_DELAY_DAYS`
   before the issuing body's signature, is sent to review with both dates. When the day is
   handwritten and left empty, the review reason quotes the issuing body's signing date for the
-  steward.
+  steward; a day the digit recogniser read below its trust threshold (but at least
+  ``handwriting.CORROBORATED_MIN_CONF``) is kept when that signing date falls on it or within
+  :data:`HANDWRITTEN_DAY_WINDOW` days after it — two independent readings agreeing.
 
 Signatures whose byte range no longer hashes to what was signed (``intact: False``) are not used.
 The provincial gazette centre (Trung tâm Công báo) signs what it publishes, often days later: its
@@ -122,6 +124,15 @@ def _date(ex: Extraction, sigs: list[dict[str, Any]], issuer_sigs: list[dict[str
     times = sorted(d for d in (_signed_on(s) for s in sigs) if d is not None)
     own = sorted(d for d in (_signed_on(s) for s in issuer_sigs) if d is not None)
     value = ex.fields.get("date")
+    candidate = ex.hints.get("date_candidate")
+    if not value and own and candidate:
+        day, conf, page, boxes = candidate
+        if 0 <= (own[0] - date.fromisoformat(day)).days <= HANDWRITTEN_DAY_WINDOW:
+            # the recogniser's day (not trusted alone) and the issuing body's signing date agree
+            ex.set("date", day, conf, FieldEvidence(page=page, boxes=boxes, method="handwriting", source="handwriting"))
+            ex.issues = [i for i in ex.issues if i.field != "date"]
+            ex.hints.setdefault("handwritten", []).append("date")
+            return
     if not value:
         if own:  # the day is empty (handwritten): tell the steward what the signature says
             for issue in ex.issues:
