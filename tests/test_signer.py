@@ -9,6 +9,9 @@ from dataclasses import replace
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image
 
 from pipeline.errors import SignerUnavailableError, SigningError
@@ -204,3 +207,129 @@ def test_a_sad_expires_is_single_use_and_bound_to_its_credential():
     store.consume(sad, "u", "cred-a", oid, [h])
     with pytest.raises(SADError):
         store.consume(sad, "u", "cred-a", oid, [h])  # used up
+
+
+def test_the_ca_and_the_credentials_stay_the_same_across_restarts(tmp_path):
+    """The PKI is issued once, when the state is created: a restarted signer serves the same CA
+    and certificates, so records signed before the restart verify against the anchor after it."""
+    from pipeline.signer.embedded import EmbeddedSigner
+
+    signer = EmbeddedSigner(tmp_path / "signer")
+    signer.start()
+    try:
+        client = RemoteSigner(signer.settings)
+        before = canonical_bytes(client.sign_record(_record()))
+        chain_before = client.certificate_chain()
+        client.close()
+        anchor_before = signer.settings.trust_anchor.read_bytes()
+        signer.stop()
+        signer.start()
+        client = RemoteSigner(signer.settings)
+        after = canonical_bytes(client.sign_record(_record()))
+        assert client.certificate_chain() == chain_before
+        client.close()
+    finally:
+        signer.stop()
+    anchor = signer.settings.trust_anchor.read_bytes()
+    assert anchor == anchor_before
+    assert verify_record_bytes(before, [anchor]).ok and verify_record_bytes(after, [anchor]).ok
+
+
+def test_an_rsa_credential_signs_records_and_pdfs_with_pss(signer_service, anchors):
+    """The RSA-3072 credential of pki.yml (vpcp): RSASSA-PSS through the same CSC client."""
+    client = RemoteSigner(replace(signer_service.settings, credential_id="vpcp"))
+    try:
+        signed = client.sign_record(_record())
+        assert signed["signature"]["algorithm"] == "RSASSA-PSS-SHA256"
+        assert verify_record_bytes(canonical_bytes(signed), anchors).ok
+        pdf = client.sign_pdf(_tiny_pdf(), signer_name="Văn phòng Chính phủ", reason="Bản sao điện tử", location="Hà Nội")
+    finally:
+        client.close()
+    report = verify_pdf(pdf, None, anchors)
+    assert report.ok, report.problems
+    assert "Văn phòng Chính phủ" in report.signer
+
+
+def _ocsp_status(url: str, cert, issuer) -> tuple[str, object]:
+    """POST an OCSP request for ``cert`` to the responder its AIA names (path on ``url``)."""
+    from urllib.parse import urlparse
+
+    from asn1crypto import ocsp
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.x509.oid import AuthorityInformationAccessOID
+
+    aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    (where,) = [a.access_location.value for a in aia if a.access_method == AuthorityInformationAccessOID.OCSP]
+    leaf, ca = (asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in (cert, issuer))
+    cert_id = ocsp.CertId({"hash_algorithm": {"algorithm": "sha256"}, "issuer_name_hash": ca.subject.sha256,
+                           "issuer_key_hash": ca.public_key.sha256, "serial_number": leaf.serial_number})  # fmt: skip
+    request = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}})
+    r = httpx.post(url + urlparse(where).path, content=request.dump(),
+                   headers={"Content-Type": "application/ocsp-request"}, timeout=10)  # fmt: skip
+    assert r.status_code == 200 and r.headers["content-type"] == "application/ocsp-response"
+    response = ocsp.OCSPResponse.load(r.content)
+    assert response["response_status"].native == "successful"
+    basic = response.basic_ocsp_response
+    responder = basic["certs"][0]
+    # signed by the delegated responder the issuing CA certified for OCSP
+    assert responder.issuer == ca.subject and "ocsp_signing" in responder.extended_key_usage_value.native
+    from cryptography.hazmat.primitives.asymmetric import ec as _ec
+
+    public = x509.load_der_x509_certificate(responder.dump()).public_key()
+    public.verify(basic["signature"].native, basic["tbs_response_data"].dump(), _ec.ECDSA(hashes.SHA256()))
+    single = basic["tbs_response_data"]["responses"][0]["cert_status"]
+    return single.name, single.chosen
+
+
+def _published_crl(url: str, cert) -> x509.CertificateRevocationList:
+    """GET the CRL at the distribution point ``cert`` names (path on ``url``)."""
+    from urllib.parse import urlparse
+
+    (point,) = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    r = httpx.get(url + urlparse(point.full_name[0].value).path, timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pkix-crl"
+    return x509.load_der_x509_crl(r.content)
+
+
+def test_ocsp_and_the_crl_the_certificates_name_answer_good_then_revoked(tmp_path):
+    """The OCSP responder (AIA) and the CRL distribution point the certificates name are served
+    by the signer, and both see an administrator's revocation at once."""
+    from pipeline.signer.admin import revoke
+    from pipeline.signer.embedded import start_embedded_signer
+
+    with start_embedded_signer(tmp_path / "signer") as signer:
+        chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in RemoteSigner(signer.settings).certificate_chain()]
+        status, _ = _ocsp_status(signer.url, chain[0], chain[1])
+        assert status == "good"
+        crl = _published_crl(signer.url, chain[0])
+        assert crl.is_signature_valid(chain[1].public_key()) and crl.get_revoked_certificate_by_serial_number(chain[0].serial_number) is None
+        revoke(tmp_path / "signer", signer.settings.credential_id, reason="superseded")
+        status, info = _ocsp_status(signer.url, chain[0], chain[1])
+        assert status == "revoked" and info["revocation_reason"].native == "superseded"
+        crl = _published_crl(signer.url, chain[0])
+        entry = crl.get_revoked_certificate_by_serial_number(chain[0].serial_number)
+        assert crl.is_signature_valid(chain[1].public_key()) and entry is not None
+        assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.superseded
+
+
+def test_a_supplied_key_passphrase_is_written_nowhere_and_every_key_needs_it(tmp_path):
+    """A state created with the operator's passphrase (SOHOA_SIGNER_PASSPHRASE) keeps every
+    private key encrypted with it, and the passphrase in no file of the state."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from pipeline.errors import ConfigurationError
+    from pipeline.signer import keystore
+
+    passphrase = b"operator passphrase 7f3a"
+    assert keystore.init_state(tmp_path, passphrase)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files and not [p for p in files if passphrase in p.read_bytes()]
+    keys = sorted((tmp_path / "keys").glob("*.key.pem"))
+    assert len(keys) == 7
+    for key in keys:
+        with pytest.raises(TypeError):  # encrypted: no key without the passphrase
+            load_pem_private_key(key.read_bytes(), password=None)
+        load_pem_private_key(key.read_bytes(), password=passphrase)
+    with pytest.raises(ConfigurationError, match="passphrase"):
+        keystore.load_state(tmp_path, b"wrong")
+    assert keystore.load_state(tmp_path, passphrase).credentials

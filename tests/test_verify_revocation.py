@@ -11,24 +11,26 @@ checked by one validator (pyhanko-certvalidator) with the CRLs, on the real embe
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import io
 import time
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 from PIL import Image
 
 from pipeline.sign import assemble, canonical_bytes, canonical_members, part_digests, signing_input
-from pipeline.signer import ca, keystore
+from pipeline.signer import keystore
 from pipeline.signer.admin import revoke
 from pipeline.signer.algorithms import ALGORITHM_NAMES
 from pipeline.signer.embedded import start_embedded_signer
+from pipeline.signer.pki import PKI
 from pipeline.verify import verify_pdf, verify_record_bytes
 
 
@@ -47,6 +49,54 @@ def _trust(state: Path) -> tuple[list[bytes], list[bytes]]:
     """The trusted CA and the signer's current CRLs (root and issuing CA), as `sohoa verify` reads them."""
     cadir = state / "ca"
     return [(cadir / "ca.pem").read_bytes()], [(cadir / "root.crl").read_bytes(), (cadir / "issuing.crl").read_bytes()]
+
+
+def _pki(state: Path) -> PKI:
+    """The signer's PKI as its state holds it (keys decrypted with the generated passphrase)."""
+    return PKI(state, keystore.resolve_passphrase(state, None))
+
+
+def _forged_crl(issuer: x509.Certificate, key, revoked: list[x509.Certificate], number: int) -> bytes:
+    """A CRL naming ``issuer`` as its issuer, signed by ``key`` (someone else's)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.subject)
+        .last_update(now - dt.timedelta(minutes=1))
+        .next_update(now + dt.timedelta(days=7))
+        .add_extension(x509.CRLNumber(number), critical=False)
+    )
+    for cert in revoked:
+        entry = x509.RevokedCertificateBuilder().serial_number(cert.serial_number).revocation_date(cert.not_valid_before_utc)
+        entry = entry.add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
+        builder = builder.add_revoked_certificate(entry.build())
+    return builder.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
+
+
+def _issue(name: str, key, issuer: x509.Certificate, issuer_key, *, ca: bool) -> x509.Certificate:
+    """A certificate for ``key`` issued by ``issuer``: a CA (no path length) or a signer."""
+    now = dt.datetime.now(dt.timezone.utc)
+    usage = dict(digital_signature=not ca, content_commitment=not ca, key_encipherment=False, data_encipherment=False,
+                 key_agreement=False, key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False)  # fmt: skip
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"), x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(**usage), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+            ),
+            critical=False,
+        )
+        .sign(issuer_key, hashes.SHA256())
+    )
 
 
 def _signed_record_and_pdf(signer) -> tuple[bytes, bytes]:
@@ -106,16 +156,15 @@ def test_a_forged_crl_is_rejected_not_believed(tmp_path):
     state = tmp_path / "signer"
     with start_embedded_signer(state) as signer:
         data, _ = _signed_record_and_pdf(signer)
-    layout = keystore.StateLayout(state)
-    issuing_cert = keystore.read_cert(layout.issuing_cert)
-    forger = ca.new_private_key("ec-p256")
+    pki = _pki(state)
+    issuing_cert = pki.cert("issuing")
+    forger = ec.generate_private_key(ec.SECP256R1())
     anchors, crls = _trust(state)
     root_crl, real_issuing_crl = crls
-    signer_cert = keystore.read_cert(layout.credential_dir(signer.settings.credential_id) / "cert.pem")
+    signer_cert = pki.cert(signer.settings.credential_id)
 
     # a forged CRL revoking a good certificate is not believed
-    entry = ca.RevokedEntry(signer_cert.serial_number, signer_cert.not_valid_before_utc, x509.ReasonFlags.key_compromise)
-    forged_revoking = ca.build_crl(issuing_cert, forger, [entry], number=99).public_bytes(Encoding.DER)
+    forged_revoking = _forged_crl(issuing_cert, forger, [signer_cert], number=99)
     report = verify_record_bytes(data, anchors, [root_crl, forged_revoking])
     assert not report.ok
     assert not any("revoked" in p for p in report.problems), report.problems
@@ -125,7 +174,7 @@ def test_a_forged_crl_is_rejected_not_believed(tmp_path):
     # a forged empty CRL does not hide a real revocation
     revoke(state, signer.settings.credential_id, reason="key_compromise", passphrase=None)
     anchors, (root_crl, real_issuing_crl) = _trust(state)
-    forged_empty = ca.build_crl(issuing_cert, forger, [], number=100).public_bytes(Encoding.DER)
+    forged_empty = _forged_crl(issuing_cert, forger, [], number=100)
     report = verify_record_bytes(data, anchors, [root_crl, forged_empty])
     assert not report.ok and any("revocation status unknown" in p for p in report.problems), report.problems
     report = verify_record_bytes(data, anchors, [root_crl, forged_empty, real_issuing_crl])
@@ -158,22 +207,20 @@ def test_a_chain_breaking_the_issuing_cas_path_length_is_refused(tmp_path):
     state = tmp_path / "signer"
     with start_embedded_signer(state):
         pass
-    layout = keystore.StateLayout(state)
-    issuing_cert = keystore.read_cert(layout.issuing_cert)
-    issuing_key = keystore.read_private_key(layout.issuing_key, keystore.resolve_passphrase(state, None))
+    pki = _pki(state)
+    issuing_cert, issuing_key = pki.cert("issuing"), pki.private_key("issuing")
     anchors, crls = _trust(state)
-    unit = ca.SubjectInfo(common_name="Đơn vị thử", organization="Đơn vị thử")
 
     # control: an end entity issued by the issuing CA itself verifies
-    ee_key = ca.new_private_key("ec-p256")
-    ee = ca.issue_end_entity(unit, ee_key.public_key(), issuing_cert, issuing_key)
+    ee_key = ec.generate_private_key(ec.SECP256R1())
+    ee = _issue("Đơn vị thử", ee_key, issuing_cert, issuing_key, ca=False)
     report = verify_record_bytes(_sign_record_with(_record(), ee_key, [ee, issuing_cert]), anchors, crls)
     assert report.ok, report.problems
 
-    sub_key = ca.new_private_key("ec-p256")
-    sub_ca = ca.issue_ca(ca.SubjectInfo(common_name="CA con", organization="Kẻ giả mạo"), sub_key.public_key(), issuing_cert, issuing_key)
-    ee_key = ca.new_private_key("ec-p256")
-    ee = ca.issue_end_entity(unit, ee_key.public_key(), sub_ca, sub_key)
+    sub_key = ec.generate_private_key(ec.SECP256R1())
+    sub_ca = _issue("CA con của kẻ giả mạo", sub_key, issuing_cert, issuing_key, ca=True)
+    ee_key = ec.generate_private_key(ec.SECP256R1())
+    ee = _issue("Đơn vị thử", ee_key, sub_ca, sub_key, ca=False)
     report = verify_record_bytes(_sign_record_with(_record(), ee_key, [ee, sub_ca, issuing_cert]), anchors, crls)
     assert not report.ok
     assert any("path" in p.lower() and "length" in p.lower() for p in report.problems), report.problems

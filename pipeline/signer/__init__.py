@@ -3,14 +3,20 @@
 Modules, one concern each:
 
 * :mod:`.algorithms` — signature algorithm OIDs, raw sign/verify of pre-computed hashes;
-* :mod:`.ca` — certificate and CRL profiles (root CA → issuing CA → unit certificates, TSA);
-* :mod:`.keystore` — the state directory: encrypted keys, certificates, users, revocations;
+* :mod:`.pki` — the PKI on Certomancer, configured by ``pki.yml``: root CA → issuing CA → unit
+  certificates, TSA and OCSP responder; CRLs, OCSP and RFC 3161 time-stamps;
+* :mod:`.keystore` — the state directory: encrypted keys, certificates, users, PINs, revocations;
 * :mod:`.auth` — scrypt password/PIN hashes, bearer tokens;
 * :mod:`.sad` — Signature Activation Data bound to hashes;
-* :mod:`.tsa` — RFC 3161 time-stamping for PAdES B-T;
 * :mod:`.service` — the CSC operations and the FastAPI app, :func:`serve`;
 * :mod:`.admin` — revocation, users, the ``python -m pipeline.signer`` command line;
 * :mod:`.embedded` — :func:`start_embedded_signer`, the service on loopback for one process.
+
+The PKI (certificates, CRLs, OCSP, time-stamps) is Certomancer's, from ``pki.yml``. The CSC
+server is ours: ``certomancer-csc-dummy`` (0.4.2) authenticates no one, has no PIN, signs any
+number of times with one SAD that never expires, ignores revocations, offers the CA keys as
+signing credentials and speaks CSC v1 only — what this service exists to do is users, PINs
+and their lockouts, SADs bound to hashes and used once (SCAL2), refusal of revoked credentials.
 """
 
 from __future__ import annotations

@@ -39,11 +39,11 @@ class RevocationResult:
     crl_number: int
 
 
-def _reason_flag(reason: str) -> x509.ReasonFlags:
+def _reason(reason: str) -> str:
     """An RFC 5280 reason by its name (``key_compromise``) or its value (``keyCompromise``)."""
     for flag in x509.ReasonFlags:
         if reason in (flag.name, flag.value):
-            return flag
+            return flag.name
     raise ConfigurationError(
         f"unknown revocation reason {reason!r}; one of: {', '.join(f.name for f in x509.ReasonFlags)}"
     )
@@ -56,15 +56,14 @@ def revoke(
     passphrase: bytes | str | None = None,
     reason: str = "key_compromise",
 ) -> RevocationResult:
-    """Revoke ``credential_id`` (thu hồi): signHash refuses it from the next request on, and the
-    re-issued CRL (``ca/issuing.crl``) makes verification report its signatures revoked."""
+    """Revoke ``credential_id`` (thu hồi): signHash refuses it from the next request on, OCSP
+    answers revoked, and the re-issued CRL (``ca/issuing.crl``) makes verification report its
+    signatures revoked."""
     state_dir = Path(state_dir)
-    flag = _reason_flag(reason)
+    flag = _reason(reason)
     secret = keystore.resolve_passphrase(state_dir, passphrase)
-    crl = keystore.revoke_credential(state_dir, credential_id, secret, reason=flag)
-    cert = keystore.read_cert(keystore.StateLayout(state_dir).credential_dir(credential_id) / "cert.pem")
-    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    return RevocationResult(credential_id, format(cert.serial_number, "x"), keystore.StateLayout(state_dir).issuing_crl, number)
+    serial, number = keystore.revoke_credential(state_dir, credential_id, secret, reason=flag)
+    return RevocationResult(credential_id, format(serial, "x"), keystore.StateLayout(state_dir).issuing_crl, number)
 
 
 def add_user(state_dir: Path, username: str, password: str, credentials: Sequence[str] = ("*",)) -> None:
@@ -84,7 +83,7 @@ def describe_state(state_dir: Path) -> dict:
     creds = []
     now = dt.datetime.now(dt.timezone.utc)
     for cid in info["credentials"]:
-        cert = keystore.read_cert(layout.credential_dir(cid) / "cert.pem")
+        cert = x509.load_pem_x509_certificate((layout.root / "certs" / f"{cid}.pem").read_bytes())
         rev = registry.lookup(cert.serial_number)
         status = "revoked" if rev else ("expired" if now > cert.not_valid_after_utc else "valid")
         creds.append(
@@ -142,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port-file", type=Path, help="write the bound URL here once listening (use with --port 0)")
     p.add_argument("--sad-ttl", type=float, default=ServiceConfig.sad_ttl_s, help="SAD lifetime, seconds")
     p.add_argument("--token-ttl", type=float, default=ServiceConfig.token_ttl_s, help="access token lifetime, seconds")
-    p.add_argument("--crl-base-url", default=None, help="CRL publication URL written into new certificates")
+    p.add_argument("--public-url", default=ServiceConfig.public_url,
+                   help="the service's public URL, written into new certificates (CRLs, OCSP)")
     p.add_argument("--log-level", default="info")
 
     p = sub.add_parser("revoke", help="revoke a credential and re-issue the CRL")
@@ -170,9 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from .service import serve
 
-            config = ServiceConfig(sad_ttl_s=args.sad_ttl, token_ttl_s=args.token_ttl)
-            if args.crl_base_url:
-                config = ServiceConfig(sad_ttl_s=args.sad_ttl, token_ttl_s=args.token_ttl, crl_base_url=args.crl_base_url)
+            config = ServiceConfig(sad_ttl_s=args.sad_ttl, token_ttl_s=args.token_ttl, public_url=args.public_url)
 
             def ready(url: str) -> None:
                 if args.port_file:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .keystore import DEFAULT_CRL_BASE_URL, DEFAULT_UNITS, UnitSpec
+from .keystore import DEFAULT_PUBLIC_URL
 
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """Lifetimes and limits of the CSC service; ``units``/``crl_base_url`` apply when a state
-    directory is created (later starts reuse what is on disk)."""
+    """Lifetimes and limits of the CSC service; ``public_url`` applies when a state directory is
+    created (later starts reuse what is on disk; the issuing units are in ``pki.yml``)."""
 
     name: str = "sohoa CSC signer"
     token_ttl_s: float = 3600.0  # access token lifetime (auth/login)
@@ -24,6 +24,5 @@ class ServiceConfig:
     login_failure_window_s: float = 300.0
     login_lockout_s: float = 30.0  # first login lock; each further one doubles
     max_login_lockout_s: float = 900.0
-    units: tuple[UnitSpec, ...] = DEFAULT_UNITS
-    crl_base_url: str = DEFAULT_CRL_BASE_URL  # where certificates say CRLs are published
+    public_url: str = DEFAULT_PUBLIC_URL  # where certificates say CRLs and OCSP are published
     lang: str = "vi-VN"

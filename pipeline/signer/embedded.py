@@ -72,7 +72,10 @@ class EmbeddedSigner:
         ]
         env = {k: v for k, v in os.environ.items() if k != "SOHOA_SIGNER_PASSPHRASE"}
         # umask 077: whatever the service writes (keys, CRLs, users, url.txt) is its user's alone
-        self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True, umask=STATE_UMASK)
+        from ..supervise import die_with_parent  # it ends with its owner, even one killed with SIGKILL (issue 22)
+
+        self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True, umask=STATE_UMASK,
+                                      preexec_fn=die_with_parent())  # fmt: skip
         log.close()
         self.pid_file.unlink(missing_ok=True)
         with os.fdopen(os.open(self.pid_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:

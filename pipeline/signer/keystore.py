@@ -1,18 +1,18 @@
-"""The signer's state directory (kho khóa): keys, certificates, users, revocations, CRLs.
+"""The signer's state directory (kho khóa): keys, certificates, users, PINs, revocations, CRLs.
 
-Created on first start, reused afterwards (same CA across restarts). Layout::
+Created on first start, reused afterwards (same CA across restarts). The PKI is Certomancer's
+(:mod:`.pki`, configured by ``pki.yml``); this module keeps what Certomancer has no notion of:
+users, PINs, run-time revocations, CRL numbers, file modes. Layout::
 
     STATE/
-      state.json                 public description (units, CRL base URL, creation time)
+      state.json                 public description (version, URL, creation time, credentials)
+      pki.yml                    the Certomancer configuration of this state (certificate files)
+      keys/<label>.key.pem       every private key, encrypted (PKCS#8, BestAvailableEncryption)
+      certs/<label>.pem          every certificate (root, issuing, tsa, ocsp, one per credential)
       ca/ca.pem                  root CA certificate: the trust anchor verification uses
-      ca/ca.key                  root CA key, encrypted (PKCS#8, BestAvailableEncryption)
-      ca/issuing.pem, .key       issuing CA (CA trung gian) certificate and encrypted key
       ca/chain.pem               issuing CA + root, PEM
       ca/root.crl, issuing.crl   current CRLs (DER)
-      tsa/tsa.pem, tsa.key       time-stamping unit certificate and encrypted key
-      credentials/<id>/cert.pem  end-entity certificate of an issuing unit (đơn vị ban hành)
-      credentials/<id>/key.pem   its encrypted private key
-      credentials/<id>/credential.json   description, key algorithm, scrypt hash of the PIN
+      credentials.json (0600)    description and scrypt hash of the PIN of each credential
       users.json (0600)          users with scrypt password hashes and allowed credentials
       revocations.json           revoked credentials and CRL numbers
       client.json (0600)         the generated first user, password and PIN (embedded use)
@@ -39,36 +39,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ..errors import ConfigurationError
-from . import ca
 from .algorithms import PrivateKey
 from .auth import hash_secret
+from .pki import PKI, RevokedCert
+from .pki import create as create_pki
 
-STATE_VERSION = 1
-DEFAULT_CRL_BASE_URL = "http://127.0.0.1:8700/crl"
-
-
-@dataclass(frozen=True)
-class UnitSpec:
-    """An issuing unit (đơn vị ban hành) that gets one signing credential."""
-
-    credential_id: str
-    organization: str
-    locality: str | None = None
-    organizational_unit: str | None = None
-    key_algorithm: ca.KeyAlgorithm = "ec-p256"
-
-    @property
-    def description(self) -> str:
-        return f"Chữ ký số của {self.organization}"
-
-
-DEFAULT_UNITS: tuple[UnitSpec, ...] = (
-    UnitSpec("sohoa-default", "Trung tâm Lưu trữ và Số hóa tài liệu", "Hà Nội", "Bộ phận số hóa"),
-    UnitSpec("ubnd-hcm", "Ủy ban nhân dân Thành phố Hồ Chí Minh", "Thành phố Hồ Chí Minh", "Văn phòng Ủy ban nhân dân"),
-    UnitSpec("vpcp", "Văn phòng Chính phủ", "Hà Nội", "Cục Văn thư và Lưu trữ", key_algorithm="rsa-3072"),
-)
-
-CA_ORGANIZATION = "Hệ thống số hóa hồ sơ hành chính sohoa"
+#: 2: the PKI is Certomancer's (pki.yml); 1 (before): hand-made certificates, not readable now
+STATE_VERSION = 2
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8700"
 
 
 @dataclass(frozen=True)
@@ -94,39 +72,24 @@ class StateLayout:
         return self.ca_dir / "ca.pem"
 
     @property
-    def root_key(self) -> Path:
-        return self.ca_dir / "ca.key"
-
-    @property
-    def issuing_cert(self) -> Path:
-        return self.ca_dir / "issuing.pem"
-
-    @property
-    def issuing_key(self) -> Path:
-        return self.ca_dir / "issuing.key"
-
-    @property
     def chain_pem(self) -> Path:
         return self.ca_dir / "chain.pem"
 
+    def crl(self, repo: str) -> Path:
+        """``ca/root.crl``, ``ca/issuing.crl``: the current CRL of a repository of ``pki.yml``."""
+        return self.ca_dir / f"{repo}.crl"
+
     @property
     def root_crl(self) -> Path:
-        return self.ca_dir / "root.crl"
+        return self.crl("root")
 
     @property
     def issuing_crl(self) -> Path:
-        return self.ca_dir / "issuing.crl"
+        return self.crl("issuing")
 
     @property
-    def tsa_cert(self) -> Path:
-        return self.root / "tsa" / "tsa.pem"
-
-    @property
-    def tsa_key(self) -> Path:
-        return self.root / "tsa" / "tsa.key"
-
-    def credential_dir(self, credential_id: str) -> Path:
-        return self.root / "credentials" / credential_id
+    def credentials_file(self) -> Path:
+        return self.root / "credentials.json"
 
     @property
     def users_file(self) -> Path:
@@ -198,31 +161,6 @@ def state_lock(root: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def write_private_key(path: Path, key: PrivateKey, passphrase: bytes) -> None:
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase),
-    )
-    _write_atomic(path, pem, 0o600)
-
-
-def read_private_key(path: Path, passphrase: bytes) -> PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(f"cannot decrypt {path}: wrong signer key passphrase?") from exc
-    return key  # type: ignore[return-value]
-
-
-def write_cert(path: Path, cert: x509.Certificate) -> None:
-    _write_atomic(path, cert.public_bytes(serialization.Encoding.PEM))
-
-
-def read_cert(path: Path) -> x509.Certificate:
-    return x509.load_pem_x509_certificate(path.read_bytes())
-
-
 # --- passphrase --------------------------------------------------------------------------
 
 
@@ -267,108 +205,50 @@ def init_state(
     state_dir: Path,
     passphrase: bytes,
     *,
-    units: Sequence[UnitSpec] = DEFAULT_UNITS,
-    crl_base_url: str = DEFAULT_CRL_BASE_URL,
+    public_url: str = DEFAULT_PUBLIC_URL,
     username: str = "sohoa",
     password: str | None = None,
     pin: str | None = None,
 ) -> bool:
-    """Create the PKI, credentials and first user unless ``state_dir`` already holds them.
-
-    Returns True when it created a new state. Safe against concurrent starts (file lock).
-    """
+    """Create the PKI (:func:`.pki.create`), the credentials' PINs and the first user unless
+    ``state_dir`` already holds them. ``public_url``: where the service publishes its CRLs and
+    OCSP (written into the certificates). Returns True when it created a new state. Safe
+    against concurrent starts (file lock)."""
     root = Path(state_dir)
     layout = StateLayout(root)
     with state_lock(root):
         if layout.state_file.exists():
             return False
-        os.chmod(root, 0o700)
-        if not units:
-            raise ConfigurationError("the signer needs at least one issuing unit")
-        crl_base_url = crl_base_url.rstrip("/")
-        root_key = ca.new_private_key("ec-p384")
-        root_cert = ca.create_root_ca(root_key, ca.SubjectInfo("sohoa Root CA", CA_ORGANIZATION))
-        issuing_key = ca.new_private_key("ec-p256")
-        issuing_cert = ca.issue_ca(
-            ca.SubjectInfo("sohoa Issuing CA", CA_ORGANIZATION),
-            issuing_key.public_key(),
-            root_cert,
-            root_key,
-            crl_url=f"{crl_base_url}/root.crl",
-        )
-        write_private_key(layout.root_key, root_key, passphrase)
-        write_cert(layout.root_cert, root_cert)
-        write_private_key(layout.issuing_key, issuing_key, passphrase)
-        write_cert(layout.issuing_cert, issuing_cert)
-        _write_atomic(
-            layout.chain_pem,
-            b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (issuing_cert, root_cert)),
-        )
-
-        tsa_key = ca.new_private_key("ec-p256")
-        tsa_cert = ca.issue_tsa(
-            ca.SubjectInfo("sohoa Time-Stamping Authority", CA_ORGANIZATION, "Dịch vụ cấp dấu thời gian"),
-            tsa_key.public_key(),
-            issuing_cert,
-            issuing_key,
-            crl_url=f"{crl_base_url}/issuing.crl",
-        )
-        write_private_key(layout.tsa_key, tsa_key, passphrase)
-        write_cert(layout.tsa_cert, tsa_cert)
-
+        os.chmod(root, STATE_DIR_MODE)
+        own = create_pki(root, passphrase, public_url, _write_atomic)
+        state = PKI(root, passphrase)
+        _write_atomic(layout.root_cert, state.cert("root").public_bytes(serialization.Encoding.PEM))
+        _write_atomic(layout.chain_pem, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in state.chain("issuing")))
         password = password or secrets.token_urlsafe(18)
         pin = pin or f"{secrets.randbelow(10**6):06d}"
         pin_record = hash_secret(pin)
-        for unit in units:
-            key = ca.new_private_key(unit.key_algorithm)
-            cert = ca.issue_end_entity(
-                ca.SubjectInfo(
-                    unit.organization,
-                    unit.organization,
-                    unit.organizational_unit,
-                    unit.locality,
-                    user_id=unit.credential_id,
-                ),
-                key.public_key(),
-                issuing_cert,
-                issuing_key,
-                crl_url=f"{crl_base_url}/issuing.crl",
-                ca_issuers_url=f"{crl_base_url}/issuing.cer",
-            )
-            cdir = layout.credential_dir(unit.credential_id)
-            write_private_key(cdir / "key.pem", key, passphrase)
-            write_cert(cdir / "cert.pem", cert)
-            _write_json(
-                cdir / "credential.json",
-                {
-                    "credential_id": unit.credential_id,
-                    "description": unit.description,
-                    "organization": unit.organization,
-                    "key_algorithm": unit.key_algorithm,
-                    "pin": pin_record,
-                },
-                0o600,
-            )
-
-        _write_json(layout.users_file, {"users": {username: {"password": hash_secret(password), "credentials": ["*"]}}}, 0o600)
+        credentials = {}
+        for cid in state.credential_ids:
+            organization = str(state.cert(cid).subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value)
+            credentials[cid] = {"description": f"Chữ ký số của {organization}", "organization": organization, "pin": pin_record}
+        _write_json(layout.credentials_file, credentials)
+        _write_json(layout.users_file, {"users": {username: {"password": hash_secret(password), "credentials": ["*"]}}})
         _write_json(
             layout.client_file,
-            {"username": username, "password": password, "pin": pin, "credential_id": units[0].credential_id},
-            0o600,
+            {"username": username, "password": password, "pin": pin, "credential_id": state.credential_ids[0]},
         )
-        _write_json(layout.revocations_file, {"root_crl_number": 1, "issuing_crl_number": 1, "revoked": []})
-        _write_atomic(layout.root_crl, ca.build_crl(root_cert, root_key, [], number=1).public_bytes(serialization.Encoding.DER))
-        _write_atomic(
-            layout.issuing_crl, ca.build_crl(issuing_cert, issuing_key, [], number=1).public_bytes(serialization.Encoding.DER)
-        )
+        numbers = {repo: 1 for repo in state.crl_repos()}
+        _write_json(layout.revocations_file, {"crl_numbers": numbers, "revoked": []})
+        for repo, number in numbers.items():
+            _write_atomic(layout.crl(repo), state.crl(repo, number))
         # state.json last: its presence means "complete".
         _write_json(
             layout.state_file,
             {
                 "version": STATE_VERSION,
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "crl_base_url": crl_base_url,
-                "credentials": [u.credential_id for u in units],
+                "public_url": public_url.rstrip("/"),
+                "credentials": list(own["credentials"]),
             },
         )
         return True
@@ -398,7 +278,6 @@ class Credential:
     credential_id: str
     description: str
     organization: str
-    key_algorithm: str
     certificate: x509.Certificate
     chain: list[x509.Certificate]  # leaf first, then issuing CA, then root
     private_key: PrivateKey
@@ -410,7 +289,14 @@ class Revocation:
     credential_id: str
     serial_number: int
     revoked_at: dt.datetime
-    reason: x509.ReasonFlags
+    reason: str  # RFC 5280 reason name: key_compromise, superseded, ...
+
+
+def _revocations(data: dict[str, Any]) -> list[Revocation]:
+    return [
+        Revocation(r["credential_id"], int(r["serial"], 16), dt.datetime.fromisoformat(r["revoked_at"]), r["reason"])
+        for r in data.get("revoked", [])
+    ]
 
 
 class RevocationRegistry:
@@ -422,26 +308,29 @@ class RevocationRegistry:
         self._by_serial: dict[int, Revocation] = {}
         self._lock = threading.Lock()
 
-    def _refresh(self) -> None:
-        mtime = self.path.stat().st_mtime_ns
-        if mtime == self._mtime:
-            return
-        data = json.loads(self.path.read_text(encoding="utf-8"))
-        self._by_serial = {
-            int(r["serial"], 16): Revocation(
-                r["credential_id"],
-                int(r["serial"], 16),
-                dt.datetime.fromisoformat(r["revoked_at"]),
-                x509.ReasonFlags(r.get("reason", "unspecified")),
-            )
-            for r in data.get("revoked", [])
-        }
-        self._mtime = mtime
+    def refresh(self) -> bool:
+        """Re-read the file if it changed; whether it did."""
+        with self._lock:
+            mtime = self.path.stat().st_mtime_ns
+            if mtime == self._mtime:
+                return False
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            self._by_serial = {r.serial_number: r for r in _revocations(data)}
+            self._mtime = mtime
+            return True
+
+    def all(self) -> list[Revocation]:
+        self.refresh()
+        return list(self._by_serial.values())
 
     def lookup(self, serial_number: int) -> Revocation | None:
-        with self._lock:
-            self._refresh()
-            return self._by_serial.get(serial_number)
+        self.refresh()
+        return self._by_serial.get(serial_number)
+
+
+def _pki(layout: StateLayout, passphrase: bytes, revocations: list[Revocation]) -> PKI:
+    revoked = [RevokedCert(r.credential_id, r.revoked_at, r.reason) for r in revocations]
+    return PKI(layout.root, passphrase, revoked)
 
 
 @dataclass
@@ -449,15 +338,20 @@ class SignerState:
     """Everything the running service holds in memory."""
 
     layout: StateLayout
-    root_cert: x509.Certificate
-    root_key: PrivateKey
-    issuing_cert: x509.Certificate
-    issuing_key: PrivateKey
-    tsa_cert: x509.Certificate
-    tsa_key: PrivateKey
+    passphrase: bytes = field(repr=False)
+    pki: PKI
     credentials: dict[str, Credential]
     revocations: RevocationRegistry
     info: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def current_pki(self) -> PKI:
+        """The PKI with the revocations of ``revocations.json`` as it is now (an administrator
+        may have revoked a credential since the last request): OCSP answers from it."""
+        with self._lock:
+            if self.revocations.refresh():
+                self.pki = _pki(self.layout, self.passphrase, self.revocations.all())
+            return self.pki
 
     def credential_status(self, cred: Credential, now: dt.datetime | None = None) -> str:
         """CSC ``cert.status``: ``valid``, ``revoked``, ``expired`` or ``not_yet_valid``."""
@@ -477,104 +371,73 @@ def load_state(state_dir: Path, passphrase: bytes) -> SignerState:
     if not layout.state_file.exists():
         raise ConfigurationError(f"no signer state in {state_dir}")
     info = json.loads(layout.state_file.read_text(encoding="utf-8"))
-    root_cert = read_cert(layout.root_cert)
-    issuing_cert = read_cert(layout.issuing_cert)
-    credentials: dict[str, Credential] = {}
-    for cid in info["credentials"]:
-        cdir = layout.credential_dir(cid)
-        meta = json.loads((cdir / "credential.json").read_text(encoding="utf-8"))
-        cert = read_cert(cdir / "cert.pem")
-        credentials[cid] = Credential(
-            credential_id=cid,
-            description=meta["description"],
-            organization=meta["organization"],
-            key_algorithm=meta["key_algorithm"],
-            certificate=cert,
-            chain=[cert, issuing_cert, root_cert],
-            private_key=read_private_key(cdir / "key.pem", passphrase),
-            pin_record=meta["pin"],
+    if info.get("version") != STATE_VERSION:
+        raise ConfigurationError(
+            f"the signer state in {state_dir} was created by an older sohoa (version {info.get('version')}): "
+            "its CA cannot be loaded by this one; keep it for verification (ca/ca.pem, ca/*.crl) and start a new state"
         )
-    return SignerState(
-        layout=layout,
-        root_cert=root_cert,
-        root_key=read_private_key(layout.root_key, passphrase),
-        issuing_cert=issuing_cert,
-        issuing_key=read_private_key(layout.issuing_key, passphrase),
-        tsa_cert=read_cert(layout.tsa_cert),
-        tsa_key=read_private_key(layout.tsa_key, passphrase),
-        credentials=credentials,
-        revocations=RevocationRegistry(layout.revocations_file),
-        info=info,
-    )
+    registry = RevocationRegistry(layout.revocations_file)
+    state_pki = _pki(layout, passphrase, registry.all())
+    meta = json.loads(layout.credentials_file.read_text(encoding="utf-8"))
+    credentials = {
+        cid: Credential(
+            credential_id=cid,
+            description=meta[cid]["description"],
+            organization=meta[cid]["organization"],
+            certificate=state_pki.cert(cid),
+            chain=state_pki.chain(cid),
+            private_key=state_pki.private_key(cid),
+            pin_record=meta[cid]["pin"],
+        )
+        for cid in info["credentials"]
+    }
+    return SignerState(layout, passphrase, state_pki, credentials, registry, info)
 
 
 # --- revocation and CRLs ----------------------------------------------------------------------
 
 
-def _revoked_entries(data: dict[str, Any]) -> list[ca.RevokedEntry]:
-    return [
-        ca.RevokedEntry(int(r["serial"], 16), dt.datetime.fromisoformat(r["revoked_at"]), x509.ReasonFlags(r["reason"]))
-        for r in data.get("revoked", [])
-    ]
-
-
-def revoke_credential(
-    state_dir: Path,
-    credential_id: str,
-    passphrase: bytes,
-    *,
-    reason: x509.ReasonFlags | str = x509.ReasonFlags.key_compromise,
-) -> x509.CertificateRevocationList:
-    """Revoke a credential's certificate (thu hồi chứng thư) and publish a new issuing-CA CRL.
+def revoke_credential(state_dir: Path, credential_id: str, passphrase: bytes, *, reason: str = "key_compromise") -> tuple[int, int]:
+    """Revoke a credential's certificate (thu hồi chứng thư) and publish a new issuing-CA CRL;
+    returns (certificate serial, CRL number).
 
     Running services see the change on their next request (they re-read ``revocations.json``):
-    ``credentials/authorize`` and ``signatures/signHash`` refuse the credential, and
-    verification with the new CRL reports the certificate revoked. Idempotent.
+    ``credentials/authorize`` and ``signatures/signHash`` refuse the credential, OCSP answers
+    revoked, and verification with the new CRL reports the certificate revoked. Idempotent.
     """
     layout = StateLayout(Path(state_dir))
-    reason = x509.ReasonFlags(reason) if isinstance(reason, str) else reason
-    cdir = layout.credential_dir(credential_id)
-    if not (cdir / "cert.pem").exists():
+    info = json.loads(layout.state_file.read_text(encoding="utf-8"))
+    if credential_id not in info["credentials"]:
         raise ConfigurationError(f"unknown credential {credential_id!r} in {state_dir}")
-    cert = read_cert(cdir / "cert.pem")
-    issuing_key = read_private_key(layout.issuing_key, passphrase)
     with state_lock(layout.root):
         data = json.loads(layout.revocations_file.read_text(encoding="utf-8"))
-        serial = format(cert.serial_number, "x")
-        if not any(r["serial"] == serial for r in data["revoked"]):
+        serial = PKI(layout.root, passphrase).cert(credential_id).serial_number
+        if not any(int(r["serial"], 16) == serial for r in data["revoked"]):
+            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
             data["revoked"].append(
-                {
-                    "credential_id": credential_id,
-                    "serial": serial,
-                    "revoked_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-                    "reason": reason.value,
-                }
+                {"credential_id": credential_id, "serial": format(serial, "x"), "revoked_at": now.isoformat(), "reason": reason}
             )
-        data["issuing_crl_number"] = int(data.get("issuing_crl_number", 1)) + 1
-        crl = ca.build_crl(read_cert(layout.issuing_cert), issuing_key, _revoked_entries(data), number=data["issuing_crl_number"])
-        _write_atomic(layout.issuing_crl, crl.public_bytes(serialization.Encoding.DER))
+        number = data["crl_numbers"]["issuing"] = int(data["crl_numbers"]["issuing"]) + 1
+        crl = _pki(layout, passphrase, _revocations(data)).crl("issuing", number)
+        _write_atomic(layout.issuing_crl, crl)
         _write_json(layout.revocations_file, data)
-    return crl
+    return serial, number
 
 
 def current_crls(state: SignerState, *, min_remaining: dt.timedelta = dt.timedelta(days=1)) -> dict[str, bytes]:
-    """The root and issuing CRLs (DER), re-issued first when close to their ``nextUpdate``."""
+    """The CRLs (DER) by repository, re-issued first when close to their ``nextUpdate``."""
     layout = state.layout
     out: dict[str, bytes] = {}
     now = dt.datetime.now(dt.timezone.utc)
-    for name, path, cert, key, counter, entries_for in (
-        ("root", layout.root_crl, state.root_cert, state.root_key, "root_crl_number", lambda d: []),
-        ("issuing", layout.issuing_crl, state.issuing_cert, state.issuing_key, "issuing_crl_number", _revoked_entries),
-    ):
-        der = path.read_bytes()
-        crl = x509.load_der_x509_crl(der)
-        if crl.next_update_utc is None or crl.next_update_utc - now < min_remaining:
+    for repo in state.pki.crl_repos():
+        der = layout.crl(repo).read_bytes()
+        next_update = x509.load_der_x509_crl(der).next_update_utc
+        if next_update is None or next_update - now < min_remaining:
             with state_lock(layout.root):
                 data = json.loads(layout.revocations_file.read_text(encoding="utf-8"))
-                data[counter] = int(data.get(counter, 1)) + 1
-                fresh = ca.build_crl(cert, key, entries_for(data), number=data[counter])
-                der = fresh.public_bytes(serialization.Encoding.DER)
-                _write_atomic(path, der)
+                number = data["crl_numbers"][repo] = int(data["crl_numbers"][repo]) + 1
+                der = state.current_pki().crl(repo, number)
+                _write_atomic(layout.crl(repo), der)
                 _write_json(layout.revocations_file, data)
-        out[name] = der
+        out[repo] = der
     return out

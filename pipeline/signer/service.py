@@ -13,8 +13,9 @@ v1 such as pyHanko's ``CSCSigner``, the same handlers under ``/csc/v1/``):
 ``signatures/signHash``        SAD + hashes → signature values
 =============================  ===========================================================
 
-Plus ``POST /tsa`` (RFC 3161 time-stamping) and ``GET /crl/{root,issuing}.crl`` /
-``/crl/{root,issuing}.cer`` (CRLs and CA certificates). Administration (revocation, users)
+Plus the PKI's services, answered by Certomancer (:mod:`.pki`): ``POST /tsa`` (RFC 3161
+time-stamping), ``GET /sohoa/crls/{root,issuing}/latest.crl`` (the CRLs the certificates
+name) and ``POST /sohoa/ocsp/issuing`` (OCSP, RFC 6960). Administration (revocation, users)
 is not exposed over HTTP: it works on the state directory (:mod:`pipeline.signer.admin`).
 
 Errors are CSC-style JSON ``{"error": ..., "error_description": ...}``: 401 for missing,
@@ -37,13 +38,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from certomancer.registry import CertomancerObjectNotFoundError
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import keystore
 from .algorithms import HASH_BY_OID, HASHES, OID_P256, OID_P384, AlgorithmError, resolve_scheme, sign_digest, supported_sign_algos
 from .auth import AttemptLimiter, PinChecker, TokenError, TokenStore, User, UserStore, login_key
-from .ca import describe_name
 from .config import ServiceConfig
 from .models import (
     AuthorizeRequest,
@@ -54,8 +55,8 @@ from .models import (
     RevokeTokenRequest,
     SignHashRequest,
 )
+from .pki import ARCH
 from .sad import SADError, SADStore
-from .tsa import TimeStampAuthority
 
 log = logging.getLogger("sohoa.signer")
 
@@ -84,6 +85,11 @@ def _generalized_time(value: dt.datetime) -> str:
 
 def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _dn(name) -> str:
+    """A DN in RFC 4514 form, Unicode kept (``CN=Văn phòng Chính phủ,...``)."""
+    return name.rfc4514_string()
 
 
 def _b64(data: bytes) -> str:
@@ -123,7 +129,6 @@ class SignerService:
             lockout_s=config.login_lockout_s,
             max_lockout_s=config.max_login_lockout_s,
         )
-        self.tsa = TimeStampAuthority(state.tsa_cert, state.tsa_key, [state.issuing_cert, state.root_cert])
 
     # --- info and authentication ---------------------------------------------------------
 
@@ -202,7 +207,7 @@ class SignerService:
         status = self.state.credential_status(cred)
         if status == "valid":
             return
-        subject = describe_name(cred.certificate.subject)
+        subject = _dn(cred.certificate.subject)
         if status == "revoked":
             rev = self.state.revocations.lookup(cred.certificate.serial_number)
             when = rev.revoked_at.isoformat() if rev else "?"
@@ -229,8 +234,8 @@ class SignerService:
             chain = cred.chain if certificates == "chain" else cred.chain[:1]
             cert_out["certificates"] = [_b64(c.public_bytes(serialization.Encoding.DER)) for c in chain]
         if cert_info:
-            cert_out["issuerDN"] = describe_name(cert.issuer)
-            cert_out["subjectDN"] = describe_name(cert.subject)
+            cert_out["issuerDN"] = _dn(cert.issuer)
+            cert_out["subjectDN"] = _dn(cert.subject)
             cert_out["serialNumber"] = format(cert.serial_number, "x")
         pin_object = {"type": "Password", "id": "PIN", "format": "N", "label": "PIN", "description": "Mã PIN của khóa ký"}
         out: dict[str, Any] = {
@@ -351,17 +356,14 @@ class SignerService:
     # --- PKI publication -------------------------------------------------------------
 
     def timestamp(self, request_der: bytes) -> bytes:
-        return self.tsa.respond(request_der)
+        return self.state.pki.timestamp(request_der)
 
-    def publication(self, name: str) -> tuple[bytes, str] | None:
-        """``root.crl``/``issuing.crl`` (DER CRL) or ``root.cer``/``issuing.cer`` (DER certificate)."""
-        if name in ("root.crl", "issuing.crl"):
-            return keystore.current_crls(self.state)[name[:-4]], "application/pkix-crl"
-        if name == "root.cer":
-            return self.state.root_cert.public_bytes(serialization.Encoding.DER), "application/pkix-cert"
-        if name == "issuing.cer":
-            return self.state.issuing_cert.public_bytes(serialization.Encoding.DER), "application/pkix-cert"
-        return None
+    def crl(self, repo: str) -> bytes | None:
+        """The current DER CRL of ``repo`` (``root``, ``issuing``), None for an unknown one."""
+        return keystore.current_crls(self.state).get(repo)
+
+    def ocsp(self, responder: str, request_der: bytes) -> bytes:
+        return self.state.current_pki().ocsp(responder, request_der)
 
 
 # --- HTTP -------------------------------------------------------------------------------------
@@ -442,16 +444,26 @@ def create_app(service: SignerService):
     async def tsa(request: Request):
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/timestamp-query":
             return Response(status_code=415, content=b"expected application/timestamp-query")
-        body = await request.body()
-        return Response(service.timestamp(body), media_type="application/timestamp-reply")
+        try:
+            reply = service.timestamp(await request.body())
+        except ValueError as exc:
+            return Response(status_code=400, content=str(exc).encode())
+        return Response(reply, media_type="application/timestamp-reply")
 
-    @app.get("/crl/{name}")
-    def publication(name: str):
-        found = service.publication(name)
-        if found is None:
-            return JSONResponse({"error": "not_found", "error_description": f"no such file {name}"}, status_code=404)
-        data, media_type = found
-        return Response(data, media_type=media_type)
+    @app.get(f"/{ARCH}/crls/{{repo}}/latest.crl")
+    def crl(repo: str):
+        data = service.crl(repo)
+        if data is None:
+            return JSONResponse({"error": "not_found", "error_description": f"no CRL {repo}"}, status_code=404)
+        return Response(data, media_type="application/pkix-crl")
+
+    @app.post(f"/{ARCH}/ocsp/{{responder}}")
+    async def ocsp(responder: str, request: Request):
+        try:
+            reply = service.ocsp(responder, await request.body())
+        except CertomancerObjectNotFoundError:
+            return JSONResponse({"error": "not_found", "error_description": f"no OCSP responder {responder}"}, status_code=404)
+        return Response(reply, media_type="application/ocsp-response")
 
     return app
 
@@ -462,7 +474,7 @@ def build_service(state_dir: Path, *, passphrase: bytes | str | None = None, con
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = keystore.resolve_passphrase(state_dir, passphrase)
-    if keystore.init_state(state_dir, secret, units=config.units, crl_base_url=config.crl_base_url):
+    if keystore.init_state(state_dir, secret, public_url=config.public_url):
         log.info("created signer state in %s", state_dir)
     return SignerService(keystore.load_state(state_dir, secret), config)
 
