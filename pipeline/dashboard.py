@@ -7,16 +7,17 @@ how many were reused (khai thác, sử dụng lại) — with the digitization a
 Rows are cohorts: a document counts in the (unit, period) in which the unit received it, and
 as *reused* when any reuse lookup returned it, at any time since. So
 ``reuse_rate = reused ÷ received`` and ``digitized_rate = ok ÷ received`` lie in [0, 1].
-Documents digitized by batch runs (no receipt) count under their record's provenance unit,
-or under ``(none)``, in the period of their processing.
+Documents digitized by batch runs (no receipt) count under their record's provenance unit
+(``sohoa digitize --unit``), or under ``(none)`` — shown as "Xử lý theo lô (chưa gán đơn vị)" —,
+in the period of their processing.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime
 from typing import Any, Iterable, Literal
 
 from .audit import iter_receipts, iter_reuse
@@ -134,15 +135,63 @@ def totals(rows: Iterable[Row]) -> list[Row]:
     return [out[k] for k in sorted(out)]
 
 
-def dashboard(warehouse: Warehouse, *, period: Period = "month", unit: str | None = None) -> dict[str, Any]:
-    """The dashboard as JSON: rows per unit and period, and totals per unit."""
+#: How the pages name documents digitized by a batch run that named no unit (``sohoa digitize``
+#: without ``--unit``).
+NO_UNIT_NAME = "Xử lý theo lô (chưa gán đơn vị)"
+GRAND_TOTAL = "Tổng cộng"
+
+
+def unit_name(unit: str, names: dict[str, str]) -> str:
+    if unit == NO_UNIT:
+        return NO_UNIT_NAME
+    return names.get(unit) or unit
+
+
+def grand_total(rows: Iterable[Row]) -> Row:
+    """One row over every unit and period shown."""
+    total = Row(unit="", period="")
+    for row in rows:
+        for name in ("received", "ok", "needs_review", "failed", "processing", "reused"):
+            setattr(total, name, getattr(total, name) + getattr(row, name))
+    return total
+
+
+def dashboard(
+    warehouse: Warehouse,
+    *,
+    period: Period = "month",
+    unit: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    names: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The dashboard as JSON: rows per unit and period, totals per unit, a grand total and the
+    trend per month (all units shown), for documents received from ``since`` to ``until``
+    (inclusive, UTC days) of ``unit`` (every unit when None). ``names``: unit code → name;
+    ``units`` lists every unit seen (for a filter), with its name."""
+    names = names or {}
     received, reused = collect(warehouse)
+    every_unit = sorted({r.unit for r in received})
+    received = [r for r in received
+                if (since is None or r.at.date() >= since) and (until is None or r.at.date() <= until)]
     rows = indicators(received, reused, period=period, unit=unit)
+    trend = indicators([replace(r, unit="") for r in received if unit is None or r.unit == unit], reused, period="month")
+
+    def named(row: Row) -> dict[str, Any]:
+        return {**row.as_dict(), "unit_name": unit_name(row.unit, names)}
+
+    total = grand_total(rows)
     return {
         "period": period,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "unit": unit,
         "columns": list(COLUMNS),
-        "rows": [r.as_dict() for r in rows],
-        "totals": [r.as_dict() for r in totals(rows)],
+        "rows": [named(r) for r in rows],
+        "totals": [named(r) for r in totals(rows)],
+        "grand_total": {**total.as_dict(), "unit_name": GRAND_TOTAL},
+        "trend": [{**r.as_dict(), "month": r.period} for r in trend],
+        "units": [{"unit": u, "name": unit_name(u, names)} for u in every_unit],
     }
 
 

@@ -98,6 +98,7 @@ def make_record(
     record_type: str = "admin_document",
     dossier: str | None = None,
     lines: dict[str, str] | None = None,
+    evidence: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Store a realistic signed record (with its original and page image) as the pipeline would:
     personal data encrypted with ``keyring``, then signed, indexed and stored (``store.write_indexes``)."""
@@ -115,6 +116,10 @@ def make_record(
         name: {"page": 1, "boxes": [list(scan.line_boxes[name])], "method": "rule"}
         for name in fields if name in scan.line_boxes
     }
+    for name, ev in (evidence or {}).items():  # e.g. a handwritten slot: the box of a line, method handwriting
+        box = scan.line_boxes[ev["line"]] if "line" in ev else ev["box"]
+        record["field_evidence"][name] = {"page": 1, "boxes": [list(box)], "method": ev.get("method", "rule"),
+                                          **({"source": ev["source"]} if ev.get("source") else {})}
     record["validation_errors"] = [i.model_dump() for i in validate_record(record)]
     record["review_reasons"] = list(reasons)
     record["status"] = "needs_review" if record["validation_errors"] or record["review_reasons"] else "ok"
@@ -317,7 +322,7 @@ def test_limits_are_enforced_before_anything_is_stored(s3_server, signer_service
         resp = upload(client, env, [("ghi-chú.png", "không phải ảnh".encode())])
         assert resp.status_code == 422 and "ghi-chú.png" in resp.json()["detail"]
         resp = client.post(f"/api/v1/dossiers/{DOSSIER_A}/documents", headers=env.headers("unit_a"), data={"x": "1"})
-        assert resp.status_code == 422 and "no file" in resp.json()["detail"]
+        assert resp.status_code == 422 and "không có tệp" in resp.json()["detail"]
 
 
 def test_status_comes_from_the_warehouse_and_reads_are_audited(client, env):
@@ -484,7 +489,7 @@ def test_dashboard_counts_per_unit_and_period(client, env):
 
 
 def test_pages_are_utf8_and_local(client):
-    for path in ("/review", "/dashboard"):
+    for path in ("/review", "/dashboard", "/upload", "/docs"):
         resp = client.get(path)
         assert resp.status_code == 200 and "charset=utf-8" in resp.headers["content-type"]
         assert '<meta charset="utf-8">' in resp.text and "http" not in resp.text.replace("http://www.w3.org", "")

@@ -110,7 +110,7 @@ def test_an_upload_above_the_request_cap_is_refused_and_nothing_is_stored(s3_ser
         # declared: Content-Length above the cap
         resp = upload(client, env, [(f"trang-{i}.png", f) for i, f in enumerate(files)])
         assert resp.status_code == 413, resp.text
-        assert "per request" in resp.json()["detail"] and "MB" in resp.json()["detail"]
+        assert "mỗi lần gửi" in resp.json()["detail"] and "MB" in resp.json()["detail"]
         # streamed: no Content-Length (chunked), the cap enforced while the body arrives
         body, ctype = _multipart([(f"trang-{i}.png", f) for i, f in enumerate(files)])
         chunks = (body[i:i + 65536] for i in range(0, len(body), 65536))
@@ -286,7 +286,7 @@ def test_a_dossier_belongs_to_the_first_unit_whatever_the_unit_codes(s3_server, 
     with TestClient(app, raise_server_exceptions=False) as client:
         assert post(alpha, first).status_code == 202
         resp = post(beta, second)
-        assert resp.status_code == 403 and "another unit" in resp.json()["detail"]
+        assert resp.status_code == 403 and "thuộc đơn vị khác" in resp.json()["detail"]
         assert not env.warehouse.has_original(hashlib.sha256(second).hexdigest())
         assert not _keys_under(env.warehouse, "dossiers/beta_2/")
         status = client.get(f"/api/v1/dossiers/{dossier}", headers={"Authorization": f"Bearer {beta}"})
@@ -430,14 +430,14 @@ def test_a_unit_cannot_hold_more_than_its_share_of_uploads_at_once(env):
             with _announce_upload(port, env.tokens["unit_a"], 2_000_000) as second:
                 second.settimeout(10)
                 head = b""
-                while b"in progress" not in head:  # headers and body may come in separate packets
+                while "các lần gửi trước".encode() not in head:  # headers and body may come in separate packets
                     chunk = second.recv(4096)
                     if not chunk:
                         break
                     head += chunk
                 head = head.decode("utf-8", "replace")
             assert head.startswith("HTTP/1.1 429"), head
-            assert "in progress" in head and "retry-after" in head.lower()
+            assert "các lần gửi trước" in head and "retry-after" in head.lower()
         time.sleep(1.0)  # the held request ended with its connection: the share is free again
         body, ctype = _multipart([("c.png", png_page("Số: 3/UBND-VP"))])
         after = httpx.post(f"{base}/api/v1/dossiers/{DOSSIER_A}/documents", content=body,

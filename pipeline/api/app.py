@@ -25,6 +25,13 @@ while the body streams), and probed and stored one file at a time. Every respons
 security headers (CSP ``default-src 'self'``, no framing, no sniffing, no referrer); ``/docs``
 is off (Swagger UI would load from a CDN): the OpenAPI document is at ``/openapi.json``.
 A typed pipeline error becomes a 4xx or a 503 with its message, never a bare 500.
+
+Error messages are in Vietnamese (the people who read them are one-stop officers and data
+stewards); a pipeline error's technical message follows in parentheses. A browser that opens a
+status address without a key (a link in a receipt) is sent to the page that asks for one
+(``/upload?dossier=…``, ``/review?doc=…``) instead of a bare 401. The pages: ``/upload``
+(tiếp nhận, unit keys), ``/review`` (bàn hiệu đính, stewards), ``/dashboard`` (admins), ``/docs``
+(the API reference drawn from ``/openapi.json`` by a local script).
 """
 
 from __future__ import annotations
@@ -43,7 +50,8 @@ from typing import Any, Callable, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -71,7 +79,7 @@ from ..orchestrate import accept_bytes, submit_document
 from ..pii import PiiAccessDenied, PiiError, decrypt_fields
 from ..store import record_summary, subject_lookup_keys
 from ..warehouse import Warehouse, normalize_key_part
-from .auth import ROLES, KeyStore, Principal
+from .auth import ROLES, KeyStore, Principal, UnitNames
 
 log = logging.getLogger("sohoa.api")
 
@@ -90,8 +98,12 @@ _MULTIPART_SLACK = 1 << 20
 #: Longest lookup value (a number; a personal id or tax code is far shorter).
 MAX_LOOKUP_CHARS = 200
 
+#: Vietnamese names of the roles, as error messages say them.
+ROLE_LABELS = {"unit": "đơn vị một cửa (unit)", "steward": "cán bộ hiệu đính (steward)",
+               "reader": "khai thác (reader)", "admin": "quản trị (admin)"}
+
 #: Paths anyone may fetch (pages that ask for a key themselves, the OpenAPI document, health).
-PUBLIC_PATHS = frozenset({"/", "/review", "/dashboard", "/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+PUBLIC_PATHS = frozenset({"/", "/review", "/dashboard", "/upload", "/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 
 #: Endpoints that touch personal data: every access, refusals included, is audited.
 PERSONAL_DATA_PATHS = re.compile(r"^/api/v1/(documents|dossiers|lookup|review|audit)(/|$)")
@@ -241,6 +253,10 @@ class LookupIn(BaseModel):
     number: str | None = Field(None, max_length=MAX_LOOKUP_CHARS, description="Số, ký hiệu văn bản")
 
 
+class UnitIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="Tên đơn vị")
+
+
 class KeyIn(BaseModel):
     unit: str
     role: Literal["unit", "steward", "reader", "admin"]
@@ -262,11 +278,23 @@ class Service:
     #: each unit has in flight now: one unit cannot fill the server's spool with parallel requests
     max_unit_bytes: int = 0
     unit_inflight: dict[str, int] = field(default_factory=dict)
+    _catalog: Any = None
 
     def signer(self):
         from ..runtime import runtime_for
 
         return runtime_for(self.settings).signer
+
+    def catalog(self):
+        """The catalog (Parquet + DuckDB) the desk searches, refreshed at each search (a listing
+        of the catalog's deltas): a record just corrected is found at once."""
+        if self._catalog is None:
+            from ..catalog import Catalog
+            from ..catalog.commands import cache_dir_for
+
+            wh = self.settings.warehouse
+            self._catalog = Catalog(self.warehouse, cache_dir_for(self.settings.home, wh.endpoint, wh.bucket), max_age_s=0)
+        return self._catalog
 
     @property
     def keyring(self):
@@ -293,8 +321,8 @@ def dossier_code_or_422(code: str) -> str:
         raise HTTPException(
             422,
             detail=(
-                f"invalid dossier code (mã hồ sơ) {code!r}: expected the form 000.00.01.H53-230101-0001 "
-                "(agency code, date yyMMdd, 4-digit sequence)"
+                f"mã hồ sơ {code!r} không hợp lệ: cần dạng 000.00.01.H53-230101-0001 "
+                "(mã cơ quan, ngày yyMMdd, số thứ tự 4 chữ số)"
             ),
         )
     return code
@@ -304,7 +332,7 @@ def check_dossier_owner(principal: Principal, code: str) -> None:
     """A unit whose code is an agency code receives only dossiers numbered by that agency
     (on top of ownership, :func:`check_dossier_owned`, which holds whatever the code's shape)."""
     if principal.role == "unit" and AGENCY_CODE.match(principal.unit) and not code.startswith(principal.unit + "-"):
-        raise HTTPException(403, detail=f"dossier {code} is numbered by another agency than your unit {principal.unit}")
+        raise HTTPException(403, detail=f"hồ sơ {code} mang mã của cơ quan khác, không phải đơn vị {principal.unit} của bạn")
 
 
 def _owned_by_another(owner: str | None, principal: Principal) -> bool:
@@ -315,7 +343,7 @@ def check_dossier_owned(svc: "Service", principal: Principal, code: str) -> None
     """A dossier belongs to the first unit that uploaded into it: another unit key may not add
     to it (403). Stewards and admins are not confined to a unit."""
     if _owned_by_another(audit.dossier_owner(svc.warehouse, code), principal):
-        raise HTTPException(403, detail=f"dossier {code} belongs to another unit: choose a new dossier code (mã hồ sơ)")
+        raise HTTPException(403, detail=f"hồ sơ {code} thuộc đơn vị khác: hãy dùng mã hồ sơ mới")
 
 
 def display_name(raw: str | None) -> str:
@@ -362,6 +390,12 @@ def record_view(stored: dict[str, Any], status: str, record: dict[str, Any] | No
         "signed": bool(signature.get("value")),
         "signer": signature.get("signer"),
         "signed_at": signature.get("signed_at"),
+        # what the desk shows in Vietnamese: every field of the type, the issues in words
+        "status_label": review.STATUS_LABELS.get(status, status),
+        "record_type_label": review.RECORD_TYPE_LABELS.get(record.get("record_type") or "", record.get("record_type")),
+        "field_specs": review.field_specs(record["record_type"]) if record.get("record_type") in review.FIELD_MODELS else [],
+        "issues": review.issues_view(record),
+        "required_missing": review.missing_required(record) if record.get("record_type") in review.FIELD_MODELS else [],
     }
 
 
@@ -382,8 +416,16 @@ def status_for(exc: SohoaError) -> int:
     return 422
 
 
+#: What a typed pipeline error means to the person who sent the request, by HTTP status (the
+#: error's own technical message follows it).
+ERROR_WORDS = {413: "tệp vượt giới hạn", 403: "không được đọc dữ liệu cá nhân này", 404: "không tìm thấy",
+               422: "không đọc được tệp (không phải bản quét PDF, TIFF, JPEG, PNG hợp lệ)",
+               503: "dịch vụ (kho lưu trữ hoặc ký số) tạm thời không dùng được, thử lại sau"}
+
+
 def _http_error_for(exc: SohoaError, name: str) -> HTTPException:
-    return HTTPException(status_for(exc), detail=f"{name}: {exc.message}")
+    status = status_for(exc)
+    return HTTPException(status, detail=f"{name}: {ERROR_WORDS.get(status, 'lỗi')} — {exc.message}")
 
 
 def megabytes(n: int) -> str:
@@ -429,13 +471,13 @@ class Incoming:
 def _measure(upload: UploadFile, name: str, limit: int) -> Incoming:
     """Size and hash of a spooled upload, in chunks; 413 above ``limit`` (per file)."""
     if upload.size is not None and upload.size > limit:
-        raise HTTPException(413, detail=f"{name}: file is {megabytes(upload.size)}, above the limit of {megabytes(limit)} per file")
+        raise HTTPException(413, detail=f"{name}: tệp {megabytes(upload.size)}, vượt giới hạn {megabytes(limit)} mỗi tệp")
     digest, total = hashlib.sha256(), 0
     upload.file.seek(0)
     while chunk := upload.file.read(_CHUNK):
         total += len(chunk)
         if total > limit:
-            raise HTTPException(413, detail=f"{name}: file is above the limit of {megabytes(limit)} per file")
+            raise HTTPException(413, detail=f"{name}: tệp vượt giới hạn {megabytes(limit)} mỗi tệp")
         digest.update(chunk)
     return Incoming(name=name, upload=upload, size=total, sha256=digest.hexdigest())
 
@@ -546,6 +588,9 @@ def create_app(settings: Settings, *, executor: Any = None, keys: KeyStore, max_
     )
     app.state.service = svc
     app.add_middleware(SecurityHeaders)
+    from ..retry import RequestRetryBudget
+
+    app.add_middleware(RequestRetryBudget)  # a request's S3/signer calls retry 15 s at most: then 503
     install_access_log_redaction()
     _add_error_handlers(app, svc)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -554,6 +599,7 @@ def create_app(settings: Settings, *, executor: Any = None, keys: KeyStore, max_
     _add_upload_routes(app, svc, auth)
     _add_document_routes(app, svc, auth)
     _add_review_routes(app, svc, auth)
+    _add_desk_routes(app, svc, auth)
     _add_admin_routes(app, svc, auth)
     return app
 
@@ -565,14 +611,21 @@ def _add_error_handlers(app: FastAPI, svc: Service) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if 400 <= exc.status_code < 500 and PERSONAL_DATA_PATHS.match(request.url.path):
             await run_in_threadpool(_audit_refusal, svc, request, exc.status_code, exc.detail)
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            exc = StarletteHTTPException(404, detail="không có trang hoặc địa chỉ này", headers=exc.headers)
+        if exc.status_code == 401 and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            page = _page_for(request.url.path)  # a status link opened in a browser: the page that asks for a key
+            if page:
+                return RedirectResponse(page, status_code=303)
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        reasons = "; ".join(f"{'/'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:5])
         if PERSONAL_DATA_PATHS.match(request.url.path):
-            reasons = "; ".join(f"{'/'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:5])
             await run_in_threadpool(_audit_refusal, svc, request, 422, reasons)
-        return await request_validation_exception_handler(request, exc)
+        return JSONResponse({"detail": f"dữ liệu gửi lên không hợp lệ — {reasons}",
+                             "errors": jsonable_encoder(exc.errors())}, status_code=422)
 
     @app.exception_handler(SohoaError)
     async def pipeline_error(request: Request, exc: SohoaError) -> Response:
@@ -582,7 +635,19 @@ def _add_error_handlers(app: FastAPI, svc: Service) -> None:
         else:
             log.warning("%s %s: %s", request.method, request.url.path[:300], exc)
         headers = {"Retry-After": "30"} if status == 503 else None
-        return JSONResponse({"detail": f"{exc.stage}/{exc.code}: {exc.message}"}, status_code=status, headers=headers)
+        return JSONResponse({"detail": f"{ERROR_WORDS.get(status, 'lỗi')} ({exc.stage}/{exc.code}: {exc.message})"},
+                            status_code=status, headers=headers)
+
+
+def _page_for(path: str) -> str | None:
+    """The page an officer or steward opens instead of an API address (a link in a receipt)."""
+    from urllib.parse import quote
+
+    if m := re.match(r"^/api/v1/dossiers/([^/]+)$", path):
+        return "/upload?dossier=" + quote(m.group(1), safe="")
+    if m := re.match(r"^/api/v1/documents/([0-9a-f]{64})$", path):
+        return "/review?doc=" + m.group(1)
+    return None
 
 
 def _backfill_owners(warehouse: Warehouse) -> None:
@@ -613,11 +678,12 @@ def _auth_dependency(keys: KeyStore) -> Callable[..., Callable[..., Principal]]:
             if principal is None:
                 raise HTTPException(
                     401,
-                    detail="missing or invalid API key (Authorization: Bearer <key> or X-API-Key)",
+                    detail="thiếu khóa API hoặc khóa không hợp lệ: đăng nhập bằng khóa của đơn vị (Authorization: Bearer <khóa> hoặc X-API-Key)",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             if principal.role not in allowed:
-                raise HTTPException(403, detail=f"role {principal.role!r} may not do this (needs {' or '.join(sorted(allowed))})")
+                raise HTTPException(403, detail=f"vai trò {ROLE_LABELS.get(principal.role, principal.role)} không được làm việc này "
+                                                f"(cần vai trò {' hoặc '.join(ROLE_LABELS.get(a, a) for a in sorted(allowed))})")
             return principal
 
         return dependency
@@ -642,6 +708,16 @@ def _add_pages(app: FastAPI) -> None:
     @app.get("/dashboard", include_in_schema=False)
     def dashboard_page() -> FileResponse:
         return page("dashboard.html")
+
+    @app.get("/upload", include_in_schema=False)
+    def reception_page() -> FileResponse:
+        """Tiếp nhận: the one-stop officer's page (a unit key, kept in sessionStorage)."""
+        return page("upload.html")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs_page() -> FileResponse:
+        """The API's reference drawn from /openapi.json by a local script (no CDN)."""
+        return page("docs.html")
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
@@ -706,10 +782,10 @@ def _add_upload_routes(app: FastAPI, svc: Service, auth) -> None:
         declared = request.headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
-                raise HTTPException(400, detail="invalid Content-Length")
+                raise HTTPException(400, detail="Content-Length không hợp lệ")
             if int(declared) > cap:
-                raise HTTPException(413, detail=f"the upload is {megabytes(int(declared))}, above the limit of "
-                                                f"{megabytes(cap)} per request: send the dossier's files in several requests")
+                raise HTTPException(413, detail=f"lần gửi này {megabytes(int(declared))}, vượt giới hạn "
+                                                f"{megabytes(cap)} mỗi lần gửi: hãy gửi các tệp của hồ sơ thành nhiều lần")
         await run_in_threadpool(check_dossier_owned, svc, principal, dossier_code)
         # the unit's share: what it announced (or the request cap, for a body without a length),
         # reserved until this request ends; no await between the check and the reservation
@@ -717,8 +793,8 @@ def _add_upload_routes(app: FastAPI, svc: Service, auth) -> None:
         unit_cap = svc.max_unit_bytes or 2 * cap
         held = svc.unit_inflight.get(principal.unit, 0)
         if held + share > unit_cap:
-            raise HTTPException(429, detail=f"unit {principal.unit} already has {megabytes(held)} of uploads in progress "
-                                            f"(at most {megabytes(unit_cap)} at once): wait for them to finish",
+            raise HTTPException(429, detail=f"đơn vị {principal.unit} đang gửi {megabytes(held)} "
+                                            f"(tối đa {megabytes(unit_cap)} cùng lúc): chờ các lần gửi trước xong",
                                 headers={"Retry-After": "30"})  # fmt: skip
         svc.unit_inflight[principal.unit] = held + share
         try:
@@ -735,14 +811,14 @@ def _add_upload_routes(app: FastAPI, svc: Service, auth) -> None:
         try:
             form = await body.form(max_files=MAX_FILES_PER_UPLOAD + 1, max_fields=10)
         except _BodyTooLarge as exc:
-            raise HTTPException(413, detail=f"the upload is above the limit of {megabytes(cap)} per request: "
-                                            "send the dossier's files in several requests") from exc
+            raise HTTPException(413, detail=f"lần gửi vượt giới hạn {megabytes(cap)} mỗi lần gửi: "
+                                            "hãy gửi các tệp của hồ sơ thành nhiều lần") from exc
         try:
             uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
             if not uploads:
-                raise HTTPException(422, detail="no file in the upload (multipart field 'files')")
+                raise HTTPException(422, detail="không có tệp nào trong lần gửi (trường multipart 'files')")
             if len(uploads) > MAX_FILES_PER_UPLOAD:
-                raise HTTPException(413, detail=f"at most {MAX_FILES_PER_UPLOAD} files per upload")
+                raise HTTPException(413, detail=f"tối đa {MAX_FILES_PER_UPLOAD} tệp mỗi lần gửi")
             files = [await run_in_threadpool(_measure, item, display_name(item.filename), limits.max_file_bytes)
                      for item in uploads]
             receipt = await run_in_threadpool(_receive, svc, principal, dossier_code, files)
@@ -756,10 +832,10 @@ def _add_upload_routes(app: FastAPI, svc: Service, auth) -> None:
         dossier_code_or_422(dossier_code)
         unit = None if principal.sees_all_units() else principal.unit
         if unit is not None and _owned_by_another(audit.dossier_owner(svc.warehouse, dossier_code), principal):
-            raise HTTPException(404, detail=f"no dossier {dossier_code}")
+            raise HTTPException(404, detail=f"không có hồ sơ {dossier_code}")
         receipts = audit.dossier_receipts(svc.warehouse, dossier_code, unit)
         if not receipts:
-            raise HTTPException(404, detail=f"no dossier {dossier_code}")
+            raise HTTPException(404, detail=f"không có hồ sơ {dossier_code}")
         audit.write_audit(svc.warehouse, _actor(principal), "dossier.read",
                           documents=[r["document_id"] for r in receipts], detail={"dossier": dossier_code})
         documents = [
@@ -797,9 +873,9 @@ def _require_signer(svc: Service) -> None:
     info = svc.signer().credential_info(fresh=True)  # SignerUnavailableError / SigningError → 503
     if (info.get("key") or {}).get("status") != "enabled":
         until = info.get("lockedUntil")
-        raise HTTPException(503, detail="the signing service refuses this credential"
-                            + (f" (PIN locked until {until})" if until else " (credential disabled)")
-                            + ": uploads resume when it is usable again", headers={"Retry-After": "60"})  # fmt: skip
+        raise HTTPException(503, detail="dịch vụ ký số từ chối chứng thư của hệ thống"
+                            + (f" (mã PIN bị khóa — PIN locked — đến {until})" if until else " (chứng thư bị vô hiệu)")
+                            + ": tiếp nhận sẽ mở lại khi ký số được", headers={"Retry-After": "60"})  # fmt: skip
     svc.signer_ok_until = now + SIGNER_CHECK_S
 
 
@@ -809,7 +885,7 @@ def _receive(svc: Service, principal: Principal, dossier: str, files: list[Incom
     if principal.role == "unit":  # the first unit to upload into a dossier owns it
         owner = audit.claim_dossier(svc.warehouse, dossier, principal.unit)
         if owner != principal.unit:
-            raise HTTPException(403, detail=f"dossier {dossier} belongs to another unit: choose a new dossier code (mã hồ sơ)")
+            raise HTTPException(403, detail=f"hồ sơ {dossier} thuộc đơn vị khác: hãy dùng mã hồ sơ mới")
     received_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     documents = []
     for item, info in zip(files, infos):
@@ -841,15 +917,15 @@ def visible_record(svc: Service, principal: Principal, document_id: str) -> tupl
     """The current record (or None while processing) and status of a document the caller may
     see; 404 for an unknown document and, for a unit key, for another unit's document."""
     if not DOCUMENT_ID.match(document_id):
-        raise HTTPException(404, detail="no such document")
+        raise HTTPException(404, detail="không có tài liệu này")
     record = svc.warehouse.get_record(document_id)
     if not principal.sees_all_units():
         own = record is not None and (record.get("provenance") or {}).get("unit") == principal.unit
         if not own and not audit.holds(svc.warehouse, principal.unit, document_id):
-            raise HTTPException(404, detail="no such document")
+            raise HTTPException(404, detail="không có tài liệu này")
     status = (record or {}).get("status") or document_status(svc, document_id)
     if status is None:
-        raise HTTPException(404, detail="no such document")
+        raise HTTPException(404, detail="không có tài liệu này")
     return record, status
 
 
@@ -863,10 +939,10 @@ def _add_document_routes(app: FastAPI, svc: Service, auth) -> None:
         record, status = visible_record(svc, principal, document_id)
         if version_id:
             if version_id not in {v.version_id for v in svc.warehouse.record_versions(document_id)}:
-                raise HTTPException(404, detail="no such version (see /versions for this document's version ids)")
+                raise HTTPException(404, detail="không có phiên bản này (xem /versions của tài liệu)")
             record = svc.warehouse.get_record(document_id, version_id)
             if record is None:
-                raise HTTPException(404, detail="no such version")
+                raise HTTPException(404, detail="không có phiên bản này")
             status = record["status"]
         audit.write_audit(svc.warehouse, _actor(principal), "record.read", documents=[document_id],
                           detail={"version_id": version_id} if version_id else None)
@@ -896,7 +972,7 @@ def _add_document_routes(app: FastAPI, svc: Service, auth) -> None:
         visible_record(svc, principal, document_id)
         data = svc.warehouse.get_page_image(document_id, page) if page >= 1 else None
         if data is None:
-            raise HTTPException(404, detail=f"no page {page}")
+            raise HTTPException(404, detail=f"không có trang {page}")
         audit.write_audit(svc.warehouse, _actor(principal), "page.read", documents=[document_id], detail={"page": page})
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
@@ -919,14 +995,14 @@ def _add_document_routes(app: FastAPI, svc: Service, auth) -> None:
     ) -> dict[str, Any]:
         """Lookup by document number only; personal ids and tax codes: ``POST /api/v1/lookup``."""
         if {"personal_id", "tax_code"} & set(request.query_params):
-            raise HTTPException(400, detail='personal ids and tax codes are not taken in the URL (URLs are logged): '
+            raise HTTPException(400, detail='số định danh và mã số thuế không được gửi trong URL (URL bị ghi nhật ký): '
                                             'POST /api/v1/lookup with a JSON body {"personal_id": "..."} or {"tax_code": "..."}')
         return _run_lookup(svc, principal, {"number": number} if number else {})
 
 
 def _run_lookup(svc: Service, principal: Principal, given: dict[str, str]) -> dict[str, Any]:
     if len(given) != 1:
-        raise HTTPException(422, detail="give exactly one of personal_id, tax_code, number")
+        raise HTTPException(422, detail="cần đúng một trong personal_id, tax_code, number")
     kind, value = next(iter(given.items()))
     documents = _lookup(svc, kind, value)
     logged = audit.logged_query(kind, value, svc.keyring)
@@ -995,6 +1071,141 @@ def _add_review_routes(app: FastAPI, svc: Service, auth) -> None:
         return record_view(signed, signed["status"], svc.readable(signed, principal))
 
 
+# --- review desk and reception page: crops, history, search, a unit's dossiers, unit names ---------
+
+#: Margin around a field's evidence box in a crop: this many times the box's height, at least
+#: CROP_MIN_MARGIN pixels (the steward sees the words around a handwritten slot).
+CROP_MARGIN = 1.5
+CROP_MIN_MARGIN = 24
+
+
+def crop_evidence(image_bytes: bytes, boxes: list[list[int]], geometry: dict[str, Any] | None) -> bytes:
+    """The part of a page image around ``boxes`` (page coordinates, scaled to the stored image
+    when its size differs from the page's), with a margin, as JPEG."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(image_bytes)) as opened:
+        img = opened.convert("RGB")
+        sx = img.width / geometry["width"] if geometry and geometry.get("width") else 1.0
+        sy = img.height / geometry["height"] if geometry and geometry.get("height") else 1.0
+        x0 = min(b[0] for b in boxes) * sx
+        y0 = min(b[1] for b in boxes) * sy
+        x1 = max(b[2] for b in boxes) * sx
+        y1 = max(b[3] for b in boxes) * sy
+        pad = max(CROP_MIN_MARGIN, CROP_MARGIN * min(y1 - y0, 200))
+        box = (max(0, int(x0 - 2 * pad)), max(0, int(y0 - pad)), min(img.width, int(x1 + 2 * pad)), min(img.height, int(y1 + pad)))
+        if box[2] <= box[0] or box[3] <= box[1]:
+            raise HTTPException(404, detail="vùng ảnh của trường nằm ngoài trang")
+        out = io.BytesIO()
+        img.crop(box).save(out, format="JPEG", quality=90)
+        return out.getvalue()
+
+
+def dossier_summaries(svc: Service, unit: str, *, limit: int = 200) -> list[dict[str, Any]]:
+    """The dossiers a unit received, newest first, with their documents' statuses."""
+    codes = [p[len(f"dossiers/{unit}/"):].strip("/") for p in svc.warehouse._list(f"dossiers/{unit}/", recursive=False)]  # noqa: SLF001
+    # a dossier code ends with its date (yyMMdd) and sequence: the newest first, only those shown are read
+    codes.sort(key=lambda c: c.rsplit("-", 2)[-2:] if c.count("-") >= 2 else ["", c], reverse=True)
+    out = []
+    for code in codes[:limit]:
+        receipts = audit.dossier_receipts(svc.warehouse, code, unit)
+        if not receipts:
+            continue
+        statuses = [document_status(svc, r["document_id"]) or "unknown" for r in receipts]
+        counts: dict[str, int] = {}
+        for st in statuses:
+            counts[st] = counts.get(st, 0) + 1
+        out.append({"dossier_code": code, "unit": unit, "documents": len(receipts),
+                    "received_at": max(r["received_at"] for r in receipts), "statuses": counts,
+                    "status_labels": {k: review.STATUS_LABELS.get(k, k) for k in counts},
+                    "complete": "processing" not in counts})
+    out.sort(key=lambda d: d["received_at"], reverse=True)
+    return out
+
+
+def _add_desk_routes(app: FastAPI, svc: Service, auth) -> None:
+    readers = auth("unit", "steward", "admin")
+    stewards = auth("steward", "admin")
+    names = UnitNames.for_home(svc.settings.home)
+
+    @app.get("/api/v1/documents/{document_id}/fields/{name}/crop.jpg", tags=["hiệu đính"],
+             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+    def field_crop(document_id: str, name: str, principal: Principal = Depends(readers)) -> Response:
+        """The part of the page where a field was read, or where it should be (a handwritten
+        slot's box), with a margin: what the steward types a value from."""
+        record, _ = visible_record(svc, principal, document_id)
+        evidence = ((record or {}).get("field_evidence") or {}).get(name) or {}
+        boxes = [b for b in evidence.get("boxes") or [] if len(b) == 4]
+        if not boxes:
+            raise HTTPException(404, detail=f"trường {review.label(name)} không có vùng ảnh trên trang")
+        page = int(evidence.get("page") or 1)
+        data = svc.warehouse.get_page_image(document_id, page)
+        if data is None:
+            raise HTTPException(404, detail=f"không có ảnh trang {page}")
+        geometry = next((p for p in (record or {}).get("pages", []) if p.get("page") == page), None)
+        audit.write_audit(svc.warehouse, _actor(principal), "page.read", documents=[document_id],
+                          detail={"page": page, "field": name[:100]})
+        return Response(crop_evidence(data, boxes, geometry), media_type="image/jpeg",
+                        headers={"Cache-Control": "private, no-store"})
+
+    @app.get("/api/v1/documents/{document_id}/history", tags=["hiệu đính"])
+    def history(document_id: str, principal: Principal = Depends(readers)) -> dict[str, Any]:
+        """Every version of the record, oldest first: who, when, why, what changed (values before
+        and after) and whether its signature verifies."""
+        visible_record(svc, principal, document_id)
+        anchor = svc.settings.signer.trust_anchor if svc.settings.signer else None
+        anchors = [anchor.read_bytes()] if anchor and anchor.exists() else []
+        entries = review.history_view(svc.warehouse, document_id, anchors,
+                                      readable=lambda rec: svc.readable(rec, principal))
+        keys = {k.key_id: k for k in svc.keys.list()}
+        unit_names = names.all()
+        for entry in entries:  # "steward:1a2b…" → who that key is: its role and unit
+            role, _, key_id = str(entry.get("by") or "").partition(":")
+            key = keys.get(key_id)
+            if key is not None:
+                entry["by_label"] = f"{ROLE_LABELS.get(key.role, key.role)} · {dashboard.unit_name(key.unit, unit_names)} (khóa {key_id})"
+            elif role == "sohoa" or entry.get("action") == "digitized":
+                entry["by_label"] = f"Hệ thống số hóa ({entry.get('by')})"
+        audit.write_audit(svc.warehouse, _actor(principal), "record.versions", documents=[document_id])
+        return {"document_id": document_id, "versions": entries}
+
+    @app.get("/api/v1/review/search", tags=["hiệu đính"])
+    def search(q: str = Query(..., min_length=1, max_length=200, description="số, mã hồ sơ, cơ quan ban hành, ngày (dd/mm/yyyy)"),
+               principal: Principal = Depends(stewards)) -> dict[str, Any]:
+        """Records of any status by number, dossier code, issuer, date or subject."""
+        hits = review.search_records(svc.warehouse, q, catalog=svc.catalog())
+        audit.write_audit(svc.warehouse, _actor(principal), "review.search", documents=[h["document_id"] for h in hits])
+        return {"count": len(hits), "documents": hits}
+
+    @app.get("/api/v1/dossiers", tags=["tiếp nhận"])
+    def dossiers(unit: str | None = Query(None, max_length=64), principal: Principal = Depends(readers)) -> dict[str, Any]:
+        """The dossiers a unit received (a unit key: its own), newest first, with statuses."""
+        if principal.role == "unit":
+            unit = principal.unit
+        if not unit:
+            raise HTTPException(422, detail="cần chọn đơn vị (tham số unit)")
+        items = dossier_summaries(svc, unit)
+        audit.write_audit(svc.warehouse, _actor(principal), "dossier.list", detail={"unit": unit, "count": len(items)})
+        return {"unit": unit, "unit_name": dashboard.unit_name(unit, names.all()), "dossiers": items}
+
+    @app.get("/api/v1/units", tags=["service"])
+    def units(principal: Principal = Depends(auth())) -> dict[str, Any]:
+        """Names of the units (đơn vị), by code."""
+        return {"units": names.all()}
+
+    @app.put("/api/v1/units/{unit}", tags=["quản trị"])
+    def name_unit(unit: str, body: UnitIn, principal: Principal = Depends(auth("admin"))) -> dict[str, Any]:
+        """Name a unit (shown on the dashboard and the pages instead of its code)."""
+        try:
+            names.set(unit, body.name)
+        except ValueError as exc:
+            raise HTTPException(422, detail=str(exc)) from exc
+        audit.write_audit(svc.warehouse, _actor(principal), "unit.name", detail={"unit": unit})
+        return {"unit": unit, "name": names.all()[unit]}
+
+
 # --- administration: dashboard, audit log, keys ---------------------------------------------------
 
 
@@ -1006,18 +1217,24 @@ def _add_admin_routes(app: FastAPI, svc: Service, auth) -> None:
         """Who the presented key is (key id, unit, role)."""
         return {"key_id": principal.key_id, "unit": principal.unit, "role": principal.role}
 
+    unit_names = UnitNames.for_home(svc.settings.home)
+
     @app.get("/api/v1/dashboard", tags=["báo cáo"])
     def dashboard_json(period: Literal["day", "month"] = "month", unit: str | None = None,
+                       since: date | None = Query(None, alias="from"), until: date | None = Query(None, alias="to"),
                        principal: Principal = Depends(admins)) -> dict[str, Any]:
         """Indicators per unit and period (Decision 766/QĐ-TTg): received, ok, needs_review,
-        failed, reused, digitization and reuse rates."""
-        return dashboard.dashboard(svc.warehouse, period=period, unit=unit)
+        failed, reused, digitization and reuse rates; a grand total and the trend per month;
+        ``from``/``to`` (ISO dates, inclusive) bound when documents were received."""
+        return dashboard.dashboard(svc.warehouse, period=period, unit=unit or None, since=since, until=until,
+                                   names=unit_names.all())
 
     @app.get("/api/v1/dashboard.csv", tags=["báo cáo"], response_class=Response,
              responses={200: {"content": {"text/csv": {}}}})
     def dashboard_csv(period: Literal["day", "month"] = "month", unit: str | None = None,
+                      since: date | None = Query(None, alias="from"), until: date | None = Query(None, alias="to"),
                       principal: Principal = Depends(admins)) -> Response:
-        data = dashboard.dashboard(svc.warehouse, period=period, unit=unit)
+        data = dashboard.dashboard(svc.warehouse, period=period, unit=unit or None, since=since, until=until)
         return Response(dashboard.to_csv(data["rows"]), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="sohoa-dashboard-{period}.csv"'})
 
@@ -1046,6 +1263,6 @@ def _add_admin_routes(app: FastAPI, svc: Service, auth) -> None:
     @app.delete("/api/v1/keys/{key_id}", tags=["quản trị"])
     def revoke_key(key_id: str, principal: Principal = Depends(admins)) -> dict[str, Any]:
         if not svc.keys.revoke(key_id):
-            raise HTTPException(404, detail="no such key")
+            raise HTTPException(404, detail="không có khóa này")
         audit.write_audit(svc.warehouse, _actor(principal), "key.revoke", detail={"key_id": key_id})
         return {"key_id": key_id, "revoked": True}

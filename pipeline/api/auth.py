@@ -180,3 +180,39 @@ class KeyStore:
         if not hmac.compare_digest(stored.sha256, _digest(token)):
             return None
         return stored.principal()
+
+
+class UnitNames:
+    """Names of units (tên đơn vị) by code, for pages and the dashboard: ``<home>/api/units.json``
+    (mode 0600, rewritten atomically). A unit without a name is shown by its code."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_home(cls, home: Path) -> "UnitNames":
+        return cls(Path(home) / "api" / "units.json")
+
+    def all(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def set(self, unit: str, name: str) -> None:
+        if not UNIT_PATTERN.match(unit):
+            raise ValueError(f"mã đơn vị không hợp lệ: {unit!r}")
+        name = " ".join(name.split())
+        if not name or len(name) > 200:
+            raise ValueError("tên đơn vị là chuỗi 1–200 ký tự")
+        with self._lock:
+            names = self.all()
+            names[unit] = name
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".units-")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(names, f, ensure_ascii=False, indent=1, sort_keys=True)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)

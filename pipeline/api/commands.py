@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argp
     c = actions.add_parser("create", help="create a key (printed once)")
     c.add_argument("--unit", required=True, help="unit code (mã đơn vị), e.g. 000.00.01.H53")
     c.add_argument("--role", required=True, choices=ROLES)
+    c.add_argument("--unit-name", metavar="NAME", help="the unit's name (tên đơn vị), shown on the pages and the dashboard")
     actions.add_parser("list", help="list keys (ids, units, roles; never the keys)")
     r = actions.add_parser("revoke", help="revoke a key by its id")
     r.add_argument("key_id")
@@ -110,6 +111,10 @@ def cmd_apikey(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"sohoa: {exc}", file=sys.stderr)
             return ExitCode.bad_args
+        if getattr(args, "unit_name", None):
+            from .auth import UnitNames
+
+            UnitNames.for_home(settings_from_args(args).home).set(args.unit, args.unit_name)
         print(token)
         print(f"key id {stored.key_id}, unit {stored.unit}, role {stored.role}: keep the key now, it is not shown again",
               file=sys.stderr)
