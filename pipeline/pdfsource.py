@@ -618,10 +618,10 @@ def _check(emb: Any, sig: EmbeddedSignature) -> None:
 
 
 def _compare_digest(emb: Any, sig: EmbeddedSignature) -> None:
-    from pyhanko.sign.general import find_cms_attribute
+    from pyhanko.sign.general import find_unique_cms_attribute
 
     emb.compute_integrity_info(skip_diff=True)
-    signed = find_cms_attribute(emb.signer_info["signed_attrs"], "message_digest")[0].native
+    signed = find_unique_cms_attribute(emb.signer_info["signed_attrs"], "message_digest").native
     sig.intact = emb.compute_digest() == signed
     sig.coverage = emb.coverage.name.lower() if emb.coverage is not None else None
 

@@ -315,6 +315,25 @@ def test_tampered_signed_file_is_reported_not_raised(signer_material, monkeypatc
     assert sig.signer_cn == "Ủy ban nhân dân tỉnh Thử nghiệm" and sig.signing_time is not None
 
 
+def test_when_validation_itself_fails_the_byte_range_digest_still_decides_integrity(signer_material, monkeypatch):
+    """pyHanko's validation can raise on a certificate or algorithm it will not handle; the
+    signature's integrity is then the comparison of the byte range's digest with the signed one."""
+    import pyhanko.sign.validation as validation
+
+    def refuse(*args, **kwargs):
+        raise ValueError("validation refused")
+
+    signed = sign(make_pdf(notice_lines()), signer_material, monkeypatch)
+    tampered = bytearray(signed)
+    at = tampered.index(b"/MediaBox")
+    tampered[at + 1 : at + 9] = b"Mediabox"
+    monkeypatch.setattr(validation, "validate_pdf_signature", refuse)
+    (good,) = read_signatures(signed)
+    (bad,) = read_signatures(bytes(tampered))
+    assert good.intact is True and good.coverage == "entire_file"
+    assert bad.intact is False
+
+
 def test_damaged_signature_container_is_listed_with_its_error(signer_material, monkeypatch):
     signed = bytearray(sign(make_pdf(notice_lines()), signer_material, monkeypatch))
     at = signed.index(b"/Contents <") + len(b"/Contents <")
