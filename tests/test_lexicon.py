@@ -7,7 +7,7 @@ The cases are the misreadings seen on the real scans of ``../shared/real-scans``
 
 from __future__ import annotations
 
-from pipeline.extract.lexicon import MAX_WORD_CONF, apply_lexicon, restore_marks, restore_provinces
+from pipeline.extract.lexicon import MAX_WORD_CONF, apply_lexicon, restore_doubtful_marks, restore_provinces
 from pipeline.extract.result import Extraction
 from pipeline.models import PageResult, Word
 from pipeline.records import FieldEvidence
@@ -17,7 +17,7 @@ LOW, HIGH = 60.0, 96.0
 
 def _marks(text: str, low: set[str]) -> str:
     tokens = text.split(" ")
-    fixed, _ = restore_marks(tokens, [LOW if t in low else HIGH for t in tokens])
+    fixed, _ = restore_doubtful_marks(tokens, [LOW if t in low else HIGH for t in tokens])
     return " ".join(fixed)
 
 

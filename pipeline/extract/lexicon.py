@@ -5,11 +5,15 @@ scans of the development set the printed fields that were wrong after every layo
 wrong by one mark or one stray letter ("bỗ nhiệm" for "bổ nhiệm", "Uy ban" for "Ủy ban", "Quảng
 Nøgãi" for "Quảng Ngãi"), and only on words Tesseract itself read with low confidence.
 
+(:func:`pipeline.extract.model.restore_marks` already restores marks on words printed in
+*capitals*, with a syllable lexicon counted from our generated training documents; this module
+works on any word Tesseract itself doubted, with a dictionary of real Vietnamese.)
+
 Two repairs, both conservative and both **flagged**: a repaired field gets an issue (``low_confidence`` or ``invalid``)
 naming the old and the new word, so it goes to the review desk with the likely value filled in,
 and a once-only lookup never hands it on unreviewed.
 
-* :func:`restore_marks`: a word read below :data:`MAX_WORD_CONF` that forms no dictionary word
+* :func:`restore_doubtful_marks`: a word read below :data:`MAX_WORD_CONF` that forms no dictionary word
   with either neighbour, where exactly one spelling with the same base letters (the same word
   without marks) does, is replaced by that spelling. The dictionary is pyvi's word list (31 157
   entries, 25 415 of them compounds of two or more syllables; pyvi is already the tokenizer
@@ -109,7 +113,7 @@ def _match_case(template: str, word: str) -> str:
     return word
 
 
-def restore_marks(tokens: list[str], confs: list[float]) -> tuple[list[str], list[tuple[str, str]]]:
+def restore_doubtful_marks(tokens: list[str], confs: list[float]) -> tuple[list[str], list[tuple[str, str]]]:
     """``tokens`` with wrongly marked low-confidence words replaced; and the (old, new) pairs.
 
     ``confs``: each token's OCR confidence (0–100; 100 for text-layer words). Two rules, in order:
@@ -251,7 +255,7 @@ def apply_lexicon(ex, pages) -> None:
             continue
         text, provinces = restore_provinces(value)
         tokens = text.split(" ")
-        tokens, marks = restore_marks(tokens, [confs.get(_key(re.sub(r"[,.;:!?)\"”]+$", "", t)), 100.0) for t in tokens])
+        tokens, marks = restore_doubtful_marks(tokens, [confs.get(_key(re.sub(r"[,.;:!?)\"”]+$", "", t)), 100.0) for t in tokens])
         if not provinces and not marks:
             continue
         ex.fields[name] = " ".join(tokens)
