@@ -260,7 +260,7 @@ def build_lexicon(specs) -> dict:
         for line in spec_text(spec).splitlines():
             for run in syllable_runs(line):
                 uni.update(run)
-                bi.update(f"{a} {b}" for a, b in zip(run, run[1:]))
+                bi.update(f"{a} {b}" for a, b in zip(run, run[1:], strict=False))
     return {
         "unigrams": dict(sorted(uni.items())),
         "bigrams": dict(sorted((k, v) for k, v in bi.items() if v >= 2)),

@@ -44,10 +44,11 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from xml.etree import ElementTree as ET
 
 STANDARD = "Thông tư 02/2019/TT-BNV"
@@ -147,8 +148,8 @@ def field_table() -> str:
 def colour_mode_of_jpeg(data: bytes) -> str:
     """``bitonal``, ``grey`` or ``colour`` of a stored page image (JPEG; lossy, so a bitonal scan is a
     grey image whose pixels are nearly all near black or white)."""
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
         if im.mode == "1":
@@ -451,7 +452,7 @@ def validate_export(document: Mapping[str, Any]) -> list[str]:
 
 def export_document(dossiers: list[dict], documents: list[dict], *, agency_code: str | None = None,
                     at: datetime | None = None) -> dict[str, Any]:
-    when = (at or datetime.now(timezone.utc)).replace(microsecond=0)
+    when = (at or datetime.now(UTC)).replace(microsecond=0)
     return {"standard": STANDARD, "generated_at": when.isoformat(), "agency_code": agency_code,
             "dossiers": dossiers, "documents": documents}
 
@@ -505,7 +506,7 @@ def read_table(rows: Sequence[Sequence[str]]) -> dict[str, Any]:
     when ``image_check`` text says 'đạt' (kept as a minimal object)."""
     header, body = list(rows[0]), rows[1:]
     index = {label: i for i, label in enumerate(header)}
-    out: dict[str, Any] = {"standard": STANDARD, "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+    out: dict[str, Any] = {"standard": STANDARD, "generated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
                            "agency_code": None, "dossiers": [], "documents": []}
     for cells in body:
         cells = list(cells) + [""] * (len(header) - len(cells))
@@ -580,8 +581,11 @@ def read_xlsx(data: bytes) -> dict[str, Any]:
     for row in root.iterfind(".//m:row", ns):
         cells: dict[int, str] = {}
         for c in row.iterfind("m:c", ns):
+            ref = re.match(r"[A-Z]+", c.get("r") or "")
+            if ref is None:
+                raise ValueError(f"xlsx cell without a column reference: {c.get('r')!r}")
             col = 0
-            for ch in re.match(r"[A-Z]+", c.get("r")).group(0):
+            for ch in ref.group(0):
                 col = col * 26 + ord(ch) - 64
             cells[col - 1] = "".join(t.text or "" for t in c.iterfind(".//m:t", ns))
         width = max(cells) + 1 if cells else 0
@@ -623,6 +627,14 @@ def write_xml(export: Mapping[str, Any]) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
+def _attr(el: ET.Element, name: str) -> str:
+    """A required attribute of an element of the XML form."""
+    value = el.get(name)
+    if value is None:
+        raise ValueError(f"archive XML: <{el.tag}> without {name!r}")
+    return value
+
+
 def read_xml(data: bytes) -> dict[str, Any]:
     """The export back from its XML form (for validation and round trips)."""
     q = lambda tag: f"{{{XML_NS}}}{tag}"  # noqa: E731
@@ -643,11 +655,13 @@ def read_xml(data: bytes) -> dict[str, Any]:
             if level == "van_ban":
                 row["document_id"] = el.get("documentId")
                 ic = el.find(q("KiemTraAnh"))
+                if ic is None:
+                    raise ValueError(f"archive XML: document {row['document_id']} without KiemTraAnh")
                 row["image_check"] = {
                     "meets_requirements": ic.get("dat") == "true", "format": ic.get("dinhDang"),
-                    "min_dpi": int(ic.get("doPhanGiaiToiThieu")),
+                    "min_dpi": int(_attr(ic, "doPhanGiaiToiThieu")),
                     "problems": [p.text or "" for p in ic.iterfind(q("VanDe"))],
-                    "pages": [{"page": int(t.get("so")), "dpi": int(t.get("dpi")), "colour_mode": t.get("cheDoMau"),
+                    "pages": [{"page": int(_attr(t, "so")), "dpi": int(_attr(t, "dpi")), "colour_mode": t.get("cheDoMau"),
                                "born_digital": t.get("gocDienTu") == "true"} for t in ic.iterfind(q("Trang"))],
                 }
             out[kind].append(row)

@@ -33,16 +33,17 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from .errors import WarehouseError
 from .warehouse import Warehouse
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _day_prefix(area: str, day: date) -> str:
@@ -94,7 +95,7 @@ class AuditTamperedError(WarehouseError):
 
     code = "audit_tampered"
 
-    def __init__(self, tampered: list["TamperedEntry"]):
+    def __init__(self, tampered: list[TamperedEntry]):
         self.tampered = tampered
         listed = "; ".join(f"{t.key}: {t.reason}" for t in tampered[:5])
         more = f" (and {len(tampered) - 5} more)" if len(tampered) > 5 else ""
@@ -129,7 +130,7 @@ def _versions_by_key(warehouse: Warehouse, prefix: str) -> dict[str, list[Any]]:
 
 
 def _oldest(versions: list[Any]) -> Any:
-    never = datetime.max.replace(tzinfo=timezone.utc)
+    never = datetime.max.replace(tzinfo=UTC)
     live = [v for v in versions if not getattr(v, "is_delete_marker", False)] or versions
     # listed newest first: among equal times the one listed last is the older
     return min(reversed(live), key=lambda v: v.last_modified or never)
@@ -174,6 +175,7 @@ def _iter_area(warehouse: Warehouse, area: str, since: date | None, until: date 
     for entry, tampered in _verified_entries(warehouse, area, since, until):
         if tampered is not None:
             raise AuditTamperedError([tampered])
+        assert entry is not None  # an intact entry always comes with its content
         yield entry
 
 
@@ -391,7 +393,7 @@ def dossier_owner(warehouse: Warehouse, dossier: str) -> str | None:
     versions = _owner_versions(warehouse, dossier)
     if versions:
         # Versions are listed newest first; the oldest write wins (ties: the one listed last).
-        oldest = min(reversed(versions), key=lambda o: o.last_modified or datetime.max.replace(tzinfo=timezone.utc))
+        oldest = min(reversed(versions), key=lambda o: o.last_modified or datetime.max.replace(tzinfo=UTC))
         data = warehouse._get(owner_key(dossier), oldest.version_id)  # noqa: SLF001
         if data:
             return json.loads(data)["unit"]

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from .audit import iter_receipts, iter_reuse
 from .warehouse import Warehouse

@@ -55,9 +55,10 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from .archive import AGENCY_CODE
@@ -85,7 +86,7 @@ class Agency:
             raise PackageError(f"agency code {self.code!r} does not follow the national structure (e.g. 000.00.01.H53)")
 
     @classmethod
-    def parse(cls, text: str) -> "Agency":
+    def parse(cls, text: str) -> Agency:
         """``CODE`` or ``CODE:Name`` (command line)."""
         code, _, name = text.partition(":")
         return cls(code.strip(), name.strip() or None)
@@ -160,7 +161,7 @@ def write_package(
     f = record.get("fields") or {}
     number = f.get("number") or ""
     code_number, _, code_notation = number.partition("/")
-    when = (at or datetime.now(timezone.utc)).replace(microsecond=0)
+    when = (at or datetime.now(UTC)).replace(microsecond=0)
     ET.register_namespace("edXML", NS)
     root = ET.Element(_q("edXML"))
     envelope = _sub(root, "edXMLEnvelope")
@@ -279,6 +280,7 @@ def read_package(data: bytes) -> Package:
     msg = envelope.find(f"{_q('edXMLHeader')}/{_q('MessageHeader')}") if envelope is not None else None
     if msg is None:
         raise PackageError("edXML package without edXMLHeader/MessageHeader")
+    assert envelope is not None  # the message header was found inside it
     from_el = msg.find(_q("From"))
     sender = _agency(from_el) if from_el is not None else None
     recipients = [a for a in (_agency(el) for el in msg.findall(_q("To"))) if a]
@@ -304,7 +306,7 @@ def read_package(data: bytes) -> Package:
     manifest = envelope.find(f"{_q('edXMLBody')}/{_q('edXMLManifest')}")
     for ref in manifest.iterfind(_q("Reference")) if manifest is not None else []:
         refs[_text(ref, "ContentId")] = (_text(ref, "AttachmentName"), _text(ref, "ContentType"), _text(ref, "Description"))
-    attachments = []
+    attachments: list[Attachment] = []
     for enc in list(root.iterfind("AttachmentEncoded")) + list(root.iterfind(_q("AttachmentEncoded"))):
         for att in list(enc.iterfind("Attachment")) + list(enc.iterfind(_q("Attachment"))):
             cid = _text(att, "ContentId") or ""
@@ -317,7 +319,7 @@ def read_package(data: bytes) -> Package:
             attachments.append(Attachment(
                 name=name or _text(att, "AttachmentName") or f"attachment-{len(attachments) + 1}",
                 content_type=ctype or _text(att, "ContentType") or "application/octet-stream",
-                data=_decode(payload.text), content_id=cid, description=desc))
+                data=_decode(payload.text or ""), content_id=cid, description=desc))
     return Package(document_id=_text(msg, "DocumentId"), sender=sender, recipients=recipients, fields=fields,
                    attachments=attachments, page_amount=int(pages) if pages and pages.isdigit() else None, trace=trace)
 

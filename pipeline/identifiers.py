@@ -50,7 +50,7 @@ def is_valid_personal_id(value: str) -> bool:
 
 def tax_check_digit(first_nine: str) -> int | None:
     """Check digit for nine digits, or None when no valid check digit exists (remainder 0)."""
-    total = sum(int(d) * w for d, w in zip(first_nine, TAX_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(first_nine, TAX_WEIGHTS, strict=True))
     check = 10 - total % 11
     return None if check == 10 or check > 9 else check if check >= 0 else None
 

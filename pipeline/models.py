@@ -45,7 +45,7 @@ class ErrorItem(BaseModel):
     transient: bool = False
 
     @classmethod
-    def from_exception(cls, exc: BaseException, *, stage: str | None = None) -> "ErrorItem":
+    def from_exception(cls, exc: BaseException, *, stage: str | None = None) -> ErrorItem:
         if isinstance(exc, SohoaError):
             return cls(
                 stage=exc.stage,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import io
 import zlib
-from datetime import datetime, timezone
-from typing import Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pikepdf
 from pikepdf import Dictionary, Name
@@ -88,7 +88,8 @@ def _add_text_layer(out: pikepdf.Pdf, page: pikepdf.Page, text_pdf: bytes, words
                     height_px: int, dpi: int) -> None:
     with pikepdf.open(io.BytesIO(text_pdf)) as layer:
         source = layer.pages[0]
-        fonts = source.obj.get("/Resources", {}).get("/Font")
+        resources = source.obj.get("/Resources")
+        fonts = resources.get("/Font") if resources is not None else None
         if not fonts or len(fonts.keys()) != 1:
             raise PdfAssemblyError("the text-only PDF page carries no single glyphless font")
         name = next(iter(fonts.keys()))
@@ -108,7 +109,7 @@ def build_searchable_pdf(
     """Assemble a PDF/A-2b from ``(jpeg, width_px, height_px, dpi, font_pdf)`` per page (``font_pdf``:
     a text-only PDF page carrying the glyphless font; empty: no text layer); ``words``: per page,
     the words of the text layer."""
-    created = created or datetime.now(timezone.utc)
+    created = created or datetime.now(UTC)
     out = pikepdf.new()
     try:
         for index, (jpeg, width_px, height_px, dpi, text_pdf) in enumerate(pages):

@@ -42,11 +42,12 @@ import re
 import statistics
 import threading
 import unicodedata
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any
 
 from .models import Word
 
@@ -210,7 +211,7 @@ def page_source(data: bytes, page: int, dpi: int) -> tuple[TextLayer | None, lis
     return _text_layer(analysed), (analysed.stamp_boxes() if analysed is not None else [])
 
 
-def _text_layer(analysed: "_Page | None") -> TextLayer | None:
+def _text_layer(analysed: _Page | None) -> TextLayer | None:
     if analysed is None:
         return None
     rows = [[w for s in row if not s.stamp for w in s.words] for row in analysed.rows]
@@ -425,7 +426,7 @@ def _rows(words: list[_Word]) -> list[list[_Segment]]:
         row.sort(key=lambda w: w.loose[0])
         height = statistics.median(w.size for w in row)
         segments = [_Segment([row[0]])]
-        for prev, cur in zip(row, row[1:]):
+        for prev, cur in zip(row, row[1:], strict=False):
             if cur.loose[0] - prev.loose[2] > SEGMENT_GAP * height:
                 segments.append(_Segment([]))
             segments[-1].words.append(cur)
@@ -515,7 +516,7 @@ def _read_signature(emb: Any, value: Any, sig: EmbeddedSignature) -> EmbeddedSig
     steps = [lambda: _read_dictionary(value.get_object(), sig), lambda: _read_times(emb, sig)]
     if emb is not None:
         steps += [lambda: _read_certificate(emb, sig), lambda: _check(emb, sig)]
-    for step, what in zip(steps, ("dictionary", "signing time", "certificate", "integrity")):
+    for step, what in zip(steps, ("dictionary", "signing time", "certificate", "integrity"), strict=False):  # 2 steps without pyHanko's view
         try:
             step()
         except Exception as exc:  # noqa: BLE001 - record the state, never raise
@@ -636,5 +637,5 @@ def _quiet(*names: str) -> Iterator[None]:
     try:
         yield
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)

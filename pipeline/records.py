@@ -143,11 +143,15 @@ FIELD_MODELS: dict[str, type[BaseModel]] = {
 # --- envelope --------------------------------------------------------------------------
 
 
+#: Why a field is flagged (``FieldIssue.kind``).
+IssueKind = Literal["invalid", "low_confidence", "missing", "inconsistent", "quality"]
+
+
 class FieldIssue(_Strict):
     """Why a field needs a steward's eye (invalid, low confidence, missing, inconsistent)."""
 
     field: str
-    kind: Literal["invalid", "low_confidence", "missing", "inconsistent", "quality"]
+    kind: IssueKind
     message: str
 
 

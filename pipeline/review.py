@@ -28,8 +28,9 @@ import json
 import re
 import threading
 from collections import defaultdict
-from datetime import date, datetime, timezone
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
 
 from .pii import KeyRing, decrypt_fields, encrypt_fields
 from .records import FIELD_MODELS
@@ -172,7 +173,7 @@ def apply_correction(
                                           "message": f"{label(name)} còn trống: trường bắt buộc, cần nhập"})
     new["status"] = "ok" if not new["validation_errors"] and not new["review_reasons"] else "needs_review"
     new["version"] = int(record.get("version", 1)) + 1
-    when = (at or datetime.now(timezone.utc)).replace(microsecond=0)
+    when = (at or datetime.now(UTC)).replace(microsecond=0)
     note = reason.strip()
     accepted_only = sorted(confirmed - set(changed))
     if accepted_only:

@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 
 from .errors import SchemaValidationError
 from .identifiers import is_valid_personal_id, is_valid_tax_code
-from .records import FieldIssue, SCHEMA_VERSIONS, record_json_schema, schema_file_name
+from .records import SCHEMA_VERSIONS, FieldIssue, record_json_schema, schema_file_name
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 

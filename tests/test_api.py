@@ -191,7 +191,7 @@ class PendingExecutor:
         return 1
 
     def finish(self, status: str = "ok") -> None:
-        for (name, args), fut in zip([s for s in self.submitted if s[0] == "finalize_document"], self.finalize):
+        for (_name, args), fut in zip([s for s in self.submitted if s[0] == "finalize_document"], self.finalize, strict=True):
             if not fut.done():
                 ref = args[0]
                 fut.set_result(DocumentOutcome(document_id=ref.document_id, source_file=ref.source_file, status=status))

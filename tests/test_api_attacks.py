@@ -15,7 +15,6 @@ the real signer (and over real HTTP, uvicorn on loopback, where the transport ma
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import socket
@@ -146,7 +145,7 @@ def test_a_declared_oversized_upload_is_answered_before_its_body_is_sent(env):
             started = time.monotonic()
             try:
                 head = sock.recv(4096).decode("latin-1")
-            except socket.timeout:
+            except TimeoutError:
                 head = ""
         assert head.startswith("HTTP/1.1 413"), head or "no answer within 10 s: the server waited for the body"
         assert time.monotonic() - started < 5

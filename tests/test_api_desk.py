@@ -16,8 +16,19 @@ from PIL import Image
 
 from pipeline.api.app import create_app
 from test_api import (  # noqa: F401 - env, client, executor are fixtures
-    DOSSIER_A, UNIT_A, UNIT_B, PendingExecutor, admin_lines, client, env, executor, make_record, mild_record, png_page,
-    upload, worst_record,
+    DOSSIER_A,
+    UNIT_A,
+    UNIT_B,
+    PendingExecutor,
+    admin_lines,
+    client,
+    env,
+    executor,
+    make_record,
+    mild_record,
+    png_page,
+    upload,
+    worst_record,
 )
 
 

@@ -190,7 +190,8 @@ def test_an_edxml_package_round_trips_the_fields_and_fills_a_record(generated):
     assert set(filled["history"][-1]["changed_fields"]) == {"number", "subject"}
 
     # gateways zip the attachment and write dd/mm/yyyy: read both; a bad agency code is refused
-    import base64, zipfile  # noqa: E401
+    import base64
+    import zipfile
 
     zipped = io.BytesIO()
     with zipfile.ZipFile(zipped, "w") as z:
@@ -279,3 +280,14 @@ def test_samples_digitize_export_every_format_and_read_the_package_back(
     from pipeline.verify import verify_record_bytes
 
     assert verify_record_bytes(wh.get_record_bytes(doc_id), [signer_service.settings.trust_anchor.read_bytes()]).ok
+
+
+def test_an_archive_xml_document_without_its_image_check_is_refused_by_name():
+    ns = archive.XML_NS
+    missing = f'<X xmlns="{ns}"><VanBan documentId="doc-1"/></X>'.encode()
+    with pytest.raises(ValueError, match="doc-1 without KiemTraAnh"):
+        archive.read_xml(missing)
+    no_dpi = (f'<X xmlns="{ns}"><VanBan documentId="doc-2"><KiemTraAnh dat="true" doPhanGiaiToiThieu="200">'
+              f'<Trang so="1"/></KiemTraAnh></VanBan></X>').encode()
+    with pytest.raises(ValueError, match="without 'dpi'"):
+        archive.read_xml(no_dpi)

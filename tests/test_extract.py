@@ -22,7 +22,7 @@ class PageBuilder:
         self.words: list[Word] = []
         self.line = 0
 
-    def row(self, y: int, *runs: tuple[float, str], conf: float = 95.0) -> "PageBuilder":
+    def row(self, y: int, *runs: tuple[float, str], conf: float = 95.0) -> PageBuilder:
         """``runs``: (x centre as a fraction of the width, text); all runs share one OCR line."""
         for cx, text in runs:
             width = len(text) * CHAR
@@ -34,7 +34,7 @@ class PageBuilder:
         self.line += 1
         return self
 
-    def left(self, y: int, text: str, x: float = 0.12, **kw) -> "PageBuilder":
+    def left(self, y: int, text: str, x: float = 0.12, **kw) -> PageBuilder:
         return self.row(y, (x + len(text) * CHAR / 2 / W, text), **kw)
 
     def result(self) -> PageResult:
@@ -70,7 +70,7 @@ def header(issuer_lines, number, date_line, *, merged=True, stamp_top=False) -> 
 
 
 def body(b: PageBuilder, y: int, n: int = 3) -> int:
-    for k in range(n):
+    for _ in range(n):
         b.left(y, "Thực hiện chỉ đạo của Thủ tướng Chính phủ về cải cách thủ tục hành chính, đề nghị", x=0.12)
         y += 66
     return y

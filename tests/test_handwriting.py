@@ -20,11 +20,11 @@ needs_fonts = pytest.mark.skipif(not (SERIF.exists() and HAND.exists()), reason=
 def _text_ink(font: Path, text: str, px: int, shear: float = 0.0) -> np.ndarray:
     """Ink in [0, 1] of ``text``, slanted by ``shear`` (x shift per unit height, top to the right)."""
     f = ImageFont.truetype(str(font), px)
-    l, t, r, b = f.getbbox(text)
-    w, h = r - l + 8, b - t + 8
+    left, t, r, b = f.getbbox(text)
+    w, h = r - left + 8, b - t + 8
     pad = int(abs(shear) * h) + 4
     im = Image.new("L", (w + 2 * pad, h), 0)
-    ImageDraw.Draw(im).text((pad + 4 - l, 4 - t), text, fill=255, font=f)
+    ImageDraw.Draw(im).text((pad + 4 - left, 4 - t), text, fill=255, font=f)
     if shear:
         im = im.transform(im.size, Image.AFFINE, (1, shear, -shear * h / 2, 0, 1, 0), resample=Image.BILINEAR)
     a = np.asarray(im, np.float32) / 255.0
@@ -92,7 +92,7 @@ def test_slanted_digits_are_read_and_trusted(digits, shear):
     assert r.text == digits, r
     assert r.trusted, r
     assert len(r.digits) == len(digits)
-    for label, prob, (bx0, by0, bx1, by1) in r.digits:
+    for _label, _prob, (bx0, by0, bx1, by1) in r.digits:
         assert box[0] <= bx0 < bx1 <= box[2] + 2 and by0 < by1
 
 

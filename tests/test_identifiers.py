@@ -39,3 +39,10 @@ def test_tax_code_whose_sum_is_divisible_by_eleven_has_no_valid_check_digit():
     # find nine digits with weighted sum ≡ 0 (mod 11): such codes are never issued
     nine = next(f"{n:09d}" for n in range(10**8, 10**8 + 10000) if tax_check_digit(f"{n:09d}") is None)
     assert all(not is_valid_tax_code(nine + str(d)) for d in range(10))
+
+
+@pytest.mark.parametrize("wrong", ["01001091", "0100109106"])
+def test_tax_check_digit_refuses_anything_but_nine_digits(wrong):
+    # the weights are those of the first nine digits: 8 or 10 digits must not yield a check digit
+    with pytest.raises(ValueError):
+        tax_check_digit(wrong)

@@ -92,7 +92,7 @@ def test_signed_record_verifies_offline_and_names_the_part_that_changed(client, 
     assert report.ok, report.problems
     assert "Trung tâm" in report.signer
 
-    tampered = data.replace("27/CT-TTg".encode(), "28/CT-TTg".encode())
+    tampered = data.replace(b"27/CT-TTg", b"28/CT-TTg")
     report = verify_record_bytes(tampered, anchors)
     assert not report.ok
     assert any("/fields" in p for p in report.problems)

@@ -87,9 +87,9 @@ def fonts() -> list[Path]:
 def render_text(font: Path, text: str, px: int) -> np.ndarray:
     """Ink in [0, 1] of ``text`` rendered at ``px`` pixels, cropped with a small margin."""
     f = ImageFont.truetype(str(font), px)
-    l, t, r, b = f.getbbox(text)
-    im = Image.new("L", (r - l + 8, b - t + 8), 0)
-    ImageDraw.Draw(im).text((4 - l, 4 - t), text, fill=255, font=f)
+    left, t, r, b = f.getbbox(text)
+    im = Image.new("L", (r - left + 8, b - t + 8), 0)
+    ImageDraw.Draw(im).text((4 - left, 4 - t), text, fill=255, font=f)
     return np.asarray(im, np.float32) / 255.0
 
 
@@ -250,7 +250,7 @@ def draw_strokes(strokes: list[np.ndarray], rng: np.random.Generator, height: in
     off = -allp.min(0) + thick + 3
     size = (allp.max(0) - allp.min(0) + 2 * thick + 6).astype(int) + 1
     canvas = np.zeros((size[1], size[0]), np.uint8)
-    for p, t in zip(pts_all, widths):
+    for p, t in zip(pts_all, widths, strict=True):
         q = np.round((p + off) * 4).astype(np.int32)
         cv2.polylines(canvas, [q], False, 255, thickness=t, lineType=cv2.LINE_AA, shift=2)
     return canvas.astype(np.float32) / 255.0
@@ -569,7 +569,7 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf.fit(Xs, y)
-        for i, (w, b) in enumerate(zip(clf.coefs_, clf.intercepts_)):
+        for i, (w, b) in enumerate(zip(clf.coefs_, clf.intercepts_, strict=True)):
             arrays[f"m{j}_W{i + 1}"] = w.astype(np.float16)  # half the bytes; inference casts to float32
             arrays[f"m{j}_b{i + 1}"] = b.astype(np.float32)
         n_layers = len(clf.coefs_)

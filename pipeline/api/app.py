@@ -42,16 +42,17 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -339,7 +340,7 @@ def _owned_by_another(owner: str | None, principal: Principal) -> bool:
     return principal.role == "unit" and owner is not None and owner != principal.unit
 
 
-def check_dossier_owned(svc: "Service", principal: Principal, code: str) -> None:
+def check_dossier_owned(svc: Service, principal: Principal, code: str) -> None:
     """A dossier belongs to the first unit that uploaded into it: another unit key may not add
     to it (403). Stewards and admins are not confined to a unit."""
     if _owned_by_another(audit.dossier_owner(svc.warehouse, code), principal):
@@ -492,7 +493,7 @@ def _anonymous(request: Request) -> audit.Actor:
     return audit.Actor(key_id=match.group(1) if match else "", unit="", role="anonymous")
 
 
-def _audit_refusal(svc: "Service", request: Request, status: int, reason: Any) -> None:
+def _audit_refusal(svc: Service, request: Request, status: int, reason: Any) -> None:
     """Write the audit entry of a refused request to a personal-data endpoint (the path, never
     the query string, which could hold an identifier)."""
     principal = getattr(request.state, "principal", None)
@@ -886,9 +887,9 @@ def _receive(svc: Service, principal: Principal, dossier: str, files: list[Incom
         owner = audit.claim_dossier(svc.warehouse, dossier, principal.unit)
         if owner != principal.unit:
             raise HTTPException(403, detail=f"hồ sơ {dossier} thuộc đơn vị khác: hãy dùng mã hồ sơ mới")
-    received_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    documents = []
-    for item, info in zip(files, infos):
+    received_at = datetime.now(UTC).isoformat(timespec="seconds")
+    documents: list[dict[str, Any]] = []
+    for item, info in zip(files, infos, strict=True):
         name = mask_identifiers_in_name(item.name)  # a personal id in a file name is never stored
         data = item.read()
         accepted = accept_bytes(data, name, svc.warehouse, svc.settings, unit=principal.unit, dossier=dossier)
@@ -1241,7 +1242,7 @@ def _add_admin_routes(app: FastAPI, svc: Service, auth) -> None:
     @app.get("/api/v1/audit", tags=["báo cáo"])
     def audit_log(day: date | None = None, principal: Principal = Depends(admins)) -> dict[str, Any]:
         """Access log entries of one day (UTC; default today)."""
-        day = day or datetime.now(timezone.utc).date()
+        day = day or datetime.now(UTC).date()
         entries = list(audit.iter_audit(svc.warehouse, day, day))
         audit.write_audit(svc.warehouse, _actor(principal), "audit.read", detail={"day": day.isoformat(), "count": len(entries)})
         return {"day": day.isoformat(), "count": len(entries), "entries": entries}

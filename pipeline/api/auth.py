@@ -25,7 +25,7 @@ import secrets
 import tempfile
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -100,7 +100,7 @@ class KeyStore:
         self._mtime: float | None = None
 
     @classmethod
-    def for_home(cls, home: Path) -> "KeyStore":
+    def for_home(cls, home: Path) -> KeyStore:
         return cls(Path(home) / "api" / "keys.json")
 
     # -- persistence ------------------------------------------------------------------
@@ -144,7 +144,7 @@ class KeyStore:
             unit=unit,
             role=role,
             sha256=_digest(token),
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         with self._lock:
             self._load()
@@ -169,7 +169,8 @@ class KeyStore:
 
     def authenticate(self, token: str | None) -> Principal | None:
         """The principal of a presented key, or None (unknown, malformed or revoked)."""
-        match = _KEY_PATTERN.match(token or "")
+        presented = token or ""
+        match = _KEY_PATTERN.match(presented)
         if not match:
             return None
         with self._lock:
@@ -177,7 +178,7 @@ class KeyStore:
             stored = self._keys.get(match.group(1))
         if stored is None or stored.revoked:
             return None
-        if not hmac.compare_digest(stored.sha256, _digest(token)):
+        if not hmac.compare_digest(stored.sha256, _digest(presented)):
             return None
         return stored.principal()
 
@@ -191,7 +192,7 @@ class UnitNames:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_home(cls, home: Path) -> "UnitNames":
+    def for_home(cls, home: Path) -> UnitNames:
         return cls(Path(home) / "api" / "units.json")
 
     def all(self) -> dict[str, str]:

@@ -7,8 +7,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import ExitCode
 from .auth import ROLES, KeyStore
@@ -92,6 +92,7 @@ def _serve(args: argparse.Namespace, settings) -> int:
         print(f"sohoa: no API keys yet; create one with: sohoa apikey --home {settings.home} create --unit UNIT --role admin",
               file=sys.stderr)
     with running_services(settings) as resolved, dask_client(resolved.cluster, resolved) as client:
+        assert resolved.warehouse is not None  # running_services resolves the warehouse
         cap = int(args.max_request_mb * 1_000_000) if getattr(args, "max_request_mb", None) else None
         app = create_app(resolved, executor=DaskExecutor(client), keys=keys, max_request_bytes=cap)
         print(f"sohoa serve: http://{args.host}:{args.port}/openapi.json  review desk: /review  dashboard: /dashboard  "

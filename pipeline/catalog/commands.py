@@ -19,8 +19,9 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ExitCode
 
@@ -90,6 +91,7 @@ def cmd_find(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     with running_services(settings, need_signer=False) as resolved:
+        assert resolved.warehouse is not None  # running_services resolves the warehouse
         wh = Warehouse(resolved.warehouse)
         cache = cache_dir_for(resolved.home, resolved.warehouse.endpoint, resolved.warehouse.bucket)
         catalog = Catalog(wh, cache, keyring=_keyring(resolved.pii_keyring), max_age_s=None)
@@ -144,6 +146,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     with running_services(settings, need_signer=False) as resolved:
+        assert resolved.warehouse is not None  # running_services resolves the warehouse
         data = dashboard.dashboard(Warehouse(resolved.warehouse), period=args.period, unit=args.unit)
     if args.csv:
         sys.stdout.write(dashboard.to_csv(data["rows"]))
@@ -164,6 +167,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     with running_services(settings, need_signer=False) as resolved:
+        assert resolved.warehouse is not None  # running_services resolves the warehouse
         wh = Warehouse(resolved.warehouse)
         if args.catalog_action == "compact":
             merged = compact(wh)

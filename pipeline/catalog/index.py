@@ -48,10 +48,11 @@ import tempfile
 import threading
 import time
 import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -207,7 +208,7 @@ def catalog_row(record: Mapping[str, Any], *, keyring: KeyRing | None = None, at
         "unit": _text((record.get("provenance") or {}).get("unit")),
         "source_file": _text(record.get("source_file")),
         "record_key": Warehouse.record_key(document_id),
-        "catalogued_at": at or datetime.now(timezone.utc),
+        "catalogued_at": at or datetime.now(UTC),
     }
 
 
@@ -264,7 +265,7 @@ class Manifest:
         ).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> "Manifest":
+    def from_json(cls, data: bytes) -> Manifest:
         raw = json.loads(data)
         if raw.get("format") != MANIFEST_FORMAT:
             raise CatalogError(f"catalog manifest has unknown format {raw.get('format')!r}")
@@ -294,9 +295,11 @@ def remove_objects(warehouse: Warehouse, keys: list[str]) -> None:
 
     for start in range(0, len(keys), 1000):
         batch = [DeleteObject(k) for k in keys[start : start + 1000]]
-        errors = warehouse._call(
-            "remove catalog objects", lambda: list(warehouse.client.remove_objects(warehouse.bucket, batch))
-        )
+
+        def remove(batch: list[DeleteObject] = batch) -> list[Any]:
+            return list(warehouse.client.remove_objects(warehouse.bucket, batch))
+
+        errors = warehouse._call("remove catalog objects", remove)
         if errors:
             raise WarehouseError(f"catalog: could not remove {len(errors)} objects, e.g. {errors[0].name}: {errors[0].message}")
 
@@ -313,7 +316,7 @@ def delta_key(document_id: str, version: int, at: datetime) -> str:
 
 def catalog_add(warehouse: Warehouse, record: Mapping[str, Any], *, keyring: KeyRing | None = None) -> None:
     """Append the record's catalog row as one delta object (safe from many writers at once)."""
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     row = catalog_row(record, keyring=keyring, at=at)
     data = parquet_bytes(rows_table([row]))
     warehouse._put(delta_key(row["document_id"], row["version"], at), data, "application/vnd.apache.parquet")
@@ -333,7 +336,7 @@ def write_generation(
         key = f"{folder}part-{i:05d}.parquet"
         warehouse._put(key, parquet_bytes(table.slice(start, rows_per_part)), "application/vnd.apache.parquet")
         parts.append(key)
-    manifest = Manifest(generation, tuple(parts), table.num_rows, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    manifest = Manifest(generation, tuple(parts), table.num_rows, datetime.now(UTC).isoformat(timespec="seconds"))
     current = read_manifest(warehouse)
     if (current.generation if current else 0) != (expected.generation if expected else 0):
         remove_objects(warehouse, parts)
@@ -377,7 +380,7 @@ def rebuild(warehouse: Warehouse, *, keyring: KeyRing | None = None, grace_s: fl
 
     Deltas older than the start of the rebuild minus ``grace_s`` are deleted (their records
     were read); newer ones stay, for records being written meanwhile. Returns the row count."""
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     manifest = read_manifest(warehouse)
     rows = [catalog_row(record, keyring=keyring) for record in warehouse.iter_records()]
     merged = latest_rows(rows_table(rows))
@@ -485,7 +488,7 @@ class Catalog:
                     time.sleep(0.05 * (attempt + 1))
             is_delta = [o.key.startswith(DELTA_PREFIX) for o in objects]
             self._load(
-                [p for p, d in zip(paths, is_delta) if not d], [p for p, d in zip(paths, is_delta) if d]
+                [p for p, d in zip(paths, is_delta, strict=True) if not d], [p for p, d in zip(paths, is_delta, strict=True) if d]
             )
             self._signature = signature
             self._refreshed_at = time.monotonic()
@@ -616,7 +619,7 @@ class Catalog:
             rows = self._con.execute(sql, params).fetchall()
         out = []
         for row in rows:
-            item = dict(zip(RESULT_COLUMNS, row))
+            item = dict(zip(RESULT_COLUMNS, row, strict=True))
             if item["date"] is not None:
                 item["date"] = item["date"].isoformat()
             out.append(item)
@@ -628,7 +631,7 @@ class Catalog:
             self._ensure_fresh()
             rows = self._con.execute(f"SELECT {', '.join(RESULT_COLUMNS)}, subjects FROM catalog ORDER BY document_id").fetchall()
         for row in rows:
-            item = dict(zip((*RESULT_COLUMNS, "subjects"), row))
+            item = dict(zip((*RESULT_COLUMNS, "subjects"), row, strict=True))
             if item["date"] is not None:
                 item["date"] = item["date"].isoformat()
             yield item
@@ -646,7 +649,7 @@ class Catalog:
             self._base_paths = None
             self._delta_tables = {}
 
-    def __enter__(self) -> "Catalog":
+    def __enter__(self) -> Catalog:
         return self
 
     def __exit__(self, *exc: object) -> None:

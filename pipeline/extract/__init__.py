@@ -22,8 +22,9 @@ which sends the record to ``needs_review``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..models import PageResult
 from .admin import check_number_type, extract_admin, strip_ve_viec

@@ -23,9 +23,11 @@ import re
 import numpy as np
 from rapidfuzz import fuzz
 
-from ..records import FieldEvidence
+from ..records import FieldEvidence, IssueKind
 from .common import (
+    SURNAMES,
     clean_spaces,
+    deputy_title,
     doc_type_from_number,
     find_date,
     find_number,
@@ -43,8 +45,6 @@ from .common import (
     proper_case_title,
     repair_years,
     restore_surname,
-    SURNAMES,
-    deputy_title,
     type_matches_number,
     uppercase_ratio,
 )
@@ -330,7 +330,7 @@ def extract_admin(pages, images=None) -> Extraction:
             ex.hints["date_month_year"] = (int(month_year.group(1)), int(month_year.group(2)))
         if dm.value is None:
             ex.evidence["date"] = FieldEvidence(page=ln.page, boxes=[_day_slot(ln, words)], method="handwriting")
-            kind = "missing" if "handwritten" in (dm.problem or "") else "invalid"
+            kind: IssueKind = "missing" if "handwritten" in (dm.problem or "") else "invalid"
             ex.flag("date", kind, f"date of issue unreadable ({dm.problem}): enter it from the crop")
         elif weakest < NUMBER_MIN_DIGIT_CONF:
             ex.evidence["date"] = FieldEvidence(page=ln.page, boxes=[_day_slot(ln, words)], method="handwriting")
@@ -369,14 +369,14 @@ def extract_admin(pages, images=None) -> Extraction:
     # --- type name and trích yếu ------------------------------------------------------------
     header_bottom = max([ln.bottom for ln in (number_line, date_line) if ln is not None], default=hl.header_end)
     after = [ln for ln in lines if ln.top > header_bottom - 0.2 * h]
-    title_line, title_score = None, 0.0
+    title_line = None
     for ln in after[:10]:
         if hl.in_stamp(ln) or uppercase_ratio(ln.text) < 0.5:
             continue
         cand = _title_in_line(ln, W)
         if cand:
             sub, (name, score) = cand
-            title_line, title_score = sub, score
+            title_line = sub
             ex.set("doc_type", name, title_line.confidence * score, _ev([title_line]))
             break
 
@@ -425,7 +425,8 @@ def _read_handwritten_slots(ex: Extraction, page, image) -> None:
         return
     for name, evidence in slots.items():
         try:
-            reading = handwriting.read_slot(rgb, tuple(int(v) for v in evidence.boxes[0]))
+            x0, y0, x1, y1 = (int(v) for v in evidence.boxes[0])
+            reading = handwriting.read_slot(rgb, (x0, y0, x1, y1))
         except Exception:  # noqa: BLE001 - best effort: the slot stays for the steward
             continue
         value = _slot_value(ex, name, reading.text) if reading.trusted else None
@@ -508,13 +509,13 @@ def _join_rows(lines: list[Line]) -> list[Line]:
     between 'ngày' and 'tháng' leaves a gap that splits "Quảng Ngãi, ngày 06 tháng 01 năm 2025"
     into two lines (and Tesseract may lose 'ngày' with the ink)."""
     rows: list[list[Line]] = []
-    for ln in sorted(lines, key=lambda l: l.top):
+    for ln in sorted(lines, key=lambda x: x.top):
         row = next((r for r in rows if min(r[0].bottom, ln.bottom) - max(r[0].top, ln.top) > 0.5 * min(r[0].height, ln.height)), None)
         if row is None:
             rows.append([ln])
         else:
             row.append(ln)
-    return [Line(r[0].page, [w for l in sorted(r, key=lambda l: l.x0) for w in l.words]) for r in rows]
+    return [Line(r[0].page, [w for x in sorted(r, key=lambda y: y.x0) for w in x.words]) for r in rows]
 
 
 _MONTH_YEAR = re.compile(r"^(?P<place>[a-z][a-z .-]{1,40}),\s*(?:ngay)?\s*\S{0,3}\s*(?P<date>(?:thang)?\s*[0-9oil|]{1,2}\s*[,.]?\s*nam\s*[0-9oil|]{4})")
@@ -573,6 +574,7 @@ def check_number_type(ex: Extraction) -> None:
     ok = type_matches_number(doc_type, number)
     ex.issues = [i for i in ex.issues if not (i.field == "doc_type" and i.kind == "inconsistent")]
     if ok is False:
+        assert number is not None  # type_matches_number cannot tell (None) without a number
         implied = doc_type_from_number(number)
         ex.flag(
             "doc_type",
@@ -761,13 +763,14 @@ class _Block:
     @property
     def name_ok(self) -> bool:
         """A full name as officials' names are: a family name first and 3+ syllables."""
-        return bool(self.person) and len(self.person.split()) >= 3 and self.person.split()[0] in SURNAMES
+        syllables = (self.person or "").split()
+        return len(syllables) >= 3 and syllables[0] in SURNAMES
 
     @property
     def name_conf(self) -> float:
         return min(w.conf for w in self.name.words) / 100.0 if self.name is not None else 0.0
 
-    def better_than(self, other: "_Block") -> bool:
+    def better_than(self, other: _Block) -> bool:
         """This reading over ``other``: a well-formed name first, then a title read where the other
         has none, then the weakest syllable of the name."""
         if self.name_ok != other.name_ok:
@@ -784,10 +787,10 @@ def _read_block(block: list[Line], anchor_top: float) -> _Block:
         prefixes.append(block[i])
         i += 1
     titles: list[Line] = []
-    for ln in block[i:]:
-        if uppercase_ratio(ln.text) < 0.7 or _letters(ln.text) < 3:
+    for raw in block[i:]:
+        if uppercase_ratio(raw.text) < 0.7 or _letters(raw.text) < 3:
             break
-        ln = _clean_title_line(ln)
+        ln = _clean_title_line(raw)
         if ln is None or (not titles and not (known_title(ln.text) or match_head_title(ln.text))):
             break
         if titles and ln.top - titles[-1].bottom > 1.5 * ln.height:
@@ -801,7 +804,7 @@ def _read_block(block: list[Line], anchor_top: float) -> _Block:
     below = (titles or prefixes)[-1].bottom if (titles or prefixes) else anchor_top
     names = [ln for ln in block if ln.top > below and looks_like_person(_clean_name(ln.text))]
     title_case = [ln for ln in names if uppercase_ratio(ln.text) < 0.9]
-    return _Block(prefixes, titles, (title_case or names or [None])[-1])
+    return _Block(prefixes, titles, (title_case or names)[-1] if names else None)
 
 
 #: How far below the block's last line the re-read reaches (the name sits under the signature).
@@ -839,7 +842,9 @@ def _set_block_fields(ex: Extraction, reading: _Block) -> None:
     if prefixes:
         parts = []
         for ln in prefixes:
-            p, rest = _authority(ln)
+            authority = _authority(ln)
+            assert authority is not None  # _read_block takes only authority lines as prefixes
+            p, rest = authority
             kinds.append((p, proper_case_title(rest)))
             parts.append(f"{p}. {proper_case_title(rest)}")
         ex.set("authority_prefix", "; ".join(parts), min(ln.confidence for ln in prefixes), _ev(prefixes))
@@ -871,7 +876,8 @@ def _set_block_fields(ex: Extraction, reading: _Block) -> None:
             ex.flag(name, "low_confidence", "the signature block was read only in part (seal or signature over "
                     "it): check the title and the authority line (KT./TL./TM.)")  # fmt: skip
     if reading.name is not None:
-        name = reading.person
+        person = reading.person
+        assert person is not None  # read from the name line
         # a name is as good as its weakest syllable ('Tuân' for 'Tuấn' under the signature), and
         # a full name starts with a family name (a syllable lost under the seal: 'Thị Lê Vân')
         conf = reading.name_conf
@@ -879,10 +885,10 @@ def _set_block_fields(ex: Extraction, reading: _Block) -> None:
             # officials' names have a family name and 3+ syllables; fewer, or no family name
             # first, is most often a syllable hidden by the seal ('Hoàng Giang', 'Thị Lê Vân')
             conf = min(conf, 0.5)
-            why = "no family name first" if name.split()[0] not in SURNAMES else f"only {len(name.split())} syllables"
-            ex.flag("signer", "low_confidence", f"'{name}' has {why}: part of it may be hidden by the seal or the "
+            why = "no family name first" if person.split()[0] not in SURNAMES else f"only {len(person.split())} syllables"
+            ex.flag("signer", "low_confidence", f"'{person}' has {why}: part of it may be hidden by the seal or the "
                     "signature")  # fmt: skip
-        ex.set("signer", name, conf, _ev([reading.name]))
+        ex.set("signer", person, conf, _ev([reading.name]))
 
 
 def _authority(ln: Line) -> tuple[str, str] | None:
@@ -952,7 +958,7 @@ def _fix_luu(item: str, confs: dict[str, float] | None = None, unit: str | None 
             continue
         conf = (confs or {}).get(part, 100.0)
         if unit and part != unit and len(part) == len(unit) and part[0] == unit[0] \
-                and sum(a != b for a, b in zip(part, unit)) == 1 and conf < 70:
+                and sum(a != b for a, b in zip(part, unit, strict=True)) == 1 and conf < 70:
             part = unit
         elif unit and conf < DOUBLED_MAX_CONF and _doubled(part, unit):
             part = unit

@@ -97,7 +97,7 @@ def _label_values(lines: list[Line], labels) -> dict[str, tuple[str, Line]]:
                 last = None
             continue
         last = None
-        for k, (s, e, name) in enumerate(hits):
+        for k, (_s, e, name) in enumerate(hits):
             end = hits[k + 1][0] if k + 1 < len(hits) else len(text)
             value = clean_spaces(text[e:end])
             if value.strip(" .;,:") and name not in out:

@@ -25,9 +25,9 @@ field value. Inference is numpy matmuls over a fixed feature vector (:func:`glyp
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -53,7 +53,7 @@ REJECT = 10
 #: Feature layout version: the npz records it and loading refuses a mismatch.
 FEATURE_VERSION = 2
 
-_MODEL: "DigitModel | None" = None
+_MODEL: DigitModel | None = None
 _MODEL_PATH: Path | None = None
 _LOCK = threading.Lock()
 
@@ -104,7 +104,7 @@ def normalize_glyph(ink: np.ndarray) -> tuple[np.ndarray, float]:
     if len(ys) == 0:
         return out, 0.0
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    g = (ink[y0:y1, x0:x1] >= 0.5).astype(np.float32)
+    g: np.ndarray = (ink[y0:y1, x0:x1] >= 0.5).astype(np.float32)
     h, w = g.shape
     s = GLYPH_BOX / max(h, w)
     nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
@@ -170,9 +170,9 @@ def glyph_views(ink: np.ndarray) -> list[np.ndarray]:
     out = []
     k = np.ones((3, 3), np.uint8)
     for shear, sx, morph in VIEWS:
-        v = b
+        v: np.ndarray = b
         if shear or sx != 1.0:
-            M = np.float32([[sx, shear, (1 - sx) * W / 2 - shear * H / 2], [0, 1, 0]])
+            M = np.array([[sx, shear, (1 - sx) * W / 2 - shear * H / 2], [0, 1, 0]], np.float32)
             v = cv2.warpAffine(b.astype(np.float32), M, (W, H), flags=cv2.INTER_LINEAR)
             v = (v >= 0.5).astype(np.uint8)
         if morph > 0:
@@ -229,7 +229,7 @@ class DigitModel:
     labels: tuple[str, ...]
 
     @classmethod
-    def load(cls, path: str | Path) -> "DigitModel":
+    def load(cls, path: str | Path) -> DigitModel:
         with np.load(path, allow_pickle=False) as z:
             if int(z["feature_version"]) != FEATURE_VERSION:
                 raise ValueError(f"{path}: feature version {int(z['feature_version'])}, code expects {FEATURE_VERSION}")
@@ -296,7 +296,7 @@ def classify_digits(crops: list[np.ndarray], model_path: str | Path | None = Non
     (grey or RGB uint8, dark ink on white paper, one glyph per crop, any size)."""
     inks = [ink_from_crop(c) for c in crops]
     out: list[tuple[str | None, float]] = []
-    for ink, p in zip(inks, _proba_of_inks(inks, model_path)):
+    for ink, p in zip(inks, _proba_of_inks(inks, model_path), strict=True):
         if not (ink > 0.3).any():
             out.append((None, 1.0))  # blank: certainly not a digit
         else:
@@ -462,7 +462,7 @@ def read_slot(image: np.ndarray, box: Box, model_path: str | Path | None = None)
 
     # 2. printed rules: long thin horizontal runs
     rule_len = max(8, int(0.8 * bh))
-    rules = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, rule_len), np.uint8))
+    rules: np.ndarray = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, rule_len), np.uint8))
     if rules.any():
         thick = cv2.morphologyEx(rules, cv2.MORPH_OPEN, np.ones((max(3, bh // 8), 1), np.uint8))
         rules = rules & (1 - thick)  # a solid blot is not a rule
@@ -489,8 +489,8 @@ def read_slot(image: np.ndarray, box: Box, model_path: str | Path | None = None)
         return SlotReading(None, 0.0, [], "none", False, obox, ("no ink inside the box",))
 
     def bbox(k: int) -> tuple[int, int, int, int]:
-        l, t, w, h = (int(v) for v in stats[k, :4])
-        return l, t, l + w, t + h
+        left, t, w, h = (int(v) for v in stats[k, :4])
+        return left, t, left + w, t + h
 
     tallest = max(bbox(k)[3] - bbox(k)[1] for k in comps)
     comps = [k for k in comps if stats[k, cv2.CC_STAT_AREA] >= (0.1 * tallest) ** 2]
@@ -567,7 +567,7 @@ def read_slot(image: np.ndarray, box: Box, model_path: str | Path | None = None)
         k = int(np.argmax(scores))
         total = sum(scores)
         if total > 0:
-            agree = sum(sc for sc, rd in zip(scores, readings) if rd == readings[k]) / total
+            agree = sum(sc for sc, rd in zip(scores, readings, strict=True) if rd == readings[k]) / total
             agreement *= agree
             if agree < 0.999:
                 notes.append(f"segmentation agreement {agree:.2f}")
@@ -582,7 +582,7 @@ def read_slot(image: np.ndarray, box: Box, model_path: str | Path | None = None)
     if overlap:
         notes.append("overlap")
     widths = [_stroke_width(c[1]) for c in cands]
-    for idx, ((soft, mask, (bx0, by0, bx1, by1)), p) in enumerate(zip(cands, probs)):
+    for idx, ((_soft, _mask, (bx0, by0, bx1, by1)), p) in enumerate(zip(cands, probs, strict=True)):
         label, prob = _label(p)
         page_box = (int(bx0 + ex0), int(by0 + ey0), int(bx1 + ex0), int(by1 + ey0))
         at_edge = bx0 <= ix0 + 1 or bx1 >= ix1 - 1
@@ -649,7 +649,7 @@ def _cut_variants(mask: np.ndarray, parts: int, keep: int = 4) -> list[list[np.n
         xp = xs - s * (ys - ymid)
         off = float(xp.min())
         width = int(np.ceil(xp.max() - off)) + 1
-        col = np.bincount(np.floor(xp - off).astype(np.int64), minlength=width).astype(np.float32)
+        col: np.ndarray = np.bincount(np.floor(xp - off).astype(np.int64), minlength=width).astype(np.float32)
         col = np.convolve(col, np.ones(3) / 3, mode="same")
         cuts: list[int] = []
         cost = 0.0
@@ -664,7 +664,7 @@ def _cut_variants(mask: np.ndarray, parts: int, keep: int = 4) -> list[list[np.n
         if len(cuts) != parts - 1:
             continue
         edges = [0, *cuts, width]
-        if min(b - a for a, b in zip(edges, edges[1:])) < 0.18 * h:
+        if min(b - a for a, b in zip(edges, edges[1:], strict=False)) < 0.18 * h:
             continue
         xpf = grid_x - s * grid_y - off
         pieces = []

@@ -68,7 +68,7 @@ class Line:
     def boxes(self) -> list[tuple[int, int, int, int]]:
         return [self.bbox]
 
-    def sub(self, start: int, end: int | None = None) -> "Line":
+    def sub(self, start: int, end: int | None = None) -> Line:
         return Line(self.page, self.words[start:end])
 
 
@@ -93,7 +93,7 @@ def page_lines(page: PageResult, gap_factor: float = 3.0) -> list[Line]:
         heights = sorted(w.bbox[3] - w.bbox[1] for w in words)
         h = max(heights[len(heights) // 2], 8)
         group = [words[0]]
-        for prev, cur in zip(words, words[1:]):
+        for prev, cur in zip(words, words[1:], strict=False):
             if cur.bbox[0] - prev.bbox[2] > gap_factor * h:
                 lines.append(Line(page.page, group))
                 group = []
@@ -116,7 +116,7 @@ def sort_lines(lines: list[Line]) -> list[Line]:
         rows.append([ln])
     out: list[Line] = []
     for row in rows:
-        out.extend(sorted(row, key=lambda l: l.x0))
+        out.extend(sorted(row, key=lambda ln: ln.x0))
     return out
 
 

@@ -33,6 +33,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..records import FieldEvidence
 from .common import (
@@ -53,6 +54,9 @@ from .common import (
     restore_surname,
 )
 from .result import Extraction
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
 
 LABELS = ("ISSUER", "PARENT", "DOCTYPE", "NUMBER", "DATE", "SUBJECT", "PREFIX", "TITLE", "SIGNER")
 MODEL_WEIGHT = 0.75
@@ -76,7 +80,7 @@ class Lexicon:
     right: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
-    def from_counts(cls, unigrams: dict[str, int], bigrams: dict[str, int]) -> "Lexicon":
+    def from_counts(cls, unigrams: dict[str, int], bigrams: dict[str, int]) -> Lexicon:
         lex = cls()
         for form, n in unigrams.items():
             lex.forms.setdefault(fold(form), {})[form] = n
@@ -138,25 +142,27 @@ def restore_marks(text: str, lex: Lexicon | None) -> str:
     if lex is None or not text:
         return text
     toks = text.split(" ")
-    cores: list[str | None] = []
+    # (leading punctuation, letters, trailing punctuation) of each token that is one syllable
     parts: list[tuple[str, str, str] | None] = []
     for t in toks:
         m = _TOKEN_RE.match(nfc(t))
-        parts.append(m.groups() if m else None)
-        cores.append(m.group(2).lower() if m else None)
+        parts.append((m.group(1), m.group(2), m.group(3)) if m else None)
     out = []
     for i, t in enumerate(toks):
-        if parts[i] is None:
+        part = parts[i]
+        if part is None:
             out.append(t)
             continue
-        pre, core, post = parts[i]
-        low = cores[i]
+        pre, core, post = part
+        low = core.lower()
         if not core.isupper():
             out.append(t)
             continue
         # neighbours inside the same run of syllables (punctuation breaks the context)
-        kp = fold(cores[i - 1]) if i > 0 and cores[i - 1] and not parts[i - 1][2] and not pre else None
-        kn = fold(cores[i + 1]) if i + 1 < len(toks) and cores[i + 1] and not post and not parts[i + 1][0] else None
+        prev = parts[i - 1] if i > 0 else None
+        nxt = parts[i + 1] if i + 1 < len(toks) else None
+        kp = fold(prev[1].lower()) if prev is not None and not prev[2] and not pre else None
+        kn = fold(nxt[1].lower()) if nxt is not None and not post and not nxt[0] else None
         best = _best_form(low, kp, kn, lex)
         out.append(pre + (_case_like(best, core) if best and best != low else core) + post)
     return " ".join(out)
@@ -186,8 +192,8 @@ def _best_form(low: str, kp: str | None, kn: str | None, lex: Lexicon) -> str | 
         cands = {f: n for f, n in cands.items() if sum(_ctx(f, kp, kn, lex)) > 0}
     if not cands:
         return None
-    scored = [(f, sum(_ctx(f, kp, kn, lex)), n) for f, n in cands.items()]
-    f, c, _n = max(scored, key=lambda x: (x[1], x[2]))
+    ranked = [(f, sum(_ctx(f, kp, kn, lex)), n) for f, n in cands.items()]
+    f, c, _n = max(ranked, key=lambda x: (x[1], x[2]))
     return f if c > 0 else None
 
 
@@ -269,7 +275,7 @@ def signature_region_top(page, multi_page: bool) -> float:
     return page.height * (0.35 if multi_page else 0.5)
 
 
-def make_doc(nlp, words) -> tuple[object, list]:
+def make_doc(nlp, words) -> tuple[Doc, list]:
     """A Doc with one token per OCR word and a ¶ token between OCR lines; returns (doc, token→word)."""
     from spacy.tokens import Doc
 
@@ -333,11 +339,15 @@ def agency_ok(value: str | None) -> bool:
 
 def title_ok(value: str | None) -> bool:
     """A chức danh of a signer ('Phó Chủ tịch', 'Vụ trưởng Vụ …')."""
-    return bool(value) and (known_title(value) or match_head_title(value) is not None)
+    if not value:
+        return False
+    return known_title(value) or match_head_title(value) is not None
 
 
 def signer_ok(value: str | None) -> bool:
-    return bool(value) and looks_like_person(value)
+    if not value:
+        return False
+    return looks_like_person(value)
 
 
 def prefix_ok(value: str | None) -> bool:
@@ -353,7 +363,9 @@ def doc_type_ok(value: str | None) -> bool:
 
 
 def subject_ok(value: str | None) -> bool:
-    return bool(value) and len(value) > 8 and value[:1].isupper()
+    if not value:
+        return False
+    return len(value) > 8 and value[:1].isupper()
 
 
 CHECKS = {

@@ -18,7 +18,7 @@ import re
 from datetime import date
 
 from .common import CITED_TYPES, clean_spaces, fold, nfc
-from .layout import Line, page_lines
+from .layout import page_lines
 
 _TYPES = "|".join(sorted((re.escape(t) for t in CITED_TYPES), key=len, reverse=True))
 _NUM = r"\d{1,5}(?:/\d{4})?/[A-ZĐ][A-Za-zĐđ]*(?:-[A-ZĐa-zđ0-9]+)*|\d{1,5}-[A-ZĐ]{1,4}/[A-ZĐ]{1,4}"

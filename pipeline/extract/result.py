@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..records import FieldEvidence, FieldIssue
+from ..records import FieldEvidence, FieldIssue, IssueKind
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Extraction:
         self.confidence.pop(name, None)
         self.evidence.pop(name, None)
 
-    def flag(self, name: str, kind: str, message: str) -> None:
+    def flag(self, name: str, kind: IssueKind, message: str) -> None:
         if any(i.field == name and i.kind == kind for i in self.issues):
             return
         self.issues.append(FieldIssue(field=name, kind=kind, message=message))

@@ -34,7 +34,7 @@ def serve(
     port: int = 8700,
     *,
     passphrase: bytes | str | None = None,
-    config: "ServiceConfig | None" = None,
+    config: ServiceConfig | None = None,
 ) -> None:
     """Run the signing service in the foreground (``sohoa signer``); see :func:`.service.serve`."""
     from .service import serve as _serve

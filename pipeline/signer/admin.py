@@ -20,9 +20,9 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from cryptography import x509
 
@@ -81,7 +81,7 @@ def describe_state(state_dir: Path) -> dict:
     info = json.loads(layout.state_file.read_text(encoding="utf-8"))
     registry = keystore.RevocationRegistry(layout.revocations_file)
     creds = []
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for cid in info["credentials"]:
         cert = x509.load_pem_x509_certificate((layout.root / "certs" / f"{cid}.pem").read_bytes())
         rev = registry.lookup(cert.serial_number)

@@ -9,15 +9,15 @@ ECDSA signature values are DER-encoded ``ECDSA-Sig-Value`` (what CMS/PAdES expec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from asn1crypto import algos
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
-PublicKey = Union[ec.EllipticCurvePublicKey, rsa.RSAPublicKey]
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 #: Digest algorithms: name -> (OID, cryptography hash class, digest length).
 HASHES: dict[str, tuple[str, type[hashes.HashAlgorithm], int]] = {
@@ -36,8 +36,11 @@ OID_P384 = "1.3.132.0.34"
 ECDSA_OIDS = {"sha256": "1.2.840.10045.4.3.2", "sha384": "1.2.840.10045.4.3.3", "sha512": "1.2.840.10045.4.3.4"}
 RSA_PKCS1_OIDS = {"sha256": "1.2.840.113549.1.1.11", "sha384": "1.2.840.113549.1.1.12", "sha512": "1.2.840.113549.1.1.13"}
 
+#: Padding families: ECDSA, RSASSA-PKCS1-v1_5, RSASSA-PSS.
+Family = Literal["ecdsa", "pkcs1", "pss"]
+
 #: Names used in a record's ``signature.algorithm`` (and what they mean).
-ALGORITHM_NAMES = {
+ALGORITHM_NAMES: dict[tuple[Family, str], str] = {
     ("ecdsa", "sha256"): "ecdsa-with-SHA256",
     ("ecdsa", "sha384"): "ecdsa-with-SHA384",
     ("ecdsa", "sha512"): "ecdsa-with-SHA512",
@@ -59,7 +62,7 @@ class AlgorithmError(ValueError):
 class SignatureScheme:
     """How a hash is turned into a signature value: padding family, digest, PSS salt length."""
 
-    family: Literal["ecdsa", "pkcs1", "pss"]
+    family: Family
     hash_name: str  # "sha256" | "sha384" | "sha512"
     salt_length: int | None = None  # PSS only; MGF1 uses the same digest
 
@@ -212,12 +215,12 @@ def sign_digest(key: PrivateKey, digest: bytes, scheme: SignatureScheme) -> byte
     check_digest(digest, scheme)
     pre = Prehashed(scheme._hash())
     if scheme.family == "ecdsa":
-        if key_family(key) != "ec":
+        if key_family(key) != "ec" or not isinstance(key, ec.EllipticCurvePrivateKey):
             raise AlgorithmError("ECDSA needs an EC key")
-        return key.sign(digest, ec.ECDSA(pre))  # type: ignore[union-attr]
-    if key_family(key) != "rsa":
+        return key.sign(digest, ec.ECDSA(pre))
+    if key_family(key) != "rsa" or not isinstance(key, rsa.RSAPrivateKey):
         raise AlgorithmError("RSA signature schemes need an RSA key")
-    return key.sign(digest, scheme._padding(), pre)  # type: ignore[union-attr,call-arg]
+    return key.sign(digest, scheme._padding(), pre)
 
 
 def verify_digest(public_key: PublicKey, signature: bytes, digest: bytes, scheme: SignatureScheme) -> None:
@@ -225,10 +228,10 @@ def verify_digest(public_key: PublicKey, signature: bytes, digest: bytes, scheme
     check_digest(digest, scheme)
     pre = Prehashed(scheme._hash())
     if scheme.family == "ecdsa":
-        if key_family(public_key) != "ec":
+        if key_family(public_key) != "ec" or not isinstance(public_key, ec.EllipticCurvePublicKey):
             raise AlgorithmError("ECDSA signature but the certificate has an RSA key")
-        public_key.verify(signature, digest, ec.ECDSA(pre))  # type: ignore[union-attr,call-arg]
+        public_key.verify(signature, digest, ec.ECDSA(pre))
         return
-    if key_family(public_key) != "rsa":
+    if key_family(public_key) != "rsa" or not isinstance(public_key, rsa.RSAPublicKey):
         raise AlgorithmError("RSA signature but the certificate has an EC key")
-    public_key.verify(signature, digest, scheme._padding(), pre)  # type: ignore[union-attr,call-arg]
+    public_key.verify(signature, digest, scheme._padding(), pre)

@@ -13,15 +13,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from ..config import SignerSettings
 from ..errors import ConfigurationError
 from ..s3server import restrict_state  # state dirs 0700, files 0600
 from .keystore import StateLayout, read_client_secrets
-
 
 #: umask of the embedded signer process: state directories 0700, files 0600
 STATE_UMASK = 0o077
@@ -124,7 +123,7 @@ class EmbeddedSigner:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def __enter__(self) -> "EmbeddedSigner":
+    def __enter__(self) -> EmbeddedSigner:
         self.start()
         return self
 

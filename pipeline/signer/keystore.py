@@ -31,9 +31,10 @@ import json
 import os
 import secrets
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -246,7 +247,7 @@ def init_state(
             layout.state_file,
             {
                 "version": STATE_VERSION,
-                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "public_url": public_url.rstrip("/"),
                 "credentials": list(own["credentials"]),
             },
@@ -355,7 +356,7 @@ class SignerState:
 
     def credential_status(self, cred: Credential, now: dt.datetime | None = None) -> str:
         """CSC ``cert.status``: ``valid``, ``revoked``, ``expired`` or ``not_yet_valid``."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         if self.revocations.lookup(cred.certificate.serial_number) is not None:
             return "revoked"
         if now > cred.certificate.not_valid_after_utc:
@@ -413,7 +414,7 @@ def revoke_credential(state_dir: Path, credential_id: str, passphrase: bytes, *,
         data = json.loads(layout.revocations_file.read_text(encoding="utf-8"))
         serial = PKI(layout.root, passphrase).cert(credential_id).serial_number
         if not any(int(r["serial"], 16) == serial for r in data["revoked"]):
-            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
             data["revoked"].append(
                 {"credential_id": credential_id, "serial": format(serial, "x"), "revoked_at": now.isoformat(), "reason": reason}
             )
@@ -428,7 +429,7 @@ def current_crls(state: SignerState, *, min_remaining: dt.timedelta = dt.timedel
     """The CRLs (DER) by repository, re-issued first when close to their ``nextUpdate``."""
     layout = state.layout
     out: dict[str, bytes] = {}
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for repo in state.pki.crl_repos():
         der = layout.crl(repo).read_bytes()
         next_update = x509.load_der_x509_crl(der).next_update_utc

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from asn1crypto import crl as asn1_crl
@@ -66,7 +67,7 @@ def new_private_key(algorithm: str) -> PrivateKey:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def create(root: Path, passphrase: bytes, url_prefix: str, write) -> dict[str, Any]:

@@ -35,15 +35,25 @@ import datetime as dt
 import logging
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from certomancer.registry import CertomancerObjectNotFoundError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import keystore
-from .algorithms import HASH_BY_OID, HASHES, OID_P256, OID_P384, AlgorithmError, resolve_scheme, sign_digest, supported_sign_algos
+from .algorithms import (
+    HASH_BY_OID,
+    HASHES,
+    OID_P256,
+    OID_P384,
+    AlgorithmError,
+    resolve_scheme,
+    sign_digest,
+    supported_sign_algos,
+)
 from .auth import AttemptLimiter, PinChecker, TokenError, TokenStore, User, UserStore, login_key
 from .config import ServiceConfig
 from .models import (
@@ -80,11 +90,11 @@ class CSCError(Exception):
 
 
 def _generalized_time(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%SZ")
+    return value.astimezone(dt.UTC).strftime("%Y%m%d%H%M%SZ")
 
 
 def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
 
 
 def _dn(name) -> str:
