@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Iterable, Iterator
 
 from .load import SUPPORTED_SUFFIXES
@@ -82,8 +82,33 @@ def is_s3_url(value: str) -> bool:
     return str(value).startswith("s3://")
 
 
-def iter_s3_inputs(url: str, *, secure: bool = False) -> Iterator[S3InputFile]:
-    """Supported scans under ``s3://KEY:SECRET@host:port/bucket/prefix`` (listed lazily, sorted by key)."""
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def s3_input_secure(url: str, secure: bool | None = None) -> bool:
+    """Whether an ``s3://`` input is read over HTTPS: ``?secure=true|false`` in the URL wins,
+    then ``secure`` (``sohoa digitize --s3-secure``), then the port (443: HTTPS; any other or
+    none: plain HTTP, the S3 servers of a site's LAN)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from .errors import ConfigurationError
+
+    parts = urlsplit(url)
+    asked = parse_qs(parts.query).get("secure")
+    if asked:
+        value = asked[-1].strip().lower()
+        if value not in _TRUE + _FALSE:
+            raise ConfigurationError(f"S3 input: secure must be true or false, got {asked[-1]!r}")
+        return value in _TRUE
+    if secure is not None:
+        return secure
+    return parts.port == 443
+
+
+def iter_s3_inputs(url: str, *, secure: bool | None = None) -> Iterator[S3InputFile]:
+    """Supported scans under ``s3://KEY:SECRET@host:port/bucket/prefix[?secure=true]`` (listed
+    lazily, sorted by key); HTTPS per :func:`s3_input_secure` (the CA bundle: ``SSL_CERT_FILE``)."""
     from urllib.parse import unquote, urlsplit
 
     from minio import Minio
@@ -91,6 +116,7 @@ def iter_s3_inputs(url: str, *, secure: bool = False) -> Iterator[S3InputFile]:
     from .errors import ConfigurationError
 
     parts = urlsplit(url)
+    secure = s3_input_secure(url, secure)
     bucket, _, prefix = parts.path.lstrip("/").partition("/")
     if not parts.hostname or not bucket:
         raise ConfigurationError(f"S3 input must be s3://KEY:SECRET@host:port/bucket/prefix, got {url!r}")
@@ -106,11 +132,12 @@ def iter_s3_inputs(url: str, *, secure: bool = False) -> Iterator[S3InputFile]:
         yield S3InputFile(client=client, bucket=bucket, key=obj.object_name, object_size=obj.size or 0)
 
 
-def iter_inputs(paths: Iterable[str | Path]) -> Iterator[InputFile | S3InputFile]:
-    """Local files and folders (see :func:`iter_input_files`) and ``s3://`` prefixes."""
+def iter_inputs(paths: Iterable[str | Path], *, s3_secure: bool | None = None) -> Iterator[InputFile | S3InputFile]:
+    """Local files and folders (see :func:`iter_input_files`) and ``s3://`` prefixes
+    (``s3_secure``: HTTPS for those whose URL does not say, see :func:`s3_input_secure`)."""
     for raw in paths:
         if is_s3_url(str(raw)):
-            yield from iter_s3_inputs(str(raw))
+            yield from iter_s3_inputs(str(raw), secure=s3_secure)
         else:
             yield from iter_input_files([raw])
 
@@ -119,7 +146,7 @@ def document_id_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def safe_display_name(path: Path) -> str:
+def safe_display_name(path: PurePath) -> str:
     """The file's base name, for display and records only (never used as a storage path)."""
     name = path.name.replace("\x00", "")
     return mask_identifiers_in_name(name[:255] or "unnamed")

@@ -201,16 +201,19 @@ def test_rotation_keeps_old_records_readable(tmp_path):
     new_kid = ring.rotate()
     ring.save(path)
     reloaded = KeyRing.load(path)
-    assert reloaded.current_kid == new_kid and set(reloaded.keys) == {old_kid, new_kid}
+    assert reloaded.current_kid == new_kid and reloaded.kids() == {old_kid, new_kid}
     assert decrypt_fields(old, reloaded, role="steward") == birth_record()
     new = encrypt_fields(birth_record(), reloaded)
     assert new["pii"]["kid"] == new_kid
     assert decrypt_fields(new, reloaded, role="steward") == birth_record()
     rewrapped = rewrap(old, reloaded)
     assert rewrapped["pii"]["kid"] == new_kid and rewrapped["pii"]["ct"] == old["pii"]["ct"]
-    del reloaded.keys[old_kid]
+    del reloaded.private_keys[old_kid]  # the old private key retired: the rewrapped record still opens
     assert decrypt_fields(rewrapped, reloaded, role="admin") == birth_record()
-    assert all(base64.urlsafe_b64encode(k).decode()[:16] not in repr(reloaded) for k in reloaded.keys.values())
+    with pytest.raises(PiiDecryptionError):
+        decrypt_fields(old, reloaded, role="admin")
+    secrets_ = [*reloaded.private_keys.values(), *reloaded.index_keys.values()]
+    assert all(base64.urlsafe_b64encode(k).decode()[:16] not in repr(reloaded) for k in secrets_)
 
 
 def test_household_business_owner_is_protected(ring):
