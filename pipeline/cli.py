@@ -9,6 +9,7 @@ Commands::
     sohoa get ID [-o DIR]                     (record.json as stored, searchable.pdf, original.<ext>)
     sohoa signer [--state DIR] [--host 127.0.0.1] [--port 8700]
     sohoa schemas [--check | --write]
+    sohoa services status|stop [--force]     (the embedded S3 server and signer: pipeline.supervise)
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N", help="LocalCluster worker processes (default: one per core)")
     p.add_argument("--inline", action="store_true", help="run in this process without Dask (debugging)")
     p.add_argument("--force", action="store_true", help="process again documents already in the warehouse")
+    p.add_argument("--unit", metavar="CODE", help="unit (mã đơn vị) the batch digitizes for: its records count under it on the dashboard")
     p.add_argument("--no-pdf-signature", action="store_true", help="do not PAdES-sign the searchable PDFs")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--s3-secure", action="store_true", default=None,
+                   help="read s3:// inputs over HTTPS (also ?secure=true in the URL; port 443 implies it)")
 
     p = sub.add_parser("export", help="print every record as JSON Lines, or export for an archive (Circular 02/2019) "
                                       "or as edXML packages")
@@ -113,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Modules that add sub-commands: each has ``register(subparsers, commands, common=...)``
 #: adding its parsers and ``commands[name] = fn(args) -> int``.
-EXTENSION_MODULES = ("pipeline.api.commands", "pipeline.catalog.commands")
+EXTENSION_MODULES = ("pipeline.api.commands", "pipeline.catalog.commands", "pipeline.supervise",  # supervise: `sohoa services`
+                     "pipeline.pii_commands")  # `sohoa pii init|rotate|show`
 
 
 def cli_actor():
@@ -165,7 +170,13 @@ def cmd_digitize(args: argparse.Namespace) -> int:
 
     os.environ["OMP_THREAD_LIMIT"] = "1"  # the process edge: inline OCR runs here too
     settings = _settings(args)
-    inputs = list(iter_inputs(args.paths))
+    if args.unit is not None:
+        from .api.auth import UNIT_PATTERN
+
+        if not UNIT_PATTERN.match(args.unit):
+            print(f"sohoa: --unit {args.unit!r}: a unit code is letters, digits, '.', '-', '_' (e.g. 000.00.01.H53)", file=sys.stderr)
+            return ExitCode.bad_args
+    inputs = list(iter_inputs(args.paths, s3_secure=getattr(args, "s3_secure", None)))
     missing = [i.path for i in inputs if getattr(i, "explicit", False) and not i.path.exists()]
     if missing:
         raise SohoaError(f"no such file or folder: {', '.join(map(str, missing))}")
@@ -188,11 +199,11 @@ def cmd_digitize(args: argparse.Namespace) -> int:
     with running_services(settings) as resolved:
         warehouse = Warehouse(resolved.warehouse)
         if args.inline:
-            runner = BatchRunner(resolved, InlineExecutor(), warehouse, progress=progress, manifest_dir=resolved.home / "runs")
+            runner = BatchRunner(resolved, InlineExecutor(), warehouse, progress=progress, manifest_dir=resolved.home / "runs", unit=args.unit)
             summary = runner.run(inputs)
         else:
             with dask_client(resolved.cluster, resolved) as client:
-                runner = BatchRunner(resolved, DaskExecutor(client), warehouse, progress=progress, manifest_dir=resolved.home / "runs")
+                runner = BatchRunner(resolved, DaskExecutor(client), warehouse, progress=progress, manifest_dir=resolved.home / "runs", unit=args.unit)
                 summary = runner.run(inputs)
         if packages:
             updated = attach_packages(resolved, warehouse, packages)
@@ -422,13 +433,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify_original, verify_pdf, verify_record_bytes
 
     settings = _settings(args)
-    trust = args.trust or [settings.home / "signer" / "ca" / "ca.pem"]
+    configured = settings.signer.trust_anchor if settings.signer is not None else None  # SOHOA_TRUST_ANCHOR
+    trust = args.trust or [configured or settings.home / "signer" / "ca" / "ca.pem"]
     anchors = []
     for path in trust:
         if not Path(path).exists():
             raise SohoaError(f"trusted CA certificate not found: {path} (give --trust CA.pem)")
         anchors.append(Path(path).read_bytes())
-    ca_dir = settings.home / "signer" / "ca"
+    ca_dir = Path(configured).parent if configured and not args.trust else settings.home / "signer" / "ca"
     # the embedded signer's CRLs only go with its own CA: another --trust CA brings its own --crl
     default_crls = [p for p in (ca_dir / "root.crl", ca_dir / "issuing.crl") if p.exists()] if not args.trust else []
     crl_files = args.crl or default_crls

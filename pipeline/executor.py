@@ -83,7 +83,17 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.tick.interval": "500ms",  # event-loop health check (warns past tick.limit, 3 s)
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.worker.memory.monitor-interval": "500ms",  # spill / pause / terminate thresholds
+    # Dask's scheduler and workers open an HTTP listener whatever the dashboard setting (the
+    # scheduler on 8787 by default, serving /info pages that list workers, /metrics, /health):
+    # with no routes it answers 404 to everything, and the scheduler's listens on a random
+    # loopback port (``LOCAL_SCHEDULER_HTTP``), so the LocalCluster serves no HTTP (issue 22)
+    "distributed.scheduler.http.routes": [],
+    "distributed.worker.http.routes": [],
 }
+
+#: Where the LocalCluster scheduler's (route-less) HTTP listener binds: loopback, any free
+#: port — not 8787, which a deployment's dashboard on the same host may hold.
+LOCAL_SCHEDULER_HTTP = "127.0.0.1:0"
 
 
 @contextlib.contextmanager
@@ -96,6 +106,11 @@ def dask_client(cluster: ClusterSettings, settings: Settings | None = None) -> I
     from workers.plugin import SohoaWorkerPlugin
 
     if cluster.scheduler_address:
+        if settings is not None:
+            from .orchestrate import remote_scheduler_warnings
+
+            for warning in remote_scheduler_warnings(settings):
+                logging.getLogger("sohoa.executor").warning("%s", warning)
         client = Client(cluster.scheduler_address, timeout="30s")
         local = None
     else:
@@ -113,10 +128,17 @@ def dask_client(cluster: ClusterSettings, settings: Settings | None = None) -> I
                 resources={"ocr": cluster.threads_per_worker},
                 env={"OMP_THREAD_LIMIT": "1"},
                 dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": LOCAL_SCHEDULER_HTTP},
                 silence_logs=logging.ERROR,
             )
         client = Client(local)
     try:
+        if settings is not None:
+            from .orchestrate import task_settings
+
+            settings = task_settings(settings)  # what the tasks carry: the workers check it at join
+        # a worker that lacks what the run needs refuses to join: the error (WorkerRefused, with
+        # the reason) stops the run here, before any document is accepted
         client.register_plugin(SohoaWorkerPlugin(settings=settings), name="sohoa")
         yield client
     finally:

@@ -9,6 +9,7 @@ failed or skipped.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -64,8 +65,9 @@ class BatchSummary:
 ProgressFn = Callable[[DocumentOutcome], None]
 
 
-def accept(item: InputFile | S3InputFile, warehouse: Warehouse, settings: Settings) -> SourceRef | DocumentOutcome:
-    """Read, identify and store the original; or say why the document needs no processing."""
+def accept(item: InputFile | S3InputFile, warehouse: Warehouse, settings: Settings, *, unit: str | None = None) -> SourceRef | DocumentOutcome:
+    """Read, identify and store the original; or say why the document needs no processing.
+    ``unit``: the unit the batch digitizes for (``sohoa digitize --unit``), in the record's provenance."""
     name = item.name
     try:
         size = item.size()
@@ -80,7 +82,7 @@ def accept(item: InputFile | S3InputFile, warehouse: Warehouse, settings: Settin
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         err = ErrorItem(stage="ingest", code="unreadable", message=f"cannot read {name}: {reason}", transient=True)
         return DocumentOutcome(document_id="", source_file=name, status="failed", error=err, stored=False)
-    return accept_bytes(data, name, warehouse, settings)
+    return accept_bytes(data, name, warehouse, settings, unit=unit)
 
 
 def accept_bytes(
@@ -118,6 +120,7 @@ def submit_document(executor: Executor, ref: SourceRef, info: DocumentInfo | Err
     """Submit the page tasks and the finalize task of one probed document; return the
     finalize future, whose result is the :class:`DocumentOutcome`. Used by batch runs and
     by the HTTP service alike."""
+    settings = task_settings(settings)
     tag = f"{ref.document_id[:16]}-{uuid.uuid4().hex[:6]}"
     pages: list[Any] = []
     if isinstance(info, DocumentInfo):
@@ -126,6 +129,62 @@ def submit_document(executor: Executor, ref: SourceRef, info: DocumentInfo | Err
             for n in range(1, info.page_count + 1)
         ]
     return executor.submit(finalize_document, ref, info, pages, settings, key=f"finalize-{tag}")
+
+
+def _is_loopback(host: str | None) -> bool:
+    import ipaddress
+
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def remote_scheduler_warnings(settings: Settings) -> list[str]:
+    """Why workers of a remote ``--scheduler`` could not reach a service: the warehouse or the
+    signer on a loopback address (the embedded ones listen on 127.0.0.1 only) — each document
+    would fail on those workers. Empty for a LocalCluster or a scheduler on loopback."""
+    from urllib.parse import urlsplit
+
+    address = settings.cluster.scheduler_address
+    if not address:
+        return []
+    if _is_loopback(urlsplit(address if "://" in address else f"tcp://{address}").hostname):
+        return []
+    out = []
+    if settings.warehouse is not None and _is_loopback(urlsplit(f"http://{settings.warehouse.endpoint}").hostname):
+        out.append(f"the Dask scheduler {address} is remote but the warehouse listens on {settings.warehouse.endpoint} "
+                   "(loopback; the embedded SeaweedFS): workers on other hosts cannot reach it. Give --warehouse / "
+                   "SOHOA_WAREHOUSE an address the workers reach")  # fmt: skip
+    if settings.signer is not None and _is_loopback(urlsplit(settings.signer.url).hostname):
+        out.append(f"the Dask scheduler {address} is remote but the signer listens on {settings.signer.url} "
+                   "(loopback; the embedded signer): workers on other hosts cannot reach it. Give --signer / "
+                   "SOHOA_SIGNER_URL an address the workers reach")  # fmt: skip
+    return out
+
+
+def task_settings(settings: Settings) -> Settings:
+    """The settings tasks carry: with the encryption ring of the PII key ring (its public key
+    and index key), so that workers encrypt personal data without any key file and without
+    anything that decrypts (issue 22; :func:`pipeline.pii.with_encryption_keys`). The ring file
+    is read again only when it changed (a rotation applies to the next run or submission)."""
+    path = settings.pii_keyring
+    try:
+        stamp = path.stat().st_mtime_ns if path is not None and not settings.pii_encryption else None
+    except OSError:
+        stamp = None
+    return _task_settings(settings, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _task_settings(settings: Settings, stamp: int | None) -> Settings:
+    from .pii import with_encryption_keys
+
+    return with_encryption_keys(settings)
 
 
 class BatchRunner:
@@ -139,12 +198,14 @@ class BatchRunner:
         *,
         progress: ProgressFn | None = None,
         manifest_dir: Path | None = None,
+        unit: str | None = None,
     ):
-        self.settings = settings
+        self.settings = task_settings(settings)
         self.executor = executor
         self.warehouse = warehouse
         self.progress = progress or (lambda outcome: None)
         self.manifest_dir = manifest_dir
+        self.unit = unit  # the unit a batch digitizes for: provenance.unit of its records (dashboard)
 
     def window(self) -> int:
         configured = self.settings.cluster.max_in_flight_documents
@@ -175,7 +236,7 @@ class BatchRunner:
                         exhausted = True
                         break
                     try:
-                        accepted = accept(item, self.warehouse, self.settings)
+                        accepted = accept(item, self.warehouse, self.settings, unit=self.unit)
                     except SohoaError as exc:  # warehouse unreachable even after retries
                         accepted = DocumentOutcome(
                             document_id="",

@@ -42,10 +42,11 @@ class Runtime:
     @property
     def keyring(self):
         """The PII key ring (loaded on first use), or None when none is configured."""
-        if self._keyring is None and self.settings.pii_keyring is not None:
-            from .pii import KeyRing
+        if self._keyring is None:
+            from .pii import writer_keyring
 
-            self._keyring = KeyRing.load(self.settings.pii_keyring)
+            # a worker has no ring file: it encrypts with the public part the settings carry
+            self._keyring = writer_keyring(self.settings.pii_keyring, self.settings.pii_encryption)
         return self._keyring
 
     def original(self, document_id: str) -> bytes:

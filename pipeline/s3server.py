@@ -3,14 +3,19 @@
 Two S3 identities: a setup one (Admin) that only creates the bucket at start, and the service
 one (no Admin) that ``settings`` carries. Used when no warehouse endpoint is configured (the
 default for a new user) and by the test fixtures. State lives in ``<home>/s3/``: data, the generated credentials (mode 0600) and a
-``server.json`` describing a running server, so that a second ``sohoa`` command on the same
-home (``sohoa export`` while ``sohoa serve`` runs) reuses it instead of starting a second
-server on the same data directory.
+``server.json`` describing a running server (pid, ports, data directory, owner, start, restarts),
+so that a second ``sohoa`` command on the same home (``sohoa export`` while ``sohoa serve`` runs)
+uses it instead of starting a second server on the same data directory.
+
+Supervised (:mod:`pipeline.supervise`, issue 22): the server dies with the process that started
+it (``PR_SET_PDEATHSIG``), a server left by a dead owner is stopped and replaced, and the owner's
+watchdog restarts a server that died on the same ports and data directory.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -25,6 +30,10 @@ from pathlib import Path
 
 from .config import WarehouseSettings
 from .errors import MissingDependencyError, WarehouseUnavailableError
+from .supervise import Watchdog, classify, cmdline, die_with_parent, locked, now_iso, owner_fields, process_start
+from .supervise import read_state, terminate, write_state
+
+log = logging.getLogger("sohoa.s3server")
 
 GRPC_OFFSET = 10000  # SeaweedFS puts each gRPC port at http port + 10000
 #: umask of the SeaweedFS process: its data holds originals of personal documents (birth
@@ -86,7 +95,13 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def free_port_pairs(count: int, *, low: int = 20000, high: int = 45000) -> list[int]:
+#: ports p and p + 10000 both below Linux's ephemeral range (32768-60999 by default): a port the
+#: kernel hands to outgoing connections is never the one a stopped server needs back (measured: a
+#: 60-s outage, then the S3 port of the range 20000-45000 taken by a client's connection)
+PORT_LOW, PORT_HIGH = 10000, 32768 - GRPC_OFFSET
+
+
+def free_port_pairs(count: int, *, low: int = PORT_LOW, high: int = PORT_HIGH, avoid: tuple[int, ...] = ()) -> list[int]:
     """``count`` ports p that are free together with p + 10000 (their gRPC twin)."""
     rng = secrets.SystemRandom()
     chosen: list[int] = []
@@ -96,7 +111,7 @@ def free_port_pairs(count: int, *, low: int = 20000, high: int = 45000) -> list[
         if attempts > 5000:
             raise WarehouseUnavailableError("no free loopback ports for the embedded S3 server")
         p = rng.randrange(low, high)
-        if any(abs(p - q) < 2 for q in chosen):
+        if any(abs(p - q) < 2 for q in (*chosen, *avoid)):
             continue
         if _port_free(p) and _port_free(p + GRPC_OFFSET):
             chosen.append(p)
@@ -132,6 +147,8 @@ class EmbeddedS3:
         self.settings: WarehouseSettings | None = None  # the service identity's: everything uses these
         self.setup_settings: WarehouseSettings | None = None  # the setup identity's: bucket creation only
         self.owner = False
+        self._watchdog: Watchdog | None = None
+        self._ports_in_use: list[int] | None = None
 
     # -- state files --------------------------------------------------------------------
 
@@ -206,24 +223,44 @@ class EmbeddedS3:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def _running_server(self) -> str | None:
-        """Endpoint of a live server already serving this home, if any."""
-        if not self._server_file.exists():
-            return None
-        try:
-            info = json.loads(self._server_file.read_text())
-        except (OSError, ValueError):
-            return None
-        if _pid_alive(int(info.get("pid", 0))) and _s3_answers(info["endpoint"]):
-            return info["endpoint"]
-        return None
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def _is_ours(self, pid: int) -> bool:
+        """``pid`` is a SeaweedFS serving this data directory (not a process that reuses the pid)."""
+        return f"-dir={self.data_dir}" in cmdline(pid)
+
+    def _acquire(self, creds: dict[str, str], timeout_s: float) -> str:
+        """The endpoint of the one server of this data directory: a live one whose owner lives
+        (used, not owned), else a new one of ours; one whose owner died is stopped first."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with locked(self.root / "supervisor.lock"):
+                info = read_state(self._server_file) or {}
+                state = classify(info, self._is_ours)
+                if state == "orphan":
+                    log.warning("embedded S3 server pid %s outlived its owner (pid %s): replacing it",
+                                info.get("pid"), info.get("owner_pid"))
+                    if not terminate(int(info["pid"])):
+                        raise WarehouseUnavailableError(f"cannot stop the orphaned S3 server pid {info['pid']}")
+                    state = "none"
+                if state == "none":
+                    endpoint = self._spawn(creds, timeout_s)
+                    self.owner = True
+                    return endpoint
+            if state == "owned" and _s3_answers(info["endpoint"]):
+                return info["endpoint"]
+            if time.monotonic() > deadline:
+                raise WarehouseUnavailableError(
+                    f"the embedded S3 server of {self.root} (pid {info.get('pid')}, owned by pid "
+                    f"{info.get('owner_pid')}) does not answer; `sohoa services status` shows it"
+                )
+            time.sleep(0.2)
 
     def start(self, timeout_s: float = 60.0) -> WarehouseSettings:
         creds = self._credentials()
-        endpoint = self._running_server()
-        if endpoint is None:
-            endpoint = self._spawn(creds, timeout_s)
-            self.owner = True
+        endpoint = self._acquire(creds, timeout_s)
         self.settings = WarehouseSettings(
             endpoint=endpoint,
             access_key=creds["access_key"],
@@ -243,7 +280,45 @@ class EmbeddedS3:
                     self.stop()
                 raise
         # else: a server started before the setup identity existed, reused; it made its bucket
+        if self._watchdog is None:
+            self._watchdog = Watchdog("S3 server", self._died, lambda: self._restart(creds)).start()
         return self.settings
+
+    def _died(self) -> bool:
+        """Ours died; or the one we use died with its owner (that command was killed: its state
+        file stays): then this process takes over, on the same ports when they are free
+        (:meth:`_ports`). A server its owner stopped on purpose (state file removed) is left so."""
+        if not self.owner:
+            info = read_state(self._server_file)
+            return info is not None and classify(info, self._is_ours) == "none"
+        proc = self.process
+        return proc is not None and proc.poll() is not None
+
+    def _restart(self, creds: dict[str, str]) -> None:
+        """The server died: start it again on the same ports and data directory (clients keep
+        their endpoint), and record the restart in ``server.json``."""
+        if not self.owner:
+            endpoint = self._acquire(creds, 60.0)  # ours now, unless another command was quicker
+            before = self.settings.endpoint if self.settings else None
+            if endpoint != before:
+                log.warning("embedded S3 server now at %s (was %s)", endpoint, before)
+            return
+        with locked(self.root / "supervisor.lock"):
+            old = self.process
+            if old is None or old.poll() is None:
+                return  # stopped meanwhile, or already restarted
+            info = read_state(self._server_file) or {}
+            ports = self._ports_in_use
+            deadline = time.monotonic() + 10  # the dead server's sockets may linger a moment
+            while ports and not all(_port_free(p) and _port_free(p + GRPC_OFFSET) for p in ports):
+                if time.monotonic() > deadline:
+                    ports = None  # taken by someone else: _ports() keeps the S3 port if it can
+                    break
+                time.sleep(0.2)
+            history = list(info.get("restart_log") or [])[-9:]
+            history.append({"at": now_iso(), "exit_code": old.returncode, "old_pid": old.pid})
+            self._spawn(creds, 60.0, ports=ports, restarts=int(info.get("restarts") or 0) + 1, restart_log=history)
+            log.warning("embedded S3 server restarted (exit code %s before)", old.returncode)
 
     def _serves_setup_identity(self, creds: dict[str, str]) -> bool:
         try:
@@ -253,23 +328,31 @@ class EmbeddedS3:
 
     def _ports(self) -> list[int]:
         """The ports of the last run when they are free again (a restarted server keeps its
-        endpoint, so clients and printed warehouse URLs stay valid), else new free ones."""
+        endpoint, so clients and printed warehouse URLs stay valid); when only internal ones
+        (master, volume, filer, admin) are taken, the S3 port is kept and those are new; else
+        all new."""
         path = self.root / "ports.json"
+        keep: list[int] = []
         try:
             ports = [int(p) for p in json.loads(path.read_text())]
-            if len(ports) == 5 and all(_port_free(p) and _port_free(p + GRPC_OFFSET) for p in ports):
+            free = [_port_free(p) and _port_free(p + GRPC_OFFSET) for p in ports]
+            if len(ports) == 5 and all(free):
                 return ports
+            if len(ports) == 5 and free[0]:
+                keep = ports[:1]
         except (OSError, ValueError, TypeError):
             pass
-        ports = free_port_pairs(5)
+        ports = keep + free_port_pairs(5 - len(keep), avoid=tuple(keep))
         _write_private(path, json.dumps(ports))
         return ports
 
-    def _spawn(self, creds: dict[str, str], timeout_s: float) -> str:
-        data_dir = self.root / "data"
+    def _spawn(self, creds: dict[str, str], timeout_s: float, *, ports: list[int] | None = None,
+               restarts: int = 0, restart_log: list | None = None) -> str:
+        data_dir = self.data_dir
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         iam = self._write_iam(creds)
-        s3, master, volume, filer, admin = self._ports()
+        ports = list(ports or self._ports())
+        s3, master, volume, filer, admin = ports
         cmd = [
             weed_binary(), "mini",
             f"-dir={data_dir}",
@@ -288,7 +371,9 @@ class EmbeddedS3:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             umask=STATE_UMASK,  # volumes, filer store, logs: the originals (birth certificates) are no one else's
+            preexec_fn=die_with_parent(),  # ends with its owner, even one killed with SIGKILL
         )
+        self._ports_in_use = ports
         log.close()
         endpoint = f"127.0.0.1:{s3}"
         deadline = time.monotonic() + timeout_s
@@ -301,12 +386,22 @@ class EmbeddedS3:
                 break
             time.sleep(0.2)
         else:
-            self.stop()
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # the watchdog, if any, tries again
+            self.process.wait()
             raise WarehouseUnavailableError(f"embedded SeaweedFS did not answer within {timeout_s:.0f} s")
-        _write_private(self._server_file, json.dumps({"pid": self.process.pid, "endpoint": endpoint}))
+        write_state(self._server_file, {
+            "service": "s3", "pid": self.process.pid, "pid_start": process_start(self.process.pid),
+            "endpoint": endpoint, "port": s3, "ports": ports, "data_dir": str(data_dir),
+            **owner_fields(), "watchdog": True, "started_at": now_iso(),
+            "restarts": restarts, "restart_log": restart_log or [],
+        })  # fmt: skip
         return endpoint
 
     def stop(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.stop()  # first: it would restart the server this stops
         proc, self.process = self.process, None
         if proc is None:
             return
@@ -315,6 +410,8 @@ class EmbeddedS3:
                 os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGCONT)  # a stopped (hung) server acts on SIGTERM
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -8,7 +8,8 @@ without* ``value`` is authorised (SCAL2: the SAD is bound to that hash) and sign
 changed byte of the stored record breaks verification (:mod:`pipeline.verify`).
 
 The searchable PDF gets a PAdES signature (B-T with the signer's RFC 3161 time-stamp
-service when one is configured, else B-B) through pyHanko's ``CSCSigner``.
+service when one is configured, else B-B): pyHanko builds it, :class:`RemoteSigner` — the one
+CSC client, for records and PDFs — signs its hash (:mod:`pipeline.pades`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -80,9 +80,10 @@ def part_digests(record: dict[str, Any], members: dict[str, bytes] | None = None
 class RemoteSigner:
     """Client of the CSC signing service (``auth/login`` → ``credentials/authorize`` → ``signHash``).
 
-    Thread-safe; one per worker process (see :mod:`pipeline.runtime`). Connection failures are
-    retried with backoff, then raised as :class:`SignerUnavailableError` (transient); refusals
-    by the service are :class:`SigningError`.
+    Thread-safe; one per worker process (see :mod:`pipeline.runtime`). Connection failures and
+    5xx answers are retried by the one retry layer (:mod:`pipeline.retry`, ``retry_budget_s``),
+    then raised as :class:`SignerUnavailableError` (transient); refusals by the service are
+    :class:`SigningError`.
     """
 
     def __init__(self, settings: SignerSettings):
@@ -95,41 +96,50 @@ class RemoteSigner:
 
     # --- transport ----------------------------------------------------------------------
 
+    def _retry_policy(self):
+        from .retry import RetryPolicy
+
+        return RetryPolicy(
+            budget_s=self.settings.retry_budget_s,
+            attempts=self.settings.retry_attempts,
+            wait_initial_s=self.settings.retry_initial_delay_s,
+        )
+
     def _post(self, path: str, body: dict | None, *, auth: bool = True) -> dict[str, Any]:
-        delay = self.settings.retry_initial_delay_s
-        for attempt in range(self.settings.retry_attempts):
-            headers = {}
-            if auth:
-                headers["Authorization"] = f"Bearer {self._ensure_token()}"
-            try:
-                resp = self._http.post(f"/csc/v2/{path}", json=body or {}, headers=headers)
-            except httpx.TransportError as exc:
-                if attempt + 1 >= self.settings.retry_attempts:
-                    raise SignerUnavailableError(f"signer at {self.settings.url} unreachable: {exc}") from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                with self._lock:
-                    self._token = None  # a restarted signer has forgotten our token
-                continue
-            if resp.status_code == 401 and auth and attempt + 1 < self.settings.retry_attempts:
-                with self._lock:
-                    self._token = None
-                continue
-            if resp.status_code >= 500:
-                if attempt + 1 >= self.settings.retry_attempts:
-                    raise SignerUnavailableError(f"signer error {resp.status_code} on {path}")
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            if resp.status_code >= 400:
+        """One CSC request. Unreachable, or a 5xx: :class:`SignerUnavailableError`, retried by
+        the one retry layer (:func:`pipeline.retry.retry`, the signer's budget); a 401 logs in
+        again at once within the same try (a restarted signer forgot the token); any other 4xx is
+        a :class:`SigningError`, never retried (a wrong PIN must not be tried again)."""
+        from .retry import retry
+
+        def attempt() -> dict[str, Any]:
+            for relogin in (False, True):
+                headers = {}
+                if auth:
+                    headers["Authorization"] = f"Bearer {self._ensure_token()}"
                 try:
-                    err = resp.json()
-                    message = f"{err.get('error')}: {err.get('error_description')}"
-                except ValueError:
-                    message = resp.text[:200]
-                raise SigningError(f"signer refused {path} ({resp.status_code}) — {message}")
-            return resp.json() if resp.content else {}
-        raise SignerUnavailableError(f"signer at {self.settings.url}: {path} failed after retries")
+                    resp = self._http.post(f"/csc/v2/{path}", json=body or {}, headers=headers)
+                except httpx.TransportError as exc:
+                    with self._lock:
+                        self._token = None  # a restarted signer has forgotten our token
+                    raise SignerUnavailableError(f"signer at {self.settings.url} unreachable: {exc}") from exc
+                if resp.status_code == 401 and auth and not relogin:
+                    with self._lock:
+                        self._token = None
+                    continue
+                if resp.status_code >= 500:
+                    raise SignerUnavailableError(f"signer error {resp.status_code} on {path}")
+                if resp.status_code >= 400:
+                    try:
+                        err = resp.json()
+                        message = f"{err.get('error')}: {err.get('error_description')}"
+                    except ValueError:
+                        message = resp.text[:200]
+                    raise SigningError(f"signer refused {path} ({resp.status_code}) — {message}")
+                return resp.json() if resp.content else {}
+            raise AssertionError("unreachable")
+
+        return retry(attempt, self._retry_policy(), what=f"signer {path}")
 
     def _ensure_token(self) -> str:
         with self._lock:
@@ -170,6 +180,10 @@ class RemoteSigner:
     def certificate_chain(self) -> list[str]:
         """Base64 DER certificates, signer first."""
         return list(self.credential_info()["cert"]["certificates"])
+
+    def signature_algorithm(self) -> str:
+        """The algorithm this client signs with (a record's ``signature.algorithm``)."""
+        return self._sign_algo()[0]
 
     def _sign_algo(self) -> tuple[str, str, dict[str, Any]]:
         """(signature algorithm name, CSC signAlgo OID, extra request params) for SHA-256."""
@@ -246,20 +260,16 @@ class RemoteSigner:
         location: str,
         visible: bool = False,
     ) -> bytes:
-        """PAdES-sign a PDF through the CSC service (B-T when a TSA is configured)."""
-        from .pades import TokenRejected, sign_pdf_csc
+        """PAdES-sign a PDF through the CSC service (B-T when a TSA is configured): pyHanko
+        builds the signature, this client signs its hash (:func:`pipeline.pades.sign_pdf`)."""
+        from .pades import sign_pdf
+        from .retry import retry
 
-        for attempt in range(2):
-            try:
-                return sign_pdf_csc(
-                    self, pdf, signer_name=signer_name, reason=reason, location=location, visible=visible
-                )
-            except TokenRejected:
-                with self._lock:
-                    self._token = None  # a restarted signer forgot it: log in again once
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        def attempt() -> bytes:
+            return sign_pdf(self, pdf, signer_name=signer_name, reason=reason, location=location, visible=visible)
+
+        # the whole PAdES transaction is the boundary: a transient failure signs it again
+        return retry(attempt, self._retry_policy(), what="signer PAdES")
 
     def close(self) -> None:
         self._http.close()

@@ -5,10 +5,17 @@ the lookup indexes go first; the signed record last. A crash before the record l
 re-creatable artefacts, and a re-run (which skips documents whose record exists) redoes them.
 The artefacts are written concurrently — the page images while the PDF is built and signed —
 so that a worker's core does not sit idle through one S3 round trip after another.
+
+Retries (issue 21 item 4): nothing here retries. Each S3 write and each signer request retries
+its own transient errors (:mod:`pipeline.retry`, the one layer), so the PDF and the record are
+signed once and only their writes are tried again; all the calls of one document's store share
+one deadline (the retry budget, 180 s), so an S3 outage longer than that fails the document once
+the budget is spent, not after one budget per call.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -19,6 +26,7 @@ from .errors import SohoaError
 from .models import PageOutput, SourceRef
 from .pdf import build_searchable_pdf
 from .pii import KeyRing, blind_indexes_of, encrypt_fields, subject_values
+from .retry import deadline
 from .runtime import Runtime
 from .warehouse import Warehouse
 
@@ -66,18 +74,23 @@ def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], out
     write everything. Returns the signed (encrypted) record."""
 
     wh = runtime.warehouse
-    with ThreadPoolExecutor(max_workers=ARTEFACT_WRITERS, thread_name_prefix="sohoa-store") as pool:
-        writes = [pool.submit(wh.put_page_image, ref.document_id, o.result.page, o.image_jpeg) for o in outputs]
+    with deadline(wh.retry_policy.budget_s), ThreadPoolExecutor(
+        max_workers=ARTEFACT_WRITERS, thread_name_prefix="sohoa-store"
+    ) as pool:
+
+        def submit(fn, *args):  # the writer threads share this document's retry deadline
+            return pool.submit(contextvars.copy_context().run, fn, *args)
+
+        writes = [submit(wh.put_page_image, ref.document_id, o.result.page, o.image_jpeg) for o in outputs]
         try:
-            signed, data, pdf = _sign(runtime, record, outputs)
-            writes += [pool.submit(wh.put_pdf, ref.document_id, pdf),
-                       pool.submit(write_indexes, wh, signed, runtime.keyring)]  # fmt: skip
+            signed, data, pdf = _sign(runtime, record, outputs)  # once: only the writes are retried
+            writes += [submit(wh.put_pdf, ref.document_id, pdf), submit(write_indexes, wh, signed, runtime.keyring)]
         finally:
             wait(writes)
         for write in writes:
-            write.result()  # the first failure (S3 unavailable) is the document's: retried by the caller
-    wh.put_record(ref.document_id, data, status=signed["status"])  # the commit point, last
-    wh.clear_failed(ref.document_id)
+            write.result()  # the first failure (S3 unavailable past the budget) is the document's
+        wh.put_record(ref.document_id, data, status=signed["status"])  # the commit point, last
+        wh.clear_failed(ref.document_id)
     return signed
 
 
@@ -127,23 +140,24 @@ def write_indexes(wh: Warehouse, record: Mapping[str, Any], keyring: KeyRing | N
 def store_failed(runtime: Runtime, ref: SourceRef, record: dict[str, Any]) -> bool:
     """Record a failed document in the records and the failed area. Signed when the signer
     answers; a failure to sign or store is itself kept in the record's error. Returns whether
-    the warehouse accepted it (False only when the warehouse itself is unavailable)."""
+    the warehouse accepted it (False only when the warehouse itself is unavailable). Signing and
+    the writes share one retry deadline (the retry budget)."""
     from .catalog import catalog_add
-    from .retry import RetryPolicy, retry
     from .sign import canonical_bytes
 
     wh = runtime.warehouse
-    try:
-        record = retry(lambda: runtime.signer.sign_record(record), RetryPolicy(attempts=4, initial_delay_s=1.0))
-    except SohoaError as exc:
-        record["error"]["message"] += f" (record left unsigned: {exc.message})"
-    try:
-        wh.put_failed(ref.document_id, {"document_id": ref.document_id, "source_file": ref.source_file, "error": record["error"]})
+    with deadline(wh.retry_policy.budget_s):
         try:
-            catalog_add(wh, record, keyring=runtime.keyring)
-        except SohoaError as exc:  # the failed area and the record matter; `sohoa catalog rebuild` recovers
-            log.warning("catalog: failed document %s not catalogued: %s", ref.document_id, exc.message)
-        wh.put_record(ref.document_id, canonical_bytes(record), status="failed")
-    except SohoaError:
-        return False
+            record = runtime.signer.sign_record(record)  # the signer client retries a transient error
+        except SohoaError as exc:
+            record["error"]["message"] += f" (record left unsigned: {exc.message})"
+        try:
+            wh.put_failed(ref.document_id, {"document_id": ref.document_id, "source_file": ref.source_file, "error": record["error"]})
+            try:
+                catalog_add(wh, record, keyring=runtime.keyring)
+            except SohoaError as exc:  # the failed area and the record matter; `sohoa catalog rebuild` recovers
+                log.warning("catalog: failed document %s not catalogued: %s", ref.document_id, exc.message)
+            wh.put_record(ref.document_id, canonical_bytes(record), status="failed")
+        except SohoaError:
+            return False
     return True

@@ -35,13 +35,13 @@ from urllib.parse import quote, unquote
 import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE, ENABLED
-from minio.error import S3Error
+from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.retention import Retention
 from minio.versioningconfig import VersioningConfig
 
 from .config import WarehouseSettings
 from .errors import ConfigurationError, WarehouseError, WarehouseUnavailableError
-from .retry import DEFAULT_POLICY, RetryPolicy, retry
+from .retry import RetryPolicy, retry
 
 T = TypeVar("T")
 
@@ -51,6 +51,8 @@ _CONNECTION_ERRORS = (
     TimeoutError,
     OSError,
 )
+#: S3 error codes that say "try again later" (the server is starting, overloaded, or failed inside)
+_TRANSIENT_S3_CODES = ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "ServerBusy")
 
 
 def _shard(document_id: str) -> str:
@@ -71,19 +73,22 @@ class StoredObject:
 
 
 class Warehouse:
-    """Typed access to the warehouse bucket. Every call maps connection failures to the
-    transient :class:`WarehouseUnavailableError` and retries them with backoff."""
+    """Typed access to the warehouse bucket. Every call maps connection failures and 5xx answers
+    to the transient :class:`WarehouseUnavailableError` and retries them — the one retry layer
+    (:mod:`pipeline.retry`): ``settings.retry_budget_s`` (180 s) per call, or what is left of the
+    caller's :func:`pipeline.retry.deadline`; the HTTP pool itself retries nothing. Refusals
+    (access denied, no such bucket) are :class:`WarehouseError`, raised at once."""
 
     def __init__(
         self,
         settings: WarehouseSettings,
         *,
-        retry_policy: RetryPolicy = DEFAULT_POLICY,
+        retry_policy: RetryPolicy | None = None,
         client: Minio | None = None,
     ):
         self.settings = settings
         self.bucket = settings.bucket
-        self.retry_policy = retry_policy
+        self.retry_policy = retry_policy or RetryPolicy(budget_s=settings.retry_budget_s)
         self.client = client or Minio(
             settings.endpoint,
             access_key=settings.access_key,
@@ -91,8 +96,10 @@ class Warehouse:
             secure=settings.secure,
             region=settings.region,
             http_client=urllib3.PoolManager(
+                # a hung server (SIGSTOP) holds a request up to 120 s, then the retry layer goes on
                 timeout=urllib3.Timeout(connect=5, read=120),
-                retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
+                # no retry here (connect, read, status, other: 0): pipeline.retry is the one layer
+                retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=3, raise_on_status=False),
                 maxsize=16,
             ),
         )
@@ -104,15 +111,24 @@ class Warehouse:
             try:
                 return fn()
             except S3Error as exc:
-                if exc.code in ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"):
+                status = getattr(exc.response, "status", 0) or 0
+                if exc.code in _TRANSIENT_S3_CODES or status >= 500:
                     raise WarehouseUnavailableError(f"{what}: S3 answered {exc.code}") from exc
                 raise WarehouseError(f"{what}: S3 refused: {exc.code}: {exc.message}") from exc
+            except ServerError as exc:  # a status without an S3 error body
+                if exc.status_code >= 500:
+                    raise WarehouseUnavailableError(f"{what}: S3 answered HTTP {exc.status_code}") from exc
+                raise WarehouseError(f"{what}: S3 answered HTTP {exc.status_code}") from exc
+            except InvalidResponseError as exc:  # not S3's XML: a proxy's page, or a server starting up
+                if (exc._code or 0) >= 500:
+                    raise WarehouseUnavailableError(f"{what}: S3 answered HTTP {exc._code}") from exc
+                raise WarehouseError(f"{what}: S3 answered something else than S3: {exc}") from exc
             except _CONNECTION_ERRORS as exc:
                 raise WarehouseUnavailableError(
                     f"{what}: S3 endpoint {self.settings.endpoint} unreachable ({type(exc).__name__})"
                 ) from exc
 
-        return retry(attempt, self.retry_policy)
+        return retry(attempt, self.retry_policy, what=what)
 
     def retention(self) -> Retention | None:
         """Compliance-mode retention for a write-once object (originals, record versions, audit

@@ -73,6 +73,7 @@ def test_a_signal_to_serve_stops_the_embedded_services(tmp_path, sig):
         assert not left, f"still running after {sig.name}: {left}\n" + (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
         assert proc.returncode in (0, 130), proc.returncode
         assert not (home / "s3" / "server.json").exists() and not (home / "signer" / "signer.pid").exists()
+        assert not (home / "signer" / "service.json").exists()  # the supervisor's state file (issue 22)
     finally:
         log.close()
         if proc.poll() is None:

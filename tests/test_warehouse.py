@@ -7,7 +7,24 @@ from pipeline.errors import WarehouseUnavailableError
 from pipeline.retry import RetryPolicy
 from pipeline.warehouse import Warehouse
 
+import contextlib
 import hashlib
+
+
+@contextlib.contextmanager
+def retries_seen():
+    """The retries stamina schedules meanwhile (its instrumentation hook), as a list."""
+    import stamina
+    from stamina.instrumentation import get_on_retry_hooks, set_on_retry_hooks
+
+    seen: list = []
+    before = get_on_retry_hooks()
+    set_on_retry_hooks([seen.append])
+    try:
+        yield seen
+    finally:
+        set_on_retry_hooks(before)
+    assert stamina.is_active()
 
 DOC = "ab" + "0" * 62
 
@@ -17,9 +34,11 @@ def test_credentials_are_required(warehouse_settings, warehouse):
 
     from pipeline.errors import WarehouseError
 
-    intruder = Warehouse(replace(warehouse_settings, secret_key="wrong-secret"), retry_policy=RetryPolicy(attempts=1))
-    with pytest.raises(WarehouseError):
+    intruder = Warehouse(replace(warehouse_settings, secret_key="wrong-secret"))  # the default budget: 180 s
+    with retries_seen() as seen, pytest.raises(WarehouseError) as info:
         intruder.get_record(DOC)
+    assert not isinstance(info.value, WarehouseUnavailableError)  # a refusal: permanent
+    assert seen == []  # ... so not tried again (issue 21 item 4: only transient errors are)
 
 
 def test_original_is_stored_once_and_cannot_be_deleted(warehouse):
@@ -55,9 +74,35 @@ def test_lookup_by_number_is_case_and_space_insensitive(warehouse):
 def test_unreachable_endpoint_is_a_transient_error(warehouse_settings):
     from dataclasses import replace
 
-    dead = Warehouse(replace(warehouse_settings, endpoint="127.0.0.1:9"), retry_policy=RetryPolicy(attempts=2, initial_delay_s=0.01))
-    with pytest.raises(WarehouseUnavailableError, match="unreachable"):
+    dead = Warehouse(replace(warehouse_settings, endpoint="127.0.0.1:9"),
+                     retry_policy=RetryPolicy(budget_s=1.0, wait_initial_s=0.05, wait_max_s=0.2))
+    with retries_seen() as seen, pytest.raises(WarehouseUnavailableError, match="unreachable"):
         dead.record_status(DOC)
+    assert len(seen) >= 2  # retried within its budget, then given up
+    # one retry layer: the HTTP pool under the minio client retries nothing itself
+    pool_retries = dead.client._http.connection_pool_kw["retries"]
+    assert (pool_retries.connect, pool_retries.read, pool_retries.status, pool_retries.other) == (0, 0, 0, 0)
+
+
+def test_retries_share_the_deadline_of_their_unit_of_work(warehouse_settings):
+    """Inside :func:`pipeline.retry.deadline` a call gives up when the deadline has passed, whatever
+    its own budget: one document's store stage gives up within one budget, not one per call."""
+    from dataclasses import replace
+
+    from pipeline.retry import deadline
+
+    dead = Warehouse(replace(warehouse_settings, endpoint="127.0.0.1:9"),
+                     retry_policy=RetryPolicy(budget_s=600, wait_initial_s=0.05, wait_max_s=0.2))
+    with deadline(0.5), retries_seen() as seen:
+        with pytest.raises(WarehouseUnavailableError):
+            dead.record_status(DOC)
+        first = len(seen)
+        for _ in range(2):
+            with pytest.raises(WarehouseUnavailableError):
+                dead.record_status(DOC)
+    assert first >= 2, "the first call retried until the deadline"
+    assert len(seen) == first, "later calls, past the deadline, tried once each"
+    assert all(isinstance(r.caused_by, WarehouseUnavailableError) for r in seen)
 
 
 def test_an_overwritten_original_cannot_replace_the_retained_one(warehouse):
@@ -74,3 +119,33 @@ def test_an_overwritten_original_cannot_replace_the_retained_one(warehouse):
         warehouse.client.remove_object(warehouse.bucket, key, version_id=oldest.version_id)
     # ... and the warehouse, content-addressed, still serves the genuine bytes
     assert warehouse.get_original(doc) == data
+
+
+def test_a_request_caps_the_retries_of_the_calls_it_makes(warehouse_settings):
+    """``sohoa serve``: a call made while answering a request retries at most the request budget
+    (someone waits: 503 rather than a request held for the batch budget). The cap reaches the
+    thread a sync endpoint runs in (the context is copied)."""
+    from dataclasses import replace
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from pipeline.retry import RequestRetryBudget
+
+    dead = Warehouse(replace(warehouse_settings, endpoint="127.0.0.1:9"),
+                     retry_policy=RetryPolicy(budget_s=5.0, wait_initial_s=0.05, wait_max_s=0.05, wait_jitter_s=0))
+    app = FastAPI()
+
+    @app.get("/status")
+    def status() -> dict:  # a sync endpoint: Starlette runs it in a worker thread
+        with retries_seen() as seen:
+            try:
+                dead.record_status(DOC)
+            except WarehouseUnavailableError:
+                pass
+        return {"retries": len(seen)}
+
+    app.add_middleware(RequestRetryBudget, budget_s=0.3)
+    with TestClient(app) as client:
+        capped = client.get("/status").json()["retries"]
+    assert 1 <= capped <= 8  # ~0.3 s of 0.05-s waits; uncapped, 5 s of them: ~100
