@@ -391,6 +391,143 @@ def remove_borders(image: np.ndarray) -> tuple[np.ndarray, bool]:
     return out, True
 
 
+# --- capture: what kind of page this is (issue 18) -------------------------------------------
+
+#: Captures :func:`detect_capture` tells apart. The clean-up and the choice of reading depend on it.
+CAPTURES = ("scan", "bitonal", "fax", "photocopy", "photo")
+FAX_MAX_DPI = 240  # a bitonal page at most this fine is a fax (204 × 98 or 204 × 196 dpi, squared by load)
+PHOTOCOPY_MAX_PAPER = 232  # neutral paper darker than this is a copier's grey toner ...
+PHOTOCOPY_MAX_PAPER_CHROMA = 10  # ... when it has no colour of its own (yellowed paper has)
+PHOTO_MIN_PAGE, PHOTO_MAX_PAGE = 0.2, 0.93  # share of a photo the page's quadrilateral covers
+PHOTO_MIN_BACKGROUND_GREY = 60  # a desk; a scanner's lid or canvas is darker and colourless
+PHOTO_MIN_BACKGROUND_CHROMA = 25
+PHOTO_MAX_BACKGROUND_SHARE = 0.8  # the background is at most this bright relative to the paper
+QUAD_LONG_SIDE = 800  # pixels of the long side the page outline is looked for at
+A4_SHORT_INCHES, A4_LONG_INCHES = 8.27, 11.69
+A4_ASPECT_TOLERANCE = 0.1
+
+
+def is_bitonal(image: np.ndarray) -> bool:
+    """Whether a page holds only black and white (a bitonal TIFF, a fax): measured on a
+    subsample, every grey level is 0 or 255."""
+    step = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / 250_000)))
+    sample = image[::step, ::step]
+    if sample.ndim == 3:
+        if not (np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2])):
+            return False
+        sample = sample[..., 0]
+    hist = cv2.calcHist([np.ascontiguousarray(sample)], [0], None, [256], [0, 256]).ravel()
+    return float(hist[0] + hist[255]) >= 0.999 * sample.size
+
+
+def _order_corners(pts: np.ndarray) -> np.ndarray:
+    """Four points as top-left, top-right, bottom-right, bottom-left."""
+    pts = pts.reshape(4, 2).astype(np.float32)
+    s, d = pts.sum(axis=1), np.diff(pts, axis=1).ravel()
+    return np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]], dtype=np.float32)
+
+
+def page_quadrilateral(image: np.ndarray) -> np.ndarray | None:
+    """The corners (top-left, top-right, bottom-right, bottom-left; full-resolution pixels) of a
+    sheet of paper photographed on a background — a desk, a counter — or ``None``.
+
+    The sheet's outline is the convex hull of the edges (Canny on the blurred brightest channel
+    of a downscaled copy: the paper's edge against the desk stays an edge in a shadow, where a
+    global threshold loses the shaded part of the sheet), simplified to four corners, covering
+    :data:`PHOTO_MIN_PAGE`–:data:`PHOTO_MAX_PAGE` of the picture. Its surroundings must be a
+    background: clearly darker than the paper inside (a scan's white margins around its text are
+    not), and not a scanner's black lid or canvas (lighter than
+    :data:`PHOTO_MIN_BACKGROUND_GREY` or coloured, :data:`PHOTO_MIN_BACKGROUND_CHROMA`). A scan
+    (paper to the edges, or a rotated scan on black canvas) gives ``None``."""
+    small, scale = resize_long_side(image, QUAD_LONG_SIDE)
+    value = small if small.ndim == 2 else small.max(axis=2)  # white paper in a shadow stays lighter than a desk
+    blurred = cv2.GaussianBlur(value, (5, 5), 0)
+    edges = cv2.dilate(cv2.Canny(blurred, 40, 120), np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    hull = cv2.convexHull(max(contours, key=lambda c: cv2.contourArea(cv2.convexHull(c))))
+    share = cv2.contourArea(hull) / float(value.size)
+    if not PHOTO_MIN_PAGE <= share <= PHOTO_MAX_PAGE:
+        return None
+    quad = None
+    for eps in (0.01, 0.02, 0.03, 0.05):
+        approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
+        if len(approx) == 4:
+            quad = approx
+            break
+    if quad is None:
+        return None
+    k = max(5, (max(value.shape) // 40) | 1)
+    inside = np.zeros(value.shape, np.uint8)
+    cv2.fillConvexPoly(inside, quad.reshape(4, 2).astype(np.int32), 1)
+    outside = cv2.erode(1 - inside, np.ones((k, k), np.uint8)).astype(bool)
+    inside = cv2.erode(inside, np.ones((k, k), np.uint8)).astype(bool)
+    if np.count_nonzero(outside) < 0.05 * value.size or not inside.any():
+        return None
+    paper = float(np.percentile(value[inside], 90))
+    background = float(np.median(value[outside]))
+    if background > PHOTO_MAX_BACKGROUND_SHARE * paper:
+        return None  # the margins of a scan around its text: the same paper
+    rgb = small if small.ndim == 3 else np.dstack([small] * 3)
+    chroma = float(np.median((rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2))[outside]))
+    if background < PHOTO_MIN_BACKGROUND_GREY and chroma < PHOTO_MIN_BACKGROUND_CHROMA:
+        return None  # black canvas around a rotated scan: borders and skew are dealt with as ever
+    return _order_corners(quad.astype(np.float32) / scale)
+
+
+def rectify(image: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, int]:
+    """The page inside ``quad`` warped flat (perspective transform) and its real resolution:
+    the rectified page's width over an A4 sheet's (8.27 in portrait, 11.69 in landscape) — a
+    phone writes 72 dpi in every photo, whatever the distance to the page."""
+    tl, tr, br, bl = quad
+    width = int(round((np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2))
+    height = int(round((np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2))
+    # the mean side lengths of a sheet seen in perspective foreshorten its far side; a sheet
+    # within A4_ASPECT_TOLERANCE of A4's proportions (Decree 30/2020/NĐ-CP prints on A4) is given them
+    a4 = A4_LONG_INCHES / A4_SHORT_INCHES
+    if width <= height and abs(height / width / a4 - 1) <= A4_ASPECT_TOLERANCE:
+        height = int(round(width * a4))
+    elif width > height and abs(width / height / a4 - 1) <= A4_ASPECT_TOLERANCE:
+        height = int(round(width / a4))
+    target = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+    flat = cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    dpi = width / (A4_SHORT_INCHES if width <= height else A4_LONG_INCHES)
+    return np.ascontiguousarray(flat), int(round(min(600, max(100, dpi))))
+
+
+def detect_capture(image: np.ndarray, dpi: int) -> str:
+    """What kind of capture a page is (one of :data:`CAPTURES`), from its pixels and resolution:
+
+    * ``fax``: bitonal (:func:`is_bitonal`) at :data:`FAX_MAX_DPI` or less — a fax's 200 × 100
+      dpi is squared by the load stage; ``bitonal``: a finer bitonal scan;
+    * ``photo``: a sheet photographed on a background (:func:`page_quadrilateral`);
+    * ``photocopy``: neutral grey paper (toner), darker than :data:`PHOTOCOPY_MAX_PAPER`;
+    * ``scan``: anything else (a grey or colour flatbed scan).
+    """
+    if is_bitonal(image):
+        return "fax" if dpi <= FAX_MAX_DPI else "bitonal"
+    if page_quadrilateral(image) is not None:
+        return "photo"
+    return _paper_kind(image)
+
+
+def _paper_kind(image: np.ndarray) -> str:
+    """``photocopy`` or ``scan`` by the paper's colour (:func:`detect_capture`)."""
+    paper = paper_colour(image)
+    grey = paper if isinstance(paper, int) else int(round(0.299 * paper[0] + 0.587 * paper[1] + 0.114 * paper[2]))
+    chroma = 0 if isinstance(paper, int) else max(paper) - min(paper)
+    if grey < PHOTOCOPY_MAX_PAPER and chroma <= PHOTOCOPY_MAX_PAPER_CHROMA:
+        return "photocopy"
+    return "scan"
+
+
+def capture_of(page: ProcessedPage) -> str:
+    """The capture :func:`deskew_page` recorded in the page's flags (``capture:<kind>``)."""
+    return next((f.split(":", 1)[1] for f in page.flags if f.startswith("capture:")), "scan")
+
+
 # --- the stage ----------------------------------------------------------------------------
 
 
@@ -403,6 +540,17 @@ def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
         raise ImageProcessingError(f"expected a grey or RGB uint8 page, got {image.shape} {image.dtype}",
                                    page=raster.page)  # fmt: skip
     flags: list[str] = []
+    dpi = raster.dpi
+    quad = None
+    if is_bitonal(image):
+        capture = "fax" if dpi <= FAX_MAX_DPI else "bitonal"
+    else:
+        quad = page_quadrilateral(image)
+        capture = "photo" if quad is not None else _paper_kind(image)
+    flags.append(f"capture:{capture}")
+    if quad is not None:  # a phone photo: the sheet warped flat first, at its real resolution
+        image, dpi = rectify(image, quad)
+        flags.append(f"rectified:{raster.dpi}->{dpi}dpi")
     if settings.remove_borders:
         image, removed = remove_borders(image)
         if removed:
@@ -434,7 +582,7 @@ def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
         page=raster.page,
         color=image,
         ocr_image=to_gray(image),  # a new array from RGB; the page itself when grey
-        dpi=raster.dpi,
+        dpi=dpi,
         skew_angle=-skew,
         orientation=orientation,
         source_sha256=raster.sha256,

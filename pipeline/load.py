@@ -353,6 +353,8 @@ def _read_image_frame(data: bytes, page: int, limits: LimitSettings) -> tuple[Im
         if w * h > limits.max_page_pixels:
             raise DecompressionBombError(f"page {page} is {w}x{h} pixels; too large", page=page)
         dpi = _image_dpi(im, limits)  # the working resolution is decided before decoding
+        xy = _declared_dpi_xy(im)
+        bitonal = im.mode == "1"
         if im.format == "JPEG" and w * h > limits.max_working_pixels:
             # libjpeg decodes at 1/2, 1/4, 1/8 directly: the full-size page is never allocated
             scale = (limits.max_working_pixels / (w * h)) ** 0.5
@@ -363,6 +365,7 @@ def _read_image_frame(data: bytes, page: int, limits: LimitSettings) -> tuple[Im
             arr = np.asarray(im, dtype=np.float32)
             arr = (arr / max(float(arr.max()), 1.0) * 255).astype(np.uint8)
             im = Image.fromarray(arr, "L")
+        im, dpi = square_pixels(page_mode(im) if bitonal else im, xy, dpi, limits, bitonal=bitonal)
         im = page_mode(on_white(ImageOps.exif_transpose(im)))
         im, dpi = fit_working_resolution(im, dpi, limits)
     except (DecompressionBombError,):
@@ -373,6 +376,45 @@ def _read_image_frame(data: bytes, page: int, limits: LimitSettings) -> tuple[Im
             page=page,
         ) from exc
     return im, dpi
+
+
+#: x and y resolutions closer than this (relative) are taken as square pixels
+ANISOTROPY_TOLERANCE = 0.1
+
+
+def _declared_dpi_xy(im: Image.Image) -> tuple[float, float] | None:
+    """The (x, y) resolution the file declares, when both are plausible (70–1200 dpi)."""
+    declared = im.info.get("dpi")
+    try:
+        x, y = float(declared[0]), float(declared[1])  # type: ignore[index]
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (x, y) if 70 <= x <= 1200 and 70 <= y <= 1200 else None
+
+
+def square_pixels(im: Image.Image, xy: tuple[float, float] | None, dpi: int, limits: LimitSettings, *,
+                  bitonal: bool = False) -> tuple[Image.Image, int]:  # fmt: skip
+    """A page with unequal x and y resolutions (a fax: 200 × 100 dpi, "standard" resolution, or
+    204 × 196) resampled to square pixels at the finer of the two: read as it is, its letters
+    are half as tall as they should be and Tesseract reads a squashed page (benchmarks/
+    ocr_quality.py, fax: 40 % character error for raw ``tesseract``). A bitonal page is resampled
+    by repeating lines (nearest neighbour), so that it stays bitonal and its capture is still
+    recognised (:func:`pipeline.deskew.detect_capture`); the clean-up smooths it. Never beyond
+    ``max_working_pixels``: the finer axis is reduced instead. Returns the image and its dpi."""
+    if xy is None or abs(xy[0] - xy[1]) <= ANISOTROPY_TOLERANCE * max(xy):
+        return im, dpi
+    x, y = xy
+    target = max(x, y)
+    w, h = im.size
+    size = (max(1, round(w * target / x)), max(1, round(h * target / y)))
+    if size[0] * size[1] > limits.max_working_pixels:
+        shrink = (limits.max_working_pixels / (size[0] * size[1])) ** 0.5
+        size = (max(1, int(size[0] * shrink)), max(1, int(size[1] * shrink)))
+        target *= shrink
+    if im.mode not in ("1", "L", "RGB"):
+        im = page_mode(im)
+    resample = Image.Resampling.NEAREST if bitonal or im.mode == "1" else Image.Resampling.BICUBIC
+    return im.resize(size, resample), max(1, int(round(dpi * target / x)))  # dpi: x's, or the one inferred
 
 
 def _image_dpi(im: Image.Image, limits: LimitSettings | None = None) -> int:

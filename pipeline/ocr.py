@@ -23,6 +23,7 @@ import re
 import time
 import unicodedata
 
+import cv2
 import numpy as np
 
 from . import tesseract
@@ -139,9 +140,10 @@ def non_text_words(
     into a scribble, "lồ dên", with middling confidence). None are returned when
     they would make more than :data:`NON_TEXT_MAX_DROP` of the page's characters.
     """
+    in_line = words_in_text_lines(words)
     found = [
         w for w in words
-        if (w.conf < max_conf and not is_plausible_token(w.text))
+        if (w.conf < max_conf and not is_plausible_token(w.text) and id(w) not in in_line)
         or (w.conf < COLOURED_MAX_CONF and gray is not None
             and coloured_ink(w, gray, color) >= COLOURED_MIN_DISTANCE)
     ]
@@ -149,6 +151,43 @@ def non_text_words(
     if total and sum(len(w.text) for w in found) > NON_TEXT_MAX_DROP * total:
         return []
     return found
+
+
+#: a line of text: at least this many other words read with this confidence or more ...
+TEXT_LINE_MIN_WORDS = 4
+TEXT_LINE_MIN_CONF = 80.0
+#: ... and a word whose height is within these factors of theirs is a word of that line
+TEXT_LINE_HEIGHT = (0.7, 1.5)
+#: ... and no farther from the nearest of them than this many line heights (a word space is
+#: less than one; Tesseract's line may run on across the page to a scribble in the other column)
+TEXT_LINE_MAX_GAP = 1.5
+
+
+def words_in_text_lines(words: list[Word]) -> set[int]:
+    """Ids of the letter-only words that sit in a line of text: the line holds at least
+    :data:`TEXT_LINE_MIN_WORDS` other words read with :data:`TEXT_LINE_MIN_CONF` or more, and the
+    word is as tall as they are (:data:`TEXT_LINE_HEIGHT`) and next to one of them
+    (:data:`TEXT_LINE_MAX_GAP`). Such a word is misread text, never
+    a scribble or a speck, however low its confidence: a typewriter's glyphs (stacked
+    diacritics read as "thôíág", "kêtft") cost a letter or two when kept, the whole word when
+    dropped (benchmarks/ocr_quality.py, typewriter)."""
+    by_line: dict[int, list[Word]] = {}
+    for w in words:
+        by_line.setdefault(w.line, []).append(w)
+    out: set[int] = set()
+    for line in by_line.values():
+        sure = [w for w in line if w.conf >= TEXT_LINE_MIN_CONF]
+        if len(sure) < TEXT_LINE_MIN_WORDS:
+            continue
+        height = float(np.median([w.bbox[3] - w.bbox[1] for w in sure]))
+        for w in line:
+            core = w.text.strip(_PUNCT)
+            h = w.bbox[3] - w.bbox[1]
+            gap = min(max(s.bbox[0] - w.bbox[2], w.bbox[0] - s.bbox[2]) for s in sure)
+            if (w.conf < TEXT_LINE_MIN_CONF and core.isalpha() and gap <= TEXT_LINE_MAX_GAP * height
+                    and TEXT_LINE_HEIGHT[0] * height <= h <= TEXT_LINE_HEIGHT[1] * height):
+                out.add(id(w))
+    return out
 
 
 def drop_non_text(
@@ -244,9 +283,149 @@ def ocr_page(
 
     Returns ``(words, text, mean_confidence, text_only_pdf, seconds)``; word boxes are in pixels
     of the page.
+
+    No reading worse than doing nothing (issue 18): when :func:`needs_plain_reading` says so,
+    the page is read a second time as it is, without clean-up (the grey of ``page.color``,
+    deskewed and rectified, same geometry), and that plain reading is kept when
+    :func:`plain_is_better`: :func:`reading_score` — Tesseract's confidence and the share of
+    Vietnamese syllables — rates it higher without it losing text, or the cleaned reading lost
+    text. The cost is one more Tesseract pass (~2.2 s a page with ``OMP_THREAD_LIMIT=1``)
+    on those pages only. Which reading was kept is appended to ``page.flags``:
+    ``reading:cleaned`` (read once), ``reading:cleaned_over_plain`` or ``reading:plain``.
     """
     started = time.perf_counter()
-    image = page.ocr_image
+    words, text, conf, pdf = _read(page.ocr_image, page, settings, limits, text_pdf)
+    reading = "cleaned"
+    if needs_plain_reading(page, text, conf):
+        plain = page.color if page.color.ndim == 2 else cv2.cvtColor(page.color[..., :3], cv2.COLOR_RGB2GRAY)
+        second = _read(np.ascontiguousarray(plain), page, settings, limits, text_pdf)
+        if plain_is_better(text, conf, second[1], second[2]):
+            words, text, conf, pdf = second
+            reading = "plain"
+        else:
+            reading = "cleaned_over_plain"
+    flags = [f for f in page.flags if not f.startswith("reading:") and f != "monospace"]
+    if is_monospaced(words):
+        flags.append("monospace")
+        words, changed = typewriter_ell(words)
+        if changed:
+            text = words_to_text(words)
+    page.flags[:] = [*flags, f"reading:{reading}"]
+    return words, text, conf, pdf, time.perf_counter() - started
+
+
+#: a page is monospaced (typewritten, or set in a monospace font) when the width per character of
+#: its confidently read words varies less than this (coefficient of variation) — measured on
+#: benchmarks/ocr_quality.py pages: 0.02–0.05 in Liberation Mono and DejaVu Sans Mono, 0.11–0.15
+#: in Liberation Serif, DejaVu Serif, Liberation Sans, scanned, photographed or faxed
+MONOSPACE_MAX_PITCH_CV = 0.07
+MONOSPACE_MIN_WORDS = 30
+_ELL = re.compile(r"L([^\W\d_]+)([.,;:]?)")
+
+
+def is_monospaced(words: list[Word]) -> bool:
+    """Whether the page's text is monospaced (:data:`MONOSPACE_MAX_PITCH_CV`), from the words
+    of four letters or more read with 80 or more."""
+    pitch = [(w.bbox[2] - w.bbox[0]) / len(w.text) for w in words
+             if w.conf >= 80 and len(w.text) >= 4 and w.text.isalpha()]  # fmt: skip
+    if len(pitch) < MONOSPACE_MIN_WORDS:
+        return False
+    values = np.asarray(pitch, dtype=np.float64)
+    return float(values.std() / max(values.mean(), 1e-6)) <= MONOSPACE_MAX_PITCH_CV
+
+
+def typewriter_ell(words: list[Word]) -> tuple[list[Word], int]:
+    """A monospace "l" has a foot and Tesseract reads it "L" ("Lập", "Liên", "xử Lý" for "lập",
+    "liên", "xử lý": most of the typewriter pages' character errors). On a monospaced page a
+    word "L…" whose other letters are lower case is given back its "l" when it is a Vietnamese
+    syllable so spelt, follows a word ending in a lower-case letter or a comma (mid-sentence)
+    and comes before no capitalised word (a proper name: "tỉnh Lâm Đồng", "ông Lê Văn Ba").
+    A capitalised common noun mid-sentence ("theo Luật này") is lowered too: the price of the
+    rule, on monospaced pages only. Returns the words and how many were changed."""
+    out = list(words)
+    changed = 0
+    for i, w in enumerate(words):
+        m = _ELL.fullmatch(w.text)
+        if not m or not m.group(1).islower() or not is_vietnamese_syllable("l" + m.group(1)):
+            continue
+        prev = words[i - 1].text if i else ""
+        nxt = words[i + 1].text if i + 1 < len(words) else ""
+        if not prev or not (prev[-1] == "," or prev[-1].islower()):
+            continue
+        if nxt[:1].isupper():
+            continue
+        out[i] = w.model_copy(update={"text": "l" + m.group(1) + m.group(2)})
+        changed += 1
+    return out, changed
+
+
+#: Captures whose clean-up changes the page most (:func:`pipeline.deskew.detect_capture`): their
+#: plain reading is always made too.
+PLAIN_READING_CAPTURES = frozenset({"fax", "photo"})
+#: Any other page is read plain too when the cleaned reading's confidence is below this, or its
+#: share of Vietnamese syllables below :data:`PLAIN_READING_BELOW_VALID`.
+PLAIN_READING_BELOW_CONF = 85.0
+PLAIN_READING_BELOW_VALID = 0.93
+#: The plain reading is kept when its score (:func:`reading_score`) is higher by more than this.
+PLAIN_MIN_GAIN = 0.01
+
+
+def reading_score(text: str, conf: float) -> float:
+    """How credible a page's reading is, by Tesseract's own confidence (0–1) plus the share of
+    its words that are Vietnamese syllables (:func:`pipeline.quality.text_metrics`; 1.0 for a
+    page with too few syllables to judge); 0–2."""
+    from .quality import MIN_SYLLABLES_FOR_LANGUAGE, text_metrics
+
+    metrics = text_metrics(text)
+    valid = metrics["valid_syllable_ratio"] if metrics["syllables"] >= MIN_SYLLABLES_FOR_LANGUAGE else 1.0
+    return conf / 100.0 + valid
+
+
+#: A reading with less than this share of the other's characters lost text (a block left
+#: unread reads with high confidence: the confidence of what was read)
+PLAIN_MIN_COVERAGE = 0.95
+
+
+def _text_characters(text: str) -> int:
+    """Characters of the words of ``text`` that are plausible tokens (:func:`is_plausible_token`):
+    speckle read as punctuation or a desk's grain read as letters adds none."""
+    return sum(len(t) for t in text.split() if is_plausible_token(t))
+
+
+def plain_is_better(cleaned: str, cleaned_conf: float, plain: str, plain_conf: float) -> bool:
+    """Whether the plain reading beats the cleaned one: a higher :func:`reading_score` by more
+    than :data:`PLAIN_MIN_GAIN` without losing text (:data:`PLAIN_MIN_COVERAGE` of the cleaned
+    reading's characters), or the cleaned reading lost text the plain one has (less than
+    :data:`PLAIN_MIN_COVERAGE` of its characters); characters of plausible tokens only
+    (:func:`_text_characters`)."""
+    n_cleaned, n_plain = _text_characters(cleaned), _text_characters(plain)
+    if n_cleaned < PLAIN_MIN_COVERAGE * n_plain:
+        return True
+    return (n_plain >= PLAIN_MIN_COVERAGE * n_cleaned
+            and reading_score(plain, plain_conf) > reading_score(cleaned, cleaned_conf) + PLAIN_MIN_GAIN)
+
+
+def needs_plain_reading(page: ProcessedPage, text: str, conf: float) -> bool:
+    """Whether to read the page a second time without clean-up (Tesseract on the grey page as
+    deskewed, ~2.2 s with ``OMP_THREAD_LIMIT=1``): always for the captures the clean-up changes
+    most (:data:`PLAIN_READING_CAPTURES`), otherwise when the cleaned reading is doubtful by its
+    confidence or its share of Vietnamese syllables. Clean flatbed scans — all of the clean,
+    office and most heavy pages of benchmarks/ocr_quality.py — are read once."""
+    from .deskew import capture_of
+    from .quality import MIN_SYLLABLES_FOR_LANGUAGE, text_metrics
+
+    if capture_of(page) in PLAIN_READING_CAPTURES:
+        return True
+    if not text.strip() or conf < PLAIN_READING_BELOW_CONF:  # nothing read: the clean-up may have erased it
+        return True
+    metrics = text_metrics(text)
+    return metrics["syllables"] >= MIN_SYLLABLES_FOR_LANGUAGE and metrics["valid_syllable_ratio"] < PLAIN_READING_BELOW_VALID
+
+
+def _read(
+    image: np.ndarray, page: ProcessedPage, settings: OcrSettings, limits: LimitSettings, text_pdf: bool
+) -> tuple[list[Word], str, float, bytes]:
+    """One Tesseract reading of ``image`` (the page's geometry): words, text, confidence, PDF."""
     if image.ndim == 3:
         image = np.ascontiguousarray(image[..., :3])
     target = 0 if page.page <= settings.full_resolution_pages else settings.ocr_dpi
@@ -267,4 +446,4 @@ def ocr_page(
     words = scale_words(parse_tsv(out.tsv), factor, image.shape)
     words = arrange_words(words, settings, image if image.ndim == 2 else None, page.color)
     text = words_to_text(words)
-    return words, text, mean_confidence(words), out.text_pdf, time.perf_counter() - started
+    return words, text, mean_confidence(words), out.text_pdf

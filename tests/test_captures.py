@@ -1,0 +1,271 @@
+"""Hard captures (issue 18): fax, photocopy, phone photo, typewriter — capture detection,
+anisotropic resampling, speckle removal by component size, quadrilateral rectification and the
+choice between the cleaned and the plain reading, on rendered pages read by real Tesseract."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from rapidfuzz.distance import Levenshtein
+
+from pipeline.cleanup import cleanup_page, remove_speckle
+from pipeline.config import ImageSettings, LimitSettings, OcrSettings
+from pipeline.deskew import capture_of, deskew_page, detect_capture, page_quadrilateral, rectify
+from pipeline.load import probe, render_page
+from pipeline.models import ProcessedPage, RasterPage, Word
+from pipeline.ocr import non_text_words, ocr_page
+
+SERIF = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
+MONO = "/usr/share/fonts/truetype/liberation2/LiberationMono-Regular.ttf"
+LINES = [
+    "Ủy ban nhân dân tỉnh Quảng Ninh quyết định",
+    "Số: 476/TB-VPCP ngày 20 tháng 11 năm 2023",
+    "thực hiện thủ tục hành chính trên môi trường điện tử",
+    "đẩy mạnh cải cách, nâng cao chất lượng phục vụ",
+]
+TRUTH = " ".join(LINES)
+IMAGE, OCR, LIMITS = ImageSettings(), OcrSettings(), LimitSettings()
+
+
+def font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.truetype(path, size)
+    except OSError:
+        pytest.skip("font not installed")
+
+
+def text_page(dpi: int, width_mm: float = 150, height_mm: float = 60, path: str = SERIF,
+              lines: list[str] = LINES) -> np.ndarray:  # fmt: skip
+    """White grey page, ``lines`` at 13 pt: a small crop of a document."""
+    px = dpi / 25.4
+    image = Image.new("L", (round(width_mm * px), round(height_mm * px)), 255)
+    draw = ImageDraw.Draw(image)
+    size = round(13 * dpi / 72)
+    for i, line in enumerate(lines):
+        draw.text((round(8 * px), round(6 * px) + i * round(size * 1.6)), line, fill=0, font=font(path, size))
+    return np.asarray(image)
+
+
+def cer(text: str) -> float:
+    return Levenshtein.distance(" ".join(text.split()), TRUTH) / len(TRUTH)
+
+
+def read(raster: RasterPage) -> tuple[ProcessedPage, str]:
+    page = cleanup_page(deskew_page(raster, IMAGE), IMAGE)
+    _words, text, _conf, _pdf, _secs = ocr_page(page, OCR, LIMITS, text_pdf=False)
+    return page, text
+
+
+def raster(image: np.ndarray, dpi: int) -> RasterPage:
+    return RasterPage(page=1, image=np.ascontiguousarray(image), dpi=dpi, sha256="0" * 64)
+
+
+def on_desk(page: np.ndarray, corners: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A grey page photographed on a brown desk: warped onto ``corners`` of a ``size`` photo,
+    warm light."""
+    h, w = page.shape[:2]
+    matrix = cv2.getPerspectiveTransform(np.float32([[0, 0], [w, 0], [w, h], [0, h]]), corners.astype(np.float32))
+    rgb = np.dstack([page] * 3)
+    warped = cv2.warpPerspective(rgb, matrix, size, flags=cv2.INTER_AREA)
+    inside = cv2.warpPerspective(np.full((h, w), 255, np.uint8), matrix, size)[..., None] / 255.0
+    rng = np.random.default_rng(5)
+    desk = np.array([130, 92, 58], np.float32) * rng.uniform(0.85, 1.1, (size[1], size[0], 1)).astype(np.float32)
+    photo = warped * inside + desk * (1 - inside)
+    return (photo * np.array([1.0, 0.92, 0.78])).clip(0, 255).astype(np.uint8)
+
+
+# --- capture detection ------------------------------------------------------------------------
+
+
+def test_each_capture_is_told_apart_by_its_pixels_and_resolution():
+    grey = text_page(200)
+    bitonal = np.where(grey < 128, 0, 255).astype(np.uint8)
+    assert detect_capture(bitonal, 200) == "fax"  # bitonal at fax resolution
+    assert detect_capture(bitonal, 300) == "bitonal"
+    assert detect_capture(np.dstack([grey] * 3), 200) == "scan"  # white paper, colour file
+    toner = (grey.astype(np.float32) * (212 / 255)).astype(np.uint8)  # neutral grey paper of a copier
+    assert detect_capture(toner, 200) == "photocopy"
+    yellowed = (np.dstack([grey] * 3) * np.array([0.93, 0.88, 0.72])).astype(np.uint8)
+    assert detect_capture(yellowed, 200) == "scan"  # old paper is not toner
+    page = text_page(150, 210, 297)
+    photo = on_desk(page, np.float32([[180, 160], [1150, 120], [1220, 1500], [140, 1560]]), (1400, 1700))
+    assert detect_capture(photo, 72) == "photo"
+    # a rotated scan on a scanner's black canvas is no photo: borders and skew are handled as ever
+    canvas = cv2.warpAffine(np.dstack([page] * 3), cv2.getRotationMatrix2D((620, 877), 8, 0.8), (1240, 1754),
+                            borderValue=(25, 25, 25))  # fmt: skip
+    assert detect_capture(canvas, 150) != "photo"
+
+
+def test_the_capture_and_the_reading_kept_are_recorded_in_the_page_flags():
+    page, text = read(raster(np.dstack([text_page(300)] * 3), 300))
+    assert capture_of(page) == "scan" and "capture:scan" in page.flags
+    assert page.flags[-1] == "reading:cleaned"  # a clean scan, read with confidence: read once
+    assert cer(text) < 0.02
+
+
+# --- anisotropic resolution (fax) ----------------------------------------------------------------
+
+
+def test_a_fax_at_200_by_100_dpi_is_loaded_with_square_pixels_and_reads():
+    grey = text_page(200)
+    squashed = cv2.resize(grey, (grey.shape[1], grey.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    fax = Image.fromarray(np.where(squashed < 140, 0, 255).astype(np.uint8)).convert("1")
+    buf = io.BytesIO()
+    fax.save(buf, format="TIFF", compression="group4", dpi=(200, 100))
+    data = buf.getvalue()
+    loaded = render_page(data, probe(data, LIMITS), 1, LIMITS)
+    assert loaded.dpi == 200
+    assert loaded.image.shape == (2 * squashed.shape[0], squashed.shape[1])  # lines repeated: square pixels
+    assert set(np.unique(loaded.image)) <= {0, 255}  # still bitonal, so still recognised as a fax
+    page, text = read(loaded)
+    assert capture_of(page) == "fax"
+    assert cer(text) < 0.03, text
+    # read as the file has it (squashed), Tesseract does far worse
+    as_is = ProcessedPage(page=1, color=np.asarray(fax.convert("L")), ocr_image=np.asarray(fax.convert("L")), dpi=200,
+                          skew_angle=0.0, orientation=0, source_sha256="0" * 64)  # fmt: skip
+    _w, squashed_text, *_ = ocr_page(as_is, replace(OCR, full_resolution_pages=1), LIMITS, text_pdf=False)
+    assert cer(squashed_text) > 2 * cer(text) + 0.02
+
+
+# --- speckle ------------------------------------------------------------------------------------
+
+
+def test_speckle_is_removed_by_component_size_and_every_glyph_pixel_is_kept():
+    ink = text_page(200) < 128
+    rng = np.random.default_rng(3)
+    noisy = ink.copy()
+    h, w = ink.shape
+    for y, x in zip(rng.integers(0, h - 2, 400), rng.integers(0, w - 3, 400), strict=True):
+        noisy[y : y + rng.integers(1, 3), x : x + rng.integers(1, 4)] = True
+    speckle = noisy & ~ink
+    far = speckle & ~cv2.dilate(ink.astype(np.uint8), np.ones((13, 13), np.uint8)).astype(bool)
+    out, removed = remove_speckle(noisy, 200)
+    assert removed > 250
+    assert np.count_nonzero(out & far) <= 0.02 * np.count_nonzero(far)  # isolated specks gone
+    # every pixel of the text — diacritics, the dots of i, full stops — is still there: by size
+    # and isolation, not by blurring
+    assert np.count_nonzero(ink & ~out) <= 0.002 * np.count_nonzero(ink)
+
+
+def test_a_speckled_fax_reads_and_speckle_is_not_read_as_punctuation():
+    grey = text_page(200)
+    bitonal = grey < 140
+    rng = np.random.default_rng(11)
+    h, w = bitonal.shape
+    for y, x in zip(rng.integers(0, h - 2, 600), rng.integers(0, w - 3, 600), strict=True):
+        bitonal[y : y + rng.integers(1, 3), x : x + rng.integers(1, 4)] = True
+    page, text = read(raster(np.where(bitonal, 0, 255).astype(np.uint8), 200))
+    assert any(f.startswith("despeckled:") for f in page.flags)
+    assert "Số: 476/TB-VPCP" in text
+    assert cer(text) < 0.03, text
+
+
+# --- phone photo -----------------------------------------------------------------------------
+
+
+def test_a_photographed_page_is_found_rectified_at_its_real_resolution_and_read():
+    page = text_page(150, 210, 297)  # a whole A4 sheet at 150 dpi, the text at its top
+    corners = np.float32([[260, 210], [1430, 150], [1500, 1840], [190, 1900]])
+    photo = on_desk(page, corners, (1700, 2100))
+    found = page_quadrilateral(photo)
+    assert found is not None
+    assert np.abs(found - corners).max() < 0.015 * 1700
+    flat, dpi = rectify(photo, found)
+    assert abs(flat.shape[1] / flat.shape[0] - 210 / 297) < 0.02
+    assert 130 <= dpi <= 160  # the sheet's width over A4's, not the 72 a phone declares
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, format="JPEG", quality=90, dpi=(72, 72))
+    data = buf.getvalue()
+    loaded = render_page(data, probe(data, LIMITS), 1, LIMITS)
+    processed, text = read(replace(loaded, image=loaded.image))
+    assert capture_of(processed) == "photo"
+    assert any(f.startswith("rectified:") for f in processed.flags)
+    assert cer(text) < 0.03, text
+
+
+# --- the fallback ------------------------------------------------------------------------------
+
+
+def peppered(grey: np.ndarray) -> np.ndarray:
+    """A clean-up gone wrong: 8 % of the pixels turned black (Tesseract reads nothing)."""
+    out = grey.copy()
+    out[np.random.default_rng(1).random(grey.shape) < 0.08] = 0
+    return out
+
+
+
+def test_a_page_the_cleanup_spoilt_falls_back_to_the_plain_reading():
+    grey = text_page(300)
+    spoilt = peppered(grey)
+    page = ProcessedPage(page=1, color=grey, ocr_image=spoilt, dpi=300, skew_angle=0.0, orientation=0,
+                         source_sha256="0" * 64, flags=["capture:fax"])  # fmt: skip
+    _w, text, conf, *_ = ocr_page(page, OCR, LIMITS, text_pdf=False)
+    assert page.flags[-1] == "reading:plain"
+    assert cer(text) < 0.02, text
+    # the other way round: the plain page is the bad one, the cleaned reading is kept
+    page = ProcessedPage(page=1, color=spoilt, ocr_image=grey, dpi=300, skew_angle=0.0, orientation=0,
+                         source_sha256="0" * 64, flags=["capture:fax"])  # fmt: skip
+    _w, text, *_ = ocr_page(page, OCR, LIMITS, text_pdf=False)
+    assert page.flags[-1] == "reading:cleaned_over_plain"
+    assert cer(text) < 0.02, text
+
+
+def test_a_doubtful_scan_is_read_plain_too_and_a_confident_one_is_not():
+    grey = text_page(300)
+    spoilt = peppered(grey)
+    page = ProcessedPage(page=1, color=grey, ocr_image=spoilt, dpi=300, skew_angle=0.0, orientation=0,
+                         source_sha256="0" * 64, flags=["capture:scan"])  # fmt: skip
+    _w, text, *_ = ocr_page(page, OCR, LIMITS, text_pdf=False)
+    assert page.flags[-1] == "reading:plain"  # nothing read on the cleaned copy: read plain, kept
+    assert cer(text) < 0.02, text
+
+
+# --- typewriter ------------------------------------------------------------------------------
+
+
+TYPED = [
+    "Thực hiện chỉ đạo của Thủ tướng Chính phủ, các cơ quan",
+    "chủ động rà soát, xử lý kịp thời những vướng mắc trong",
+    "việc lập hồ sơ, tiếp nhận và giải quyết thủ tục hành",
+    "chính; bảo đảm thống nhất, liên thông giữa các cấp,",
+    "công khai, minh bạch thông tin theo đúng quy định.",
+    "Trường hợp phát sinh khó khăn, vướng mắc, kịp thời",
+    "báo cáo Thủ tướng Chính phủ xem xét, quyết định.",
+]
+
+
+def test_typewritten_text_reads_is_kept_and_passes_the_quality_gate():
+    from pipeline.quality import assess_page_text
+
+    grey = text_page(300, 170, 95, path=MONO, lines=TYPED)
+    faded = (255 - (255 - grey.astype(np.float32)) * 0.55).astype(np.uint8)  # a worn ribbon
+    page, text = read(raster(faded, 300))
+    assert "monospace" in page.flags
+    truth = " ".join(TYPED)
+    assert Levenshtein.distance(" ".join(text.split()), truth) / len(truth) < 0.015, text
+    for word in ("xử lý", "lập hồ sơ", "liên thông"):  # a monospace "l" is no "L"
+        assert word in text
+    _w, text, conf, *_ = ocr_page(page, OCR, LIMITS, text_pdf=False)
+    assert assess_page_text(text, conf, OCR).credible
+    serif, _ = read(raster(text_page(300, 170, 95, lines=TYPED), 300))
+    assert "monospace" not in serif.flags
+
+
+def test_a_misread_word_in_a_line_of_text_is_kept_and_a_scribble_is_dropped():
+    def word(text: str, conf: float, x: int, line: int = 0, h: int = 40) -> Word:
+        return Word(text=text, conf=conf, bbox=(x, 100 * line, x + 80, 100 * line + h), line=line)
+
+    body = 2 * "Quyết định của Thủ tướng Chính phủ về việc cải cách thủ tục hành chính trong năm".split()
+    line = [word(t, 95, 100 * (i % 8), line=i // 8) for i, t in enumerate(body)]
+    misread = word("thôíág", 40, 800)  # a typewriter's stacked diacritics: "thống"
+    far = word("lồdên", 40, 2000)  # letters, but far out on the line: a scribble in the other column
+    scribble = word("Vv^*x", 20, 100, line=3, h=90)  # a signature, alone on its line
+    soup = word("z/#", 30, 700)  # not letters: not text, wherever it is
+    dropped = non_text_words([*line, misread, far, soup, scribble], 60.0)
+    assert misread not in dropped
+    assert scribble in dropped and soup in dropped and far in dropped
