@@ -14,6 +14,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import ConfigurationError
 
+#: seconds a remote call (S3, signer) retries a transient error before it fails, the same for
+#: every stage (pipeline.retry: the one retry layer, its worst case stated there). Rides out an
+#: outage of two minutes and more with nothing failed. ``SOHOA_RETRY_BUDGET_S``.
+RETRY_BUDGET_S = 180.0
+
 
 @dataclass(frozen=True)
 class LimitSettings:
@@ -59,9 +64,14 @@ class OcrSettings:
     lang: str = "vie"
     psm: int = 4
     oem: int = 1
-    # "library": libtesseract in the worker process, language data loaded once; "cli": one
-    # ``tesseract`` process per page (same output, ~0.3 s a page more)
+    # "library": Tesseract in the worker process (tesserocr), language data loaded once; "cli":
+    # one ``tesseract`` process per page (same words, ~0.3 s a page more; a crash costs one page)
     engine: str = "library"
+    # opt-in, off by default: the library engine keeps its line images as PNM instead of a PNG
+    # round trip, by rewriting one pointer of libtesseract's global offset table in each worker
+    # (pipeline.tesseract.line_images_as_pnm; benchmarks/ocr_engine.py measures what it saves).
+    # ``SOHOA_OCR_LINE_IMAGES=pnm``
+    line_images_pnm: bool = False
     # resolution Tesseract reads at: a finer page is downscaled for OCR only (word boxes are
     # mapped back; the stored page image keeps its resolution). 0: the page's own resolution.
     ocr_dpi: int = 200
@@ -91,6 +101,7 @@ class WarehouseSettings:
     secure: bool = False
     region: str | None = None
     retention_days: int = 3650  # write-once retention of originals (compliance mode)
+    retry_budget_s: float = RETRY_BUDGET_S  # transient S3 errors retried this long (pipeline.retry)
 
     @classmethod
     def from_url(cls, url: str, **overrides) -> "WarehouseSettings":
@@ -142,8 +153,9 @@ class SignerSettings:
     timeout_s: float = 30.0
     trust_anchor: Path | None = None  # CA certificate (PEM) that verification trusts
     timestamp_url: str | None = None  # RFC 3161 TSA for PAdES B-T (e.g. URL + "/tsa"); None: B-B
-    retry_attempts: int = 4  # tries of one signing call on connection errors, then SignerUnavailableError
-    retry_initial_delay_s: float = 0.2  # first backoff delay (doubles per try, capped at 5 s)
+    retry_attempts: int | None = None  # at most this many tries of one call (None: as many as the budget allows)
+    retry_initial_delay_s: float = 0.2  # first backoff delay (doubles per try, capped at 10 s: pipeline.retry)
+    retry_budget_s: float = RETRY_BUDGET_S  # transient signer errors retried this long (pipeline.retry)
 
 
 @dataclass(frozen=True)
@@ -170,11 +182,17 @@ class Settings:
     ocr: OcrSettings = field(default_factory=OcrSettings)
     model_dir: Path | None = None  # trained spaCy model; None: the bundled one in models/
     # PII key ring (Decree 13/2023: personal data encrypted at rest). None until resolved by
-    # running_services: <home>/pii/keyring.json, created on first use. Workers of a remote
-    # cluster need the same file at the same path (a mounted secret).
+    # running_services: <home>/pii/keyring.json, created on first use. Readers (API, export,
+    # review) need the file; workers do not (they get ``pii_encryption``), unless the ring's
+    # current key is a legacy symmetric one.
     pii_keyring: Path | None = None
+    # the encryption ring (current X25519 public key and blind-index key, JSON) that tasks carry
+    # to the workers, set by the driver (pipeline.pii.with_encryption_keys): workers encrypt
+    # personal data with it and hold nothing that decrypts (issue 22). Never in a repr.
+    pii_encryption: str | None = field(default=None, repr=False)
     sign_pdf: bool = True
     force: bool = False  # reprocess documents already in the warehouse
+    retry_budget_s: float = RETRY_BUDGET_S  # given to the embedded services' settings too (services.py)
 
     def replace(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -193,7 +211,8 @@ def settings_from_env(environ: dict[str, str] | None = None, **overrides) -> Set
     (URL), ``SOHOA_S3_ACCESS_KEY``, ``SOHOA_S3_SECRET_KEY``, ``SOHOA_SIGNER_URL``,
     ``SOHOA_SIGNER_USER``, ``SOHOA_SIGNER_PASSWORD``, ``SOHOA_SIGNER_CREDENTIAL``,
     ``SOHOA_SIGNER_PIN``, ``SOHOA_TRUST_ANCHOR``, ``SOHOA_SCHEDULER``, ``SOHOA_PII_KEYRING``,
-    ``SOHOA_OCR_ENGINE`` (``library`` | ``cli``), ``SOHOA_OCR_DPI``.
+    ``SOHOA_OCR_ENGINE`` (``library`` | ``cli``), ``SOHOA_OCR_DPI``,
+    ``SOHOA_OCR_LINE_IMAGES`` (``png`` | ``pnm``), ``SOHOA_RETRY_BUDGET_S``.
     """
     env = dict(os.environ if environ is None else environ)
     home = Path(overrides.pop("home", None) or env.get("SOHOA_HOME") or default_home())
@@ -228,7 +247,8 @@ def settings_from_env(environ: dict[str, str] | None = None, **overrides) -> Set
     if "pii_keyring" not in overrides and env.get("SOHOA_PII_KEYRING"):
         overrides["pii_keyring"] = Path(env["SOHOA_PII_KEYRING"])
 
-    if "ocr" not in overrides and (env.get("SOHOA_OCR_ENGINE") or env.get("SOHOA_OCR_DPI")):
+    if "ocr" not in overrides and (env.get("SOHOA_OCR_ENGINE") or env.get("SOHOA_OCR_DPI")
+                                   or env.get("SOHOA_OCR_LINE_IMAGES")):  # fmt: skip
         ocr = OcrSettings()
         engine = env.get("SOHOA_OCR_ENGINE") or ocr.engine
         if engine not in ("library", "cli"):
@@ -237,10 +257,23 @@ def settings_from_env(environ: dict[str, str] | None = None, **overrides) -> Set
             ocr_dpi = int(env.get("SOHOA_OCR_DPI") or ocr.ocr_dpi)
         except ValueError as exc:
             raise ConfigurationError(f"SOHOA_OCR_DPI must be a whole number of dpi: {exc}") from exc
-        overrides["ocr"] = replace(ocr, engine=engine, ocr_dpi=ocr_dpi)
+        line_images = env.get("SOHOA_OCR_LINE_IMAGES") or "png"
+        if line_images not in ("png", "pnm"):
+            raise ConfigurationError(f"SOHOA_OCR_LINE_IMAGES must be png (default) or pnm, not {line_images!r}")
+        overrides["ocr"] = replace(ocr, engine=engine, ocr_dpi=ocr_dpi, line_images_pnm=line_images == "pnm")
 
     cluster = overrides.pop("cluster", None)
     if cluster is None:
         cluster = ClusterSettings(scheduler_address=env.get("SOHOA_SCHEDULER") or None)
 
+    if "retry_budget_s" not in overrides and env.get("SOHOA_RETRY_BUDGET_S"):
+        try:
+            overrides["retry_budget_s"] = float(env["SOHOA_RETRY_BUDGET_S"])
+        except ValueError as exc:
+            raise ConfigurationError(f"SOHOA_RETRY_BUDGET_S must be a number of seconds: {exc}") from exc
+    budget = overrides.get("retry_budget_s", RETRY_BUDGET_S)
+    if warehouse is not None:
+        warehouse = replace(warehouse, retry_budget_s=budget)
+    if signer is not None:
+        signer = replace(signer, retry_budget_s=budget)
     return Settings(home=home, warehouse=warehouse, signer=signer, cluster=cluster, **overrides)

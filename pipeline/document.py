@@ -23,11 +23,7 @@ from .config import Settings
 from .errors import SohoaError
 from .models import DocumentInfo, ErrorItem, PageOutput, PageResult, SourceRef, Status
 from .records import FieldIssue, Provenance, SCHEMA_VERSIONS, schema_id
-from .retry import RetryPolicy, retry
 from .runtime import engine_versions, runtime_for
-
-#: Backoff for the store stage (signer or S3 restarting): ~1 minute in all, then ``failed``.
-STORE_RETRY = RetryPolicy(attempts=7, initial_delay_s=1.0, max_delay_s=20.0)
 
 
 @dataclass
@@ -285,8 +281,9 @@ def finalize_document(
     try:
         outputs = [p for p in pages if isinstance(p, PageOutput)]
         record = build_record(ref, outputs, settings=settings, info=info)
-        # S3 or the signer briefly unavailable: back off and try again before giving up
-        retry(lambda: store_document(runtime, ref, record, outputs), STORE_RETRY)
+        # S3 or the signer briefly unavailable: each call retries itself (pipeline.retry), the
+        # document is signed once
+        store_document(runtime, ref, record, outputs)
     except SohoaError as exc:
         error = ErrorItem.from_exception(exc)
     except Exception as exc:  # noqa: BLE001

@@ -101,7 +101,7 @@ def split_line(words: list[Word], block: int, gap_factor: float = GAP_FACTOR) ->
     words = sorted(words, key=lambda w: w.bbox[0])
     h = word_height(words)
     segments = [Segment([words[0]], block)]
-    for prev, cur in zip(words, words[1:]):
+    for prev, cur in zip(words, words[1:], strict=False):
         if cur.bbox[0] - prev.bbox[2] > gap_factor * h:
             segments.append(Segment([], block))
         segments[-1].words.append(cur)

@@ -3,7 +3,10 @@
 A shared library calls the functions of its dependencies through its global offset table
 (GOT): one pointer per imported symbol, filled in by the dynamic linker. :func:`redirect_import`
 rewrites one such pointer, so that the library calls another function from then on. It is how
-:mod:`pipeline.tesseract` spares Tesseract 5.3 a PNG round trip per text line (see there).
+:func:`pipeline.tesseract.line_images_as_pnm` spares Tesseract 5 a PNG round trip per text line —
+an explicit opt-in (``OcrSettings.line_images_pnm``, ``SOHOA_OCR_LINE_IMAGES=pnm``), off by
+default: production code does not patch another library's memory unless asked to. Nothing in
+this module runs unless that setting is on (or a benchmark or test calls it).
 
 The rewrite is refused (``False``, nothing written) unless everything checks out: a 64-bit
 little-endian ELF library, exactly one GOT slot (``JUMP_SLOT`` or ``GLOB_DAT`` relocation) for
@@ -46,9 +49,21 @@ def _libc() -> ctypes.CDLL:
     return libc
 
 
-def address_of(function: ctypes._CFuncPtr) -> int:
+def address_of(function: ctypes._CFuncPtr) -> int:  # type: ignore[name-defined]
     """The address of a function got through ``ctypes`` (``dlsym``)."""
     return ctypes.cast(function, ctypes.c_void_p).value or 0
+
+
+def loaded_library(prefix: str) -> ctypes.CDLL | None:
+    """The shared library already mapped in this process whose file name starts with ``prefix``
+    ("libtesseract": the one ``tesserocr``'s wheel bundles, ``libtesseract-<hash>.so.5.5.4``),
+    opened again (``dlopen`` hands back the loaded one); None when none is mapped."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and os.path.basename(fields[5].strip()).startswith((prefix + "-", prefix + ".so")):
+                return ctypes.CDLL(fields[5].strip())
+    return None
 
 
 def got_offsets(path: str, symbol: str) -> list[int]:

@@ -4,39 +4,49 @@ One call produces, from one page image, the TSV of words with boxes and confiden
 one-page *text-only* PDF carrying Tesseract's glyphless font, in which the searchable PDF's
 invisible text layer is written (:mod:`pipeline.pdf`).
 
-Two engines, the same output:
+Two engines, the same words and boxes:
 
-* ``"library"``: libtesseract through its C API (``ctypes``), one :class:`Engine` per thread,
-  initialised once — the worker plugin does it at start-up, so ``vie`` is loaded once per worker
-  and not once per page (~0.1 s a page). The deadline is Tesseract's own monitor.
-* ``"cli"``: the ``tesseract`` executable (through ``pytesseract``), one process per page.
+* ``"library"``: Tesseract through ``tesserocr`` (a maintained Cython binding whose manylinux
+  wheel bundles its own libtesseract, 5.5), one :class:`Engine` per thread, initialised once —
+  the worker plugin does it at start-up, so ``vie`` is loaded once per worker and not once per
+  page (~0.1 s a page). It reads Debian's ``vie`` data (``tesseract-ocr-vie``, the files the
+  executable reads; :func:`tessdata_dir`). The deadline is Tesseract's own monitor.
+* ``"cli"``: the ``tesseract`` executable (Debian's, 5.3; through ``pytesseract``), one process
+  per page: a crash of Tesseract then costs one page, not the worker.
+
+The two Tesseract versions read the same words with the same boxes; a word's confidence may
+differ a little (benchmarks/ocr_engine.py compares them, tests/test_tesseract_engine.py checks it).
 
 Tesseract's OpenMP threads thrash when several pages run in parallel (11 s vs 2.2 s a page):
-the worker runtime sets ``OMP_THREAD_LIMIT=1`` and the library engine also asks libgomp for
-one thread.
+the worker runtime sets ``OMP_THREAD_LIMIT=1`` for the executable; the wheel's libtesseract is
+built without OpenMP and reads in the calling thread only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import functools
+import re
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytesseract
+import tesserocr
 from PIL import Image
 
 from .errors import MissingDependencyError, OcrError, OcrTimeoutError
 
 PATTERNS_FILE = Path(__file__).with_name("data") / "vie.user-patterns"
+
+#: Where Debian's ``tesseract-ocr-vie`` puts ``vie.traineddata`` (the library's own default,
+#: ``./``, is no place to look); the folder the executable reports wins (:func:`tessdata_dir`).
+DEBIAN_TESSDATA = Path("/usr/share/tesseract-ocr/5/tessdata")
 
 #: Tesseract variables both engines set. ``tessedit_do_invert=0``: a line read with low
 #: confidence is not read a second time as white-on-black text, which administrative records
@@ -45,6 +55,9 @@ PATTERNS_FILE = Path(__file__).with_name("data") / "vie.user-patterns"
 #: field of 495 read differently).
 ENGINE_VARIABLES = {"tessedit_do_invert": "0"}
 
+TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
+_MISSING = "tesseract is not installed (apt install tesseract-ocr)"
+
 
 @dataclass(frozen=True)
 class TesseractOutput:
@@ -52,27 +65,46 @@ class TesseractOutput:
     text_pdf: bytes
 
 
-@functools.lru_cache(maxsize=1)
-def tesseract_version() -> str:
+@functools.lru_cache(maxsize=2)
+def tesseract_version(engine_kind: str = "library") -> str:
+    """Version of the Tesseract that reads the pages with ``engine_kind`` ("5.5.4", "5.3.0")."""
+    if engine_kind == "library":
+        found = re.match(r"tesseract\s+(\S+)", tesserocr.tesseract_version())
+        return found.group(1) if found else tesserocr.tesseract_version().split("\n")[0]
     try:
         return str(pytesseract.get_tesseract_version())
     except pytesseract.TesseractNotFoundError as exc:  # pragma: no cover - install problem
-        raise MissingDependencyError("tesseract is not installed (apt install tesseract-ocr)") from exc
+        raise MissingDependencyError(_MISSING) from exc
+
+
+@functools.lru_cache(maxsize=1)
+def tessdata_dir() -> Path:
+    """The folder of the language data both engines read: the one the ``tesseract`` executable
+    reports (Debian: ``/usr/share/tesseract-ocr/5/tessdata``), else :data:`DEBIAN_TESSDATA`."""
+    try:
+        out = subprocess.run(["tesseract", "--list-langs"], capture_output=True, timeout=30, check=False)
+        found = re.search(r'languages in "([^"]+)"', out.stdout.decode("utf-8", "replace"))
+        if found and Path(found.group(1)).is_dir():
+            return Path(found.group(1))
+    except (OSError, subprocess.TimeoutExpired):  # pragma: no cover - no executable: the library alone
+        pass
+    return DEBIAN_TESSDATA
 
 
 @functools.lru_cache(maxsize=8)
 def available_languages() -> tuple[str, ...]:
-    try:
-        return tuple(pytesseract.get_languages(config=""))
-    except pytesseract.TesseractNotFoundError as exc:  # pragma: no cover
-        raise MissingDependencyError("tesseract is not installed (apt install tesseract-ocr)") from exc
+    """Languages whose ``.traineddata`` is in :func:`tessdata_dir`."""
+    _, languages = tesserocr.get_languages(f"{tessdata_dir()}/")
+    return tuple(languages)
 
 
 def check_language(lang: str) -> None:
+    """A typed error when a language of ``lang`` ("vie", "vie+eng") has no data installed."""
     missing = [part for part in lang.split("+") if part not in available_languages()]
     if missing:
         raise MissingDependencyError(
-            f"Tesseract language data missing: {', '.join(missing)} (apt install tesseract-ocr-vie)"
+            f"Tesseract language data missing in {tessdata_dir()}: {', '.join(missing)} "
+            "(apt install tesseract-ocr-vie)"
         )
 
 
@@ -133,7 +165,7 @@ def run(
         except pytesseract.TesseractError as exc:
             raise OcrError(f"Tesseract failed: {exc.message}", page=page) from exc
         except pytesseract.TesseractNotFoundError as exc:
-            raise MissingDependencyError("tesseract is not installed (apt install tesseract-ocr)") from exc
+            raise MissingDependencyError(_MISSING) from exc
         tsv = out_base.with_suffix(".tsv").read_text(encoding="utf-8", errors="replace")
         pdf = out_base.with_suffix(".pdf").read_bytes() if text_pdf else b""
     return TesseractOutput(tsv=tsv, text_pdf=pdf)
@@ -161,181 +193,62 @@ def osd(image: np.ndarray, *, timeout_s: float = 30.0) -> dict[str, str]:
     return fields
 
 
-# --- in-process engine (libtesseract through its C API) ----------------------------------------
-
-TSV_HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
-
-
-@functools.lru_cache(maxsize=1)
-def _library() -> ctypes.CDLL:
-    """libtesseract (``libtesseract5``, installed with ``tesseract-ocr``), its C API declared."""
-    name = ctypes.util.find_library("tesseract") or "libtesseract.so.5"
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError as exc:
-        raise MissingDependencyError(f"libtesseract not found ({name}): apt install tesseract-ocr") from exc
-    p, c_int, c_char_p = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p
-    for fn, res, args in (
-        ("TessBaseAPICreate", p, []),
-        ("TessBaseAPIDelete", None, [p]),
-        ("TessBaseAPIInit4", c_int, [p, c_char_p, c_char_p, c_int, p, c_int,
-                                     ctypes.POINTER(c_char_p), ctypes.POINTER(c_char_p), ctypes.c_size_t, c_int]),
-        ("TessBaseAPISetVariable", c_int, [p, c_char_p, c_char_p]),
-        ("TessBaseAPISetPageSegMode", None, [p, c_int]),
-        ("TessBaseAPISetImage", None, [p, p, c_int, c_int, c_int, c_int]),
-        ("TessBaseAPISetSourceResolution", None, [p, c_int]),
-        ("TessBaseAPIRecognize", c_int, [p, p]),
-        ("TessBaseAPIGetTsvText", p, [p, c_int]),
-        ("TessBaseAPIClear", None, [p]),
-        ("TessBaseAPIEnd", None, [p]),
-        ("TessDeleteText", None, [p]),
-        ("TessMonitorCreate", p, []),
-        ("TessMonitorDelete", None, [p]),
-        ("TessMonitorSetDeadlineMSecs", None, [p, c_int]),
-    ):
-        func = getattr(lib, fn)
-        func.restype, func.argtypes = res, args
-    line_images_as_pnm(lib)
-    return lib
-
-
-@functools.lru_cache(maxsize=1)
-def line_images_as_pnm(lib: ctypes.CDLL | None = None) -> bool:
-    """Spare Tesseract a PNG round trip per text line; ``True`` when done in this process.
-
-    Before the LSTM reads a line, Tesseract 5.3 (``ImageData::SetPixInternal``) stores the
-    line's image as PNG in memory (``pixWriteMem(..., IFF_PNG)``) and decodes it right back.
-    On the throughput benchmark's pages the zlib compression alone was ~10 % of the CPU time
-    of OCR (``perf``). Tesseract itself falls back to PNM there when Leptonica has no PNG; newer
-    Tesseract builds keep the image as it is (``TESSERACT_IMAGEDATA_AS_PIX``). Here the import
-    of ``pixWriteMem`` in the loaded libtesseract is pointed at Leptonica's ``pixWriteMemPnm``
-    (:mod:`pipeline.linkpatch`), which takes the same first three arguments; the reading is
-    bit for bit the same (PNM and PNG are both lossless; benchmarks/ocr_engine.py checks it and
-    measures the gain). The only other caller of ``pixWriteMem`` in libtesseract 5 is the
-    ScrollView debugging viewer. Nothing is changed (``False``) unless the library is
-    Tesseract 5 and its import of ``pixWriteMem`` is found and bound to Leptonica's.
-    """
-    from . import linkpatch
-
-    found = line_image_writer(lib or _library())
-    if found is None:
-        return False
-    slot, png, pnm = found
-    return linkpatch.redirect_import(slot, png, pnm)
-
-
-def line_image_writer(lib: ctypes.CDLL | None = None):
-    """libtesseract's import slot of ``pixWriteMem`` (:class:`pipeline.linkpatch.Slot`) with the
-    addresses of Leptonica's ``pixWriteMem`` and ``pixWriteMemPnm``; None where Tesseract is not
-    version 5 or the slot is not found."""
-    from . import linkpatch
-
-    lib = lib or _library()
-    try:
-        lib.TessVersion.restype = ctypes.c_char_p
-        if not (lib.TessVersion() or b"").startswith(b"5."):
-            return None
-        lept = ctypes.CDLL(ctypes.util.find_library("lept") or "liblept.so.5")
-        slot = linkpatch.find_slot(lib, "TessBaseAPICreate", "pixWriteMem")
-    except (OSError, AttributeError, ValueError):
-        return None
-    if slot is None:
-        return None
-    return slot, linkpatch.address_of(lept.pixWriteMem), linkpatch.address_of(lept.pixWriteMemPnm)
-
-
-@functools.lru_cache(maxsize=1)
-def _gomp() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("gomp") or "libgomp.so.1")
-    except OSError:  # pragma: no cover - a Tesseract built without OpenMP
-        return None
-
-
-def _limit_openmp() -> None:
-    """One OpenMP thread for Tesseract in the calling thread, whatever the environment said
-    when libgomp was loaded (``OMP_THREAD_LIMIT`` is read only then)."""
-    gomp = _gomp()
-    if gomp is not None:
-        gomp.omp_set_num_threads(1)
+# --- in-process engine (tesserocr) ---------------------------------------------------------------
 
 
 class Engine:
     """One initialised Tesseract: the language data loaded once, read with many times.
 
     Reading a page in process saves the ~0.1 s a page the executable spends loading ``vie``
-    and the image round trip through a file. Not thread-safe: :func:`engine` lends each to one
-    thread at a time.
+    and the image round trip through a file: the page's pixels go to Tesseract as they are
+    (``SetImageBytes``). Not thread-safe: :func:`engine` lends each to one thread at a time.
     """
 
     def __init__(self, lang: str, oem: int, user_patterns: Path | None):
         check_language(lang)
-        self._lib = _library()
-        self._handle = self._lib.TessBaseAPICreate()
-        names: list[bytes] = []
-        values: list[bytes] = []
-        if user_patterns is not None and user_patterns.exists():
-            names.append(b"user_patterns_file")
-            values.append(str(user_patterns).encode())
-        n = len(names)
-        rc = self._lib.TessBaseAPIInit4(
-            self._handle, None, lang.encode(), oem, None, 0,
-            (ctypes.c_char_p * max(n, 1))(*names), (ctypes.c_char_p * max(n, 1))(*values), n, 0,
-        )  # fmt: skip
-        if rc != 0:
-            self._lib.TessBaseAPIDelete(self._handle)
-            self._handle = None
-            raise MissingDependencyError(f"Tesseract could not load language {lang!r} (apt install tesseract-ocr-vie)")
         # Tesseract's chatter ("Detected 51 diacritics", "Empty page!!") would land in the worker's
         # log once per page; what matters reaches the caller as a typed error or in the TSV.
-        self._lib.TessBaseAPISetVariable(self._handle, b"debug_file", b"/dev/null")
-        for name, value in ENGINE_VARIABLES.items():
-            self._lib.TessBaseAPISetVariable(self._handle, name.encode(), value.encode())
+        variables = {"debug_file": "/dev/null", **ENGINE_VARIABLES}
+        if user_patterns is not None and user_patterns.exists():
+            variables["user_patterns_file"] = str(user_patterns)  # read at initialisation only
+        try:
+            self._api = tesserocr.PyTessBaseAPI(path=f"{tessdata_dir()}/", lang=lang, oem=int(oem),
+                                                variables=variables, init=True)  # fmt: skip
+        except RuntimeError as exc:
+            raise MissingDependencyError(
+                f"Tesseract could not load language {lang!r} from {tessdata_dir()} (apt install tesseract-ocr-vie)"
+            ) from exc
 
     def tsv(self, image: np.ndarray, *, dpi: int, psm: int, preserve_interword_spaces: bool, timeout_s: float,
             page: int | None = None) -> str:  # fmt: skip
         """The TSV of words (with the header line the executable writes) for one page image."""
-        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
             raise OcrError(f"OCR needs an 8-bit grey or RGB image, got {image.dtype} {image.shape}", page=page)
-        image = np.ascontiguousarray(image)
+        if self._api is None:
+            raise OcrError("the Tesseract engine was closed", page=page)
         height, width = image.shape[:2]
         depth = 1 if image.ndim == 2 else image.shape[2]
-        lib, handle = self._lib, self._handle
-        lib.TessBaseAPISetPageSegMode(handle, psm)
-        lib.TessBaseAPISetVariable(handle, b"preserve_interword_spaces", b"1" if preserve_interword_spaces else b"0")
-        lib.TessBaseAPISetImage(handle, image.ctypes.data, width, height, depth, width * depth)
-        lib.TessBaseAPISetSourceResolution(handle, int(dpi))
-        monitor = lib.TessMonitorCreate()
+        pixels = np.ascontiguousarray(image).tobytes()
+        api = self._api
+        api.SetPageSegMode(int(psm))
+        api.SetVariable("preserve_interword_spaces", "1" if preserve_interword_spaces else "0")
         try:
-            lib.TessMonitorSetDeadlineMSecs(monitor, int(timeout_s * 1000))
+            api.SetImageBytes(pixels, width, height, depth, width * depth)
+            api.SetSourceResolution(int(dpi))
             started = time.monotonic()
-            rc = lib.TessBaseAPIRecognize(handle, monitor)
+            done = api.Recognize(timeout=max(1, int(timeout_s * 1000)))
             if time.monotonic() - started >= timeout_s:
                 raise OcrTimeoutError(f"Tesseract took longer than {timeout_s:.0f} s", page=page)
-            if rc != 0:
-                raise OcrError(f"Tesseract failed to recognise the page (rc {rc})", page=page)
-            text = lib.TessBaseAPIGetTsvText(handle, 0)
-            if not text:
-                return TSV_HEADER
-            try:
-                return TSV_HEADER + ctypes.string_at(text).decode("utf-8", "replace")
-            finally:
-                lib.TessDeleteText(text)
+            if not done:
+                raise OcrError("Tesseract failed to recognise the page", page=page)
+            return TSV_HEADER + (api.GetTSVText(0) or "")
         finally:
-            lib.TessMonitorDelete(monitor)
-            lib.TessBaseAPIClear(handle)
+            api.Clear()
 
     def close(self) -> None:
-        if self._handle:
-            self._lib.TessBaseAPIEnd(self._handle)
-            self._lib.TessBaseAPIDelete(self._handle)
-            self._handle = None
-
-    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
+        if self._api is not None:
+            self._api.End()
+            self._api = None
 
 
 _pool_lock = threading.Lock()
@@ -356,7 +269,6 @@ def engine(lang: str, oem: int = 1, user_patterns: Path | None = None) -> Iterat
         found = idle.pop() if idle else None
     if found is None:
         found = Engine(lang, oem, user_patterns)
-    _limit_openmp()  # per calling thread
     try:
         yield found
     finally:
@@ -377,3 +289,58 @@ def glyphless_font_pdf(lang: str = "vie") -> bytes:
     searchable PDF's text layer (:mod:`pipeline.pdf`) is written in. Made once per process."""
     return run(np.full((64, 64), 255, dtype=np.uint8), dpi=300, lang=lang, psm=6, text_pdf=True,
                engine_kind="cli").text_pdf  # fmt: skip
+
+
+# --- opt-in: line images as PNM (OcrSettings.line_images_pnm, off by default) --------------------
+
+
+def line_image_writer():
+    """The import slot of ``pixWriteMem`` in the libtesseract ``tesserocr`` loaded
+    (:class:`pipeline.linkpatch.Slot`) with the addresses of its Leptonica's ``pixWriteMem`` and
+    ``pixWriteMemPnm``; None where Tesseract is not version 5 or the slot is not found."""
+    from . import linkpatch
+
+    if not tesseract_version("library").startswith("5."):
+        return None
+    tess = linkpatch.loaded_library("libtesseract")
+    lept = linkpatch.loaded_library("libleptonica") or linkpatch.loaded_library("liblept")
+    if tess is None or lept is None:
+        return None
+    try:
+        slot = linkpatch.find_slot(tess, "TessBaseAPICreate", "pixWriteMem")
+        png, pnm = linkpatch.address_of(lept.pixWriteMem), linkpatch.address_of(lept.pixWriteMemPnm)
+    except (OSError, AttributeError, ValueError):
+        return None
+    return None if slot is None else (slot, png, pnm)
+
+
+def line_images_as_pnm() -> bool:
+    """Opt-in (``OcrSettings.line_images_pnm``, ``SOHOA_OCR_LINE_IMAGES=pnm``; off by default):
+    spare Tesseract a PNG round trip per text line by rewriting one pointer of the loaded
+    libtesseract's global offset table; ``True`` when the redirect holds in this process.
+
+    Before the LSTM reads a line, Tesseract 5 (``ImageData::SetPixInternal``; still so in the
+    wheel's 5.5) stores the line's image as PNG in memory (``pixWriteMem(..., IFF_PNG)``) and
+    decodes it right back; the zlib compression is ~10 % of the CPU time of OCR
+    (benchmarks/ocr_engine.py measures it). The import of ``pixWriteMem`` is pointed at
+    Leptonica's ``pixWriteMemPnm``, which takes the same first three arguments; the reading is
+    bit for bit the same (both lossless; the benchmark and tests/test_linkpatch.py check it).
+    It makes a read-only page of another library writable for a moment (:mod:`pipeline.linkpatch`),
+    hence off by default. Nothing is changed (``False``) unless the library is Tesseract 5 and
+    its import of ``pixWriteMem`` is found and bound to Leptonica's.
+    """
+    from . import linkpatch
+
+    found = line_image_writer()  # libtesseract is loaded with tesserocr's extension module
+    if found is None:
+        return False
+    slot, png, pnm = found
+    return linkpatch.redirect_import(slot, png, pnm)
+
+
+def line_images_redirected() -> bool:
+    """Whether this process's libtesseract writes its line images as PNM (the opt-in applied)."""
+    import ctypes
+
+    found = line_image_writer()
+    return found is not None and ctypes.c_void_p.from_address(found[0].address).value == found[2]

@@ -1,9 +1,9 @@
-"""The in-process Tesseract keeps its line images as PNM, not PNG: the GOT slot of libtesseract's
-``pixWriteMem`` import points at Leptonica's ``pixWriteMemPnm``; the reading is the same, and
-the rewrite is refused whenever the slot is not what it should be."""
+"""No memory of another library is patched by default: the libtesseract ``tesserocr`` loaded calls
+Leptonica's own ``pixWriteMem`` (a PNG round trip per text line).
+The opt-in (``OcrSettings.line_images_pnm``) points that import at ``pixWriteMemPnm``; the reading is
+the same, and the rewrite is refused whenever the slot is not what it should be."""
 
 import ctypes
-import ctypes.util
 
 import numpy as np
 import pytest
@@ -16,7 +16,9 @@ FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 
 @pytest.fixture(scope="module")
 def lept():
-    return ctypes.CDLL(ctypes.util.find_library("lept") or "liblept.so.5")
+    found = linkpatch.loaded_library("libleptonica") or linkpatch.loaded_library("liblept")
+    assert found is not None
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,17 @@ def _pointer(address: int) -> int:
     return ctypes.c_void_p.from_address(address).value
 
 
+def _protection(address: int) -> str:
+    """"r--p", "rw-p": the protection of the page holding ``address``."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            bounds, perms = line.split()[:2]
+            start, end = (int(x, 16) for x in bounds.split("-"))
+            if start <= address < end:
+                return perms
+    raise AssertionError("address not mapped")
+
+
 def _page() -> np.ndarray:
     im = Image.new("L", (1700, 500), 255)
     draw = ImageDraw.Draw(im)
@@ -40,22 +53,28 @@ def _page() -> np.ndarray:
     return np.asarray(im)
 
 
-def test_loading_the_library_points_its_pixwritemem_import_at_the_pnm_writer(slot, lept):
-    assert _pointer(slot.address) == linkpatch.address_of(lept.pixWriteMemPnm)  # by _library() alone
-    assert tesseract.line_images_as_pnm() is True
+def _read(gray: np.ndarray) -> str:
+    return tesseract.run(gray, dpi=200, lang="vie", psm=4, text_pdf=False).tsv
 
 
-def test_the_reading_is_the_same_with_png_line_images(slot, lept):
+def test_by_default_libtesseract_calls_leptonicas_own_writer(slot, lept):
+    assert "5898/UBND-KSTT" in _read(_page())  # a page read in process, with the default settings
+    assert _pointer(slot.address) == linkpatch.address_of(lept.pixWriteMem)
+    assert tesseract.line_images_redirected() is False
+
+
+def test_the_opt_in_redirects_line_images_to_pnm_and_reads_the_same(slot, lept):
     png, pnm = linkpatch.address_of(lept.pixWriteMem), linkpatch.address_of(lept.pixWriteMemPnm)
     gray = _page()
-    kwargs = dict(dpi=200, lang="vie", psm=4, text_pdf=False)
-    with_pnm = tesseract.run(gray, **kwargs).tsv
-    assert linkpatch.redirect_import(slot, pnm, png)  # undo: Tesseract's own PNG round trip
+    with_png = _read(gray)
+    protection = _protection(slot.address)
     try:
-        assert _pointer(slot.address) == png
-        with_png = tesseract.run(gray, **kwargs).tsv
+        assert tesseract.line_images_as_pnm() is True
+        assert _pointer(slot.address) == pnm and tesseract.line_images_redirected()
+        assert _protection(slot.address) == protection  # a read-only page is writable only for the write
+        with_pnm = _read(gray)
     finally:
-        assert linkpatch.redirect_import(slot, png, pnm)
+        assert linkpatch.redirect_import(slot, pnm, png)  # back to the default for the other tests
     assert "5898/UBND-KSTT" in with_pnm
     assert with_pnm == with_png
 
