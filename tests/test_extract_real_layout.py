@@ -279,3 +279,21 @@ def test_the_e_portal_is_cong_not_cong():
     signature(b, y + 80, "KT. CHỦ TỊCH", "PHÓ CHỦ TỊCH", "Trần Phước Hiền", ["Như trên", "Công TTĐT tỉnh", "Lưu: VT, NC"])
     ex = extract([b.result()], use_model=False)
     assert ex.fields["recipients"] == ["Như trên", "Cổng TTĐT tỉnh", "Lưu: VT, NC"]
+
+
+def test_a_header_whose_number_and_day_are_handwritten_ends_above_the_type_name():
+    """No printed number or date ends the header ('Số:' lost beside the handwritten digits, the day
+    and 'tháng' written in by hand, as on a real Chỉ thị): the header band
+    must still end above 'CHỈ THỊ', or the trích yếu under it is cut at the header's column edge
+    (and a model span running into the body took its place, unflagged, on two real scans)."""
+    b = header(["ỦY BAN NHÂN DÂN", "TỈNH QUẢNG NGÃI"], "/CT-UBND", "Quảng Ngãi, ngày 12 năm 2021")
+    y = b.y + 80
+    b.row(y, (C, "CHỈ THỊ"))
+    b.row(y + 66, (C, "Về việc tăng cường các biện pháp bảo đảm đón Tết Nguyên đán"))
+    b.row(y + 132, (C, "Nhâm Dần năm 2022 đầm ấm, an toàn và tiết kiệm"))
+    b.row(y + 198, (C, "trên địa bàn tỉnh"))
+    y = body(b, y + 330)
+    signature(b, y + 80, "KT. CHỦ TỊCH", "PHÓ CHỦ TỊCH", "Trần Hoàng Tuấn", ["Như trên", "Lưu: VT, NC"])
+    ex = extract([b.result()], use_model=False)
+    assert ex.fields["subject"] == ("tăng cường các biện pháp bảo đảm đón Tết Nguyên đán Nhâm Dần năm 2022 "
+                                    "đầm ấm, an toàn và tiết kiệm trên địa bàn tỉnh")  # fmt: skip

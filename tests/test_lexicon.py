@@ -35,8 +35,14 @@ def test_a_word_that_stands_alone_is_kept_even_when_a_neighbour_would_make_anoth
     assert _marks("Ủy ban nhân dân tỉnh Quảng Ngãi", {"tỉnh"}) == "Ủy ban nhân dân tỉnh Quảng Ngãi"
 
 
-def test_a_long_fixed_phrase_takes_its_marks_from_the_dictionary():
+def test_a_long_fixed_phrase_takes_its_marks_from_the_dictionary_however_confidently_read():
     assert _marks("Ủy viên Uy ban nhân dân tỉnh", {"Uy"}) == "Ủy viên Ủy ban nhân dân tỉnh"
+    assert _marks("Ủy viên Uy ban nhân dân tỉnh", set()) == "Ủy viên Ủy ban nhân dân tỉnh"
+
+
+def test_the_text_layer_of_a_pdf_is_never_repaired():
+    tokens = "Uy ban nhân dân".split()
+    assert restore_doubtful_marks(tokens, [100.0] * 4) == (tokens, [])
 
 
 def test_trailing_punctuation_and_capitals_are_kept():

@@ -194,9 +194,16 @@ class HeaderLayout:
         # Header ends with the row of the number / place-date; re-split only that far (a
         # centred type name below must not be cut).
         end = y0 + 12 * self.h
+        # the number and the day written in by hand can leave no printed date or number to end
+        # the header on: it then ends above the type name ("CHỈ THỊ", "TỜ TRÌNH"; read on the
+        # unsplit lines), or the trích yếu under it would be cut at the column edge
+        type_top = min((ln.top for ln in raw if y0 + 3 * self.h < ln.top < end and _type_name_line(ln)), default=end)
         for ln in first:
             if ln.top < y0:
                 continue
+            if ln.top >= type_top:
+                end = type_top - 0.2 * self.h
+                break
             if find_date(ln.text) or find_number(ln.text):
                 end = ln.bottom + 0.5 * self.h
                 break
@@ -217,6 +224,11 @@ class HeaderLayout:
 
 
 _STAMP_FIELDS = ("so", "ngay", "chuyen", "luu ho so", "gio", "s6", "den")
+
+
+def _type_name_line(ln: Line) -> bool:
+    """A short line in capitals naming a document type: the type name under the header."""
+    return len(ln.words) <= 4 and uppercase_ratio(ln.text) > 0.8 and match_doc_type(ln.text) is not None
 
 
 def _stamp_zones(lines: list[Line], h: float) -> list[tuple[float, float, float, float]]:

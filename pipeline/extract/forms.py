@@ -19,7 +19,16 @@ import re
 
 from ..identifiers import parse_personal_id, validate_tax_code
 from ..records import FieldEvidence
-from .common import clean_spaces, find_date, fold, nfc, proper_case_agency, proper_case_person, uppercase_ratio
+from .common import (
+    clean_spaces,
+    find_date,
+    fold,
+    nfc,
+    proper_case_agency,
+    proper_case_person,
+    restore_surname,
+    uppercase_ratio,
+)
 from .layout import Line, page_lines
 from .result import Extraction
 
@@ -161,7 +170,7 @@ def extract_form(record_type: str, pages) -> Extraction:
         for name in ("full_name", "mother_name", "father_name"):
             if name in vals:
                 v, ln = vals[name]
-                ex.set(name, proper_case_person(v), ln.confidence, _ev(ln))
+                ex.set(name, restore_surname(proper_case_person(v)), ln.confidence, _ev(ln))  # "Hưỳnh" → "Huỳnh"
         if "date_of_birth" in vals:
             _date_field(ex, "date_of_birth", *vals["date_of_birth"])
         for name in ("sex", "ethnicity", "nationality", "place_of_birth", "book_number"):
@@ -199,7 +208,7 @@ def extract_form(record_type: str, pages) -> Extraction:
                 ex.set(name, v, ln.confidence, _ev(ln))
         if "owner_name" in vals:
             v, ln = vals["owner_name"]
-            ex.set("owner_name", proper_case_person(v), ln.confidence, _ev(ln))
+            ex.set("owner_name", restore_surname(proper_case_person(v)), ln.confidence, _ev(ln))
         if "business_lines" in vals:
             v, ln = vals["business_lines"]
             ex.set("business_lines", [clean_spaces(x) for x in re.split(r"[;]", v) if x.strip()], ln.confidence, _ev(ln))

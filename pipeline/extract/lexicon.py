@@ -39,6 +39,9 @@ from .common import PROVINCES, fold, nfc
 #: read words were right on every real scan of the development set.
 MAX_WORD_CONF = 90.0
 
+#: Confidence of a word of the PDF's own text layer (:mod:`pipeline.pdfsource`): never repaired.
+TEXT_LAYER_CONF = 100.0
+
 #: Old ("hoà, thuỷ") and new ("hòa, thủy") placement of a tone mark on oa/oe/uy: both are
 #: correct Vietnamese; pyvi's list uses the old one, Decree 30 texts mostly the new one.
 _OLD_TO_NEW = {
@@ -118,10 +121,11 @@ def restore_doubtful_marks(tokens: list[str], confs: list[float]) -> tuple[list[
 
     ``confs``: each token's OCR confidence (0–100; 100 for text-layer words). Two rules, in order:
 
-    1. **Phrases**: a run of 3–5 tokens whose letters without marks are those of exactly one
-       dictionary entry ("Uy ban nhân dân" → "Ủy ban nhân dân"), one of them read below
-       :data:`MAX_WORD_CONF`, takes the entry's marks. Runs that long do not collide by accident
-       (30 of 2 679 such entries share their letters with another, all reduplicatives).
+    1. **Phrases**: a run of 3–5 OCR tokens whose letters without marks are those of exactly one
+       dictionary entry ("Uy ban nhân dân" → "Ủy ban nhân dân") takes the entry's marks, however
+       confidently Tesseract read them (Tesseract 5.5 reads that "Uy" at 90+). Runs that long do
+       not collide by accident (30 of 2 679 such entries share their letters with another, all
+       reduplicatives, and those are left alone).
     2. **Pairs**: a low-confidence word that is no word on its own (no one-syllable entry: "bỗ")
        and joins neither neighbour, where exactly one spelling with the same letters joins one
        ("bổ nhiệm"), takes that spelling. A word that stands alone ("tỉnh", "bãi", "uy") is never
@@ -141,8 +145,8 @@ def restore_doubtful_marks(tokens: list[str], confs: list[float]) -> tuple[list[
             span = range(i, i + n)
             if done.intersection(span) or not all(_WORD.match(keys[j]) for j in span):
                 continue
-            if min(confs[j] for j in span) >= MAX_WORD_CONF:
-                continue
+            if min(confs[j] for j in span) >= TEXT_LAYER_CONF:
+                continue  # the PDF's own text: as written
             entry = d.phrases.get(fold(" ".join(keys[j] for j in span)))
             if entry is None or len(entry) != 1:
                 continue
