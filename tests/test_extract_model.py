@@ -62,6 +62,9 @@ def test_model_fills_the_signature_block_when_layout_cues_are_missing():
     assert both.fields.get("signer") == "Nguyễn Hải Ninh"
     assert both.evidence["signer"].method == "model" and both.evidence["signer"].boxes
     assert 0 < both.confidence["signer"] <= 0.75
+    # a value the model alone gives is shown to a steward, never handed on unreviewed
+    assert any(i.field == "signer" and "model alone" in i.message for i in both.issues)
+    assert not any(i.field == "number" for i in both.issues)
 
 
 def _header_page(issuer_rows: list[str], number: str = "Số: 1742/QĐ-KSTT") -> PageResult:

@@ -23,7 +23,9 @@ Combination (:func:`apply_model`), field by field:
 * issuer, issuer_parent, signer_title, subject: the lexicon corrects syllables printed in capitals
   whose written form the context contradicts; a changed value gets evidence method ``model``.
 
-Required fields the model fills stay subject to the usual review threshold.
+A value the NER model alone gives (the rules found none, or none passing the field's check) is
+named in ``review_reasons``: the model is trained on generated pages, and on real scans its spans
+ran into the body.
 """
 
 from __future__ import annotations
@@ -417,6 +419,10 @@ def _apply_ner(ex: Extraction, pages, nlp, lex: Lexicon | None) -> None:
             if value and check(value):
                 ex.set(name, value, MODEL_WEIGHT * _conf(ws), _ev(page_no, ws))
                 ex.hints.setdefault("model_fields", {})[name] = "ner"
+                # trained on generated pages only: on real scans its spans ran into the body
+                # (two trích yếu of the development set), so a value it alone gives is reviewed
+                ex.flag(name, "low_confidence", "read by the trained model alone (no layout rule gave a value "
+                        "that passes its check): confirm against the page")  # fmt: skip
                 return
 
     rules_issuer = "issuer" in ex.fields
