@@ -323,13 +323,14 @@ def base_record(
     error: ErrorItem | None = None,
     record_type: str = "admin_document",
     lang: str = "vie",
+    ocr_engine: str = "library",
 ) -> dict[str, Any]:
     provenance = Provenance(
         source_sha256=ref.document_id,
         source_size=ref.size,
         page_sha256=[p.image_sha256 for p in page_results],
         pipeline_version=__version__,
-        engines=engine_versions(lang),
+        engines=engine_versions(lang, ocr_engine),
         processed_at=datetime.now(timezone.utc).replace(microsecond=0),
         unit=ref.unit,
         dossier=ref.dossier,
@@ -383,7 +384,8 @@ def build_record(
     images = [o.image_jpeg if o.result.text_source == "ocr" else None for o in outputs]
     extraction = extract(results, images=images, model_dir=settings.model_dir if settings else None,
                          signatures=signatures)  # fmt: skip
-    record = base_record(ref, len(results), results, status="ok", record_type=extraction.record_type)
+    record = base_record(ref, len(results), results, status="ok", record_type=extraction.record_type,
+                         ocr_engine=settings.ocr.engine if settings is not None else "library")
     record["provenance"]["signatures"] = signatures
     sources = {p.page: p.text_source for p in results}
     for ev in extraction.evidence.values():

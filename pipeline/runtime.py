@@ -87,8 +87,10 @@ def _file_sha256(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def engine_versions(lang: str = "vie") -> dict[str, str]:
-    """Versions of every engine and model that shapes a record (bound into its provenance)."""
+def engine_versions(lang: str = "vie", ocr_engine: str = "library") -> dict[str, str]:
+    """Versions of every engine and model that shapes a record (bound into its provenance);
+    ``ocr_engine``: the engine that read the pages ("library": tesserocr's Tesseract, "cli":
+    the executable's — two different Tesseract versions)."""
     import cv2
     import numpy
     import PIL
@@ -97,7 +99,7 @@ def engine_versions(lang: str = "vie") -> dict[str, str]:
 
     versions = {
         "sohoa": __version__,
-        "tesseract": tesseract.tesseract_version(),
+        "tesseract": tesseract.tesseract_version(ocr_engine),
         "opencv": cv2.__version__,
         "pillow": PIL.__version__,
         "numpy": numpy.__version__,
