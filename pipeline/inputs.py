@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Iterable, Iterator
 
 from .load import SUPPORTED_SUFFIXES
 
@@ -54,12 +54,20 @@ class S3InputFile:
         return self.object_size
 
     def read(self) -> bytes:
-        resp = self.client.get_object(self.bucket, self.key)  # type: ignore[attr-defined]
-        try:
-            return resp.read()
-        finally:
-            resp.close()
-            resp.release_conn()
+        """The object's bytes; an S3 outage is ridden out by the one retry layer (the same
+        budget as the warehouse's, :mod:`pipeline.retry`), a refusal raised at once."""
+        from .retry import DEFAULT_POLICY
+        from .warehouse import s3_call  # deferred: loads minio, only for s3:// inputs
+
+        def get() -> bytes:
+            resp = self.client.get_object(self.bucket, self.key)  # type: ignore[attr-defined]
+            try:
+                return resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+
+        return s3_call(f"read s3://{self.bucket}/{self.key}", "input", get, DEFAULT_POLICY)
 
 
 def iter_input_files(paths: Iterable[str | Path]) -> Iterator[InputFile]:
@@ -114,6 +122,7 @@ def iter_s3_inputs(url: str, *, secure: bool | None = None) -> Iterator[S3InputF
     from minio import Minio
 
     from .errors import ConfigurationError
+    from .warehouse import single_layer_pool  # deferred with minio: only for s3:// inputs
 
     parts = urlsplit(url)
     secure = s3_input_secure(url, secure)
@@ -125,6 +134,7 @@ def iter_s3_inputs(url: str, *, secure: bool | None = None) -> Iterator[S3InputF
         access_key=unquote(parts.username or ""),
         secret_key=unquote(parts.password or ""),
         secure=secure,
+        http_client=single_layer_pool(),
     )
     for obj in client.list_objects(bucket, prefix=prefix, recursive=True):
         if obj.is_dir or Path(obj.object_name).suffix.lower() not in SUPPORTED_SUFFIXES:

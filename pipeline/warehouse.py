@@ -27,9 +27,10 @@ from __future__ import annotations
 import io
 import json
 import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 from urllib.parse import quote, unquote
 
 import urllib3
@@ -53,6 +54,44 @@ _CONNECTION_ERRORS = (
 )
 #: S3 error codes that say "try again later" (the server is starting, overloaded, or failed inside)
 _TRANSIENT_S3_CODES = ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "ServerBusy")
+
+
+def single_layer_pool() -> urllib3.PoolManager:
+    """The minio client's HTTP pool: it retries nothing (connect, read, status, other: 0), so
+    that :mod:`pipeline.retry` is the one layer; a hung server (SIGSTOP) holds a request up to
+    120 s, then the retry layer goes on."""
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=5, read=120),
+        retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=3, raise_on_status=False),
+        maxsize=16,
+    )
+
+
+def s3_call(what: str, endpoint: str, fn: Callable[[], T], policy: RetryPolicy) -> T:
+    """``fn()`` (one S3 request) with minio's errors mapped to typed ones — unreachable, 5xx
+    and S3's busy codes transient (:class:`WarehouseUnavailableError`), refusals not — and the
+    transient ones retried by the one retry layer under ``policy``."""
+
+    def attempt() -> T:
+        try:
+            return fn()
+        except S3Error as exc:
+            status = getattr(exc.response, "status", 0) or 0
+            if exc.code in _TRANSIENT_S3_CODES or status >= 500:
+                raise WarehouseUnavailableError(f"{what}: S3 answered {exc.code}") from exc
+            raise WarehouseError(f"{what}: S3 refused: {exc.code}: {exc.message}") from exc
+        except ServerError as exc:  # a status without an S3 error body
+            if exc.status_code >= 500:
+                raise WarehouseUnavailableError(f"{what}: S3 answered HTTP {exc.status_code}") from exc
+            raise WarehouseError(f"{what}: S3 answered HTTP {exc.status_code}") from exc
+        except InvalidResponseError as exc:  # not S3's XML: a proxy's page, or a server starting up
+            if (exc._code or 0) >= 500:
+                raise WarehouseUnavailableError(f"{what}: S3 answered HTTP {exc._code}") from exc
+            raise WarehouseError(f"{what}: S3 answered something else than S3: {exc}") from exc
+        except _CONNECTION_ERRORS as exc:
+            raise WarehouseUnavailableError(f"{what}: S3 endpoint {endpoint} unreachable ({type(exc).__name__})") from exc
+
+    return retry(attempt, policy, what=what)
 
 
 def _shard(document_id: str) -> str:
@@ -95,40 +134,13 @@ class Warehouse:
             secret_key=settings.secret_key,
             secure=settings.secure,
             region=settings.region,
-            http_client=urllib3.PoolManager(
-                # a hung server (SIGSTOP) holds a request up to 120 s, then the retry layer goes on
-                timeout=urllib3.Timeout(connect=5, read=120),
-                # no retry here (connect, read, status, other: 0): pipeline.retry is the one layer
-                retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=3, raise_on_status=False),
-                maxsize=16,
-            ),
+            http_client=single_layer_pool(),
         )
 
     # -- plumbing -----------------------------------------------------------------------
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        def attempt() -> T:
-            try:
-                return fn()
-            except S3Error as exc:
-                status = getattr(exc.response, "status", 0) or 0
-                if exc.code in _TRANSIENT_S3_CODES or status >= 500:
-                    raise WarehouseUnavailableError(f"{what}: S3 answered {exc.code}") from exc
-                raise WarehouseError(f"{what}: S3 refused: {exc.code}: {exc.message}") from exc
-            except ServerError as exc:  # a status without an S3 error body
-                if exc.status_code >= 500:
-                    raise WarehouseUnavailableError(f"{what}: S3 answered HTTP {exc.status_code}") from exc
-                raise WarehouseError(f"{what}: S3 answered HTTP {exc.status_code}") from exc
-            except InvalidResponseError as exc:  # not S3's XML: a proxy's page, or a server starting up
-                if (exc._code or 0) >= 500:
-                    raise WarehouseUnavailableError(f"{what}: S3 answered HTTP {exc._code}") from exc
-                raise WarehouseError(f"{what}: S3 answered something else than S3: {exc}") from exc
-            except _CONNECTION_ERRORS as exc:
-                raise WarehouseUnavailableError(
-                    f"{what}: S3 endpoint {self.settings.endpoint} unreachable ({type(exc).__name__})"
-                ) from exc
-
-        return retry(attempt, self.retry_policy, what=what)
+        return s3_call(what, self.settings.endpoint, fn, self.retry_policy)
 
     def retention(self) -> Retention | None:
         """Compliance-mode retention for a write-once object (originals, record versions, audit
@@ -137,7 +149,7 @@ class Warehouse:
         version or shorten its retention until it expires."""
         if self.settings.retention_days <= 0:
             return None
-        until = datetime.now(timezone.utc) + timedelta(days=self.settings.retention_days)
+        until = datetime.now(UTC) + timedelta(days=self.settings.retention_days)
         return Retention(COMPLIANCE, until.replace(tzinfo=None))
 
     def _put(self, key: str, data: bytes, content_type: str, **kwargs) -> StoredObject:

@@ -10,6 +10,7 @@ original, one record version, nothing in the failed area)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -121,5 +122,30 @@ def test_an_s3_outage_mid_batch_fails_nothing(kind, small_batch, client, signer_
         if kind == "killed":
             state = json.loads((tmp_path / "s3-home" / "s3" / "server.json").read_text())
             assert state["restarts"] == 1 and state["restart_log"][0]["exit_code"] == -signal.SIGKILL
+    finally:
+        s3.stop()
+
+
+def test_an_s3_input_is_read_through_an_outage_of_its_server(tmp_path):
+    """`sohoa digitize s3://…` reads its inputs through the same retry layer as the warehouse:
+    the input bucket's server gone for a few seconds (every connection refused) costs time, not
+    the document (minio's own pool gave up after ~3 s of quick retries)."""
+    from pipeline.inputs import iter_s3_inputs
+    from pipeline.s3server import EmbeddedS3
+
+    s3 = EmbeddedS3(tmp_path / "s3")
+    s3.start()
+    try:
+        s = s3.settings
+        s3.ensure_bucket("inputs")
+        Warehouse(s).client.put_object("inputs", "scans/a.png", io.BytesIO(b"scan"), 4)
+        (item,) = list(iter_s3_inputs(f"s3://{s.access_key}:{s.secret_key}@{s.endpoint}/inputs/scans/"))
+        s3.stop()
+        back = threading.Timer(8.0, s3.start)
+        back.start()
+        started = time.monotonic()
+        assert item.read() == b"scan"
+        assert time.monotonic() - started >= 7.0  # it waited for the server, and got the bytes
+        back.join()
     finally:
         s3.stop()
