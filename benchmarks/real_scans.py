@@ -256,13 +256,13 @@ def main(argv=None) -> int:
         cells = [f"{s['fields'][f]['right']:>2} / {s['fields'][f]['flagged']:>2} / {s['fields'][f]['silent']:>2}" for s in scores.values()]
         print(f"{f:18}" + "".join(f"{c:>30}" for c in cells))
     n = len(truth) * len(FIELDS)
-    cells = [f"{s['total']['right']}/{n} ({100 * s['total']['right'] / n:.0f} %) silent {s['total']['silent']}" for s in scores.values()]
+    cells = [f"{s['total']['right']}/{n} ({100 * s['total']['right'] / n:.1f} %) silent {s['total']['silent']}" for s in scores.values()]
     print(f"{'all fields':18}" + "".join(f"{c:>30}" for c in cells))
     printed = ("doc_type", "issuer", "subject", "signer", "signer_title")
     cells = []
     for s in scores.values():
         right = sum(s["fields"][f]["right"] for f in printed)
-        cells.append(f"{right}/{len(truth) * len(printed)} ({100 * right / (len(truth) * len(printed)):.0f} %)")
+        cells.append(f"{right}/{len(truth) * len(printed)} ({100 * right / (len(truth) * len(printed)):.1f} %)")
     print(f"{'printed 5 fields':18}" + "".join(f"{c:>30}" for c in cells))
     cells = [f"{s['ok']} ok, {s['ok_wrong']} with a wrong field" for s in scores.values()]
     print(f"{'ok records':18}" + "".join(f"{c:>30}" for c in cells))
