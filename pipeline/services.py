@@ -23,8 +23,18 @@ from dataclasses import replace
 from pathlib import Path
 
 from .config import Settings, SignerSettings
-from .supervise import Watchdog, classify, cmdline, locked, now_iso, owner_fields, process_start, read_state
-from .supervise import terminate, write_state
+from .supervise import (
+    Watchdog,
+    classify,
+    cmdline,
+    locked,
+    now_iso,
+    owner_fields,
+    process_start,
+    read_state,
+    terminate,
+    write_state,
+)
 
 log = logging.getLogger("sohoa.services")
 
@@ -103,18 +113,9 @@ class SupervisedSigner:
 
     def _settings_of(self, url: str) -> SignerSettings:
         """The client settings of a signer another command runs (as EmbeddedSigner.start makes them)."""
-        from .signer.keystore import StateLayout, read_client_secrets
+        from .signer.embedded import client_settings
 
-        secrets = read_client_secrets(self.state_dir)
-        return SignerSettings(
-            url=url,
-            username=secrets.username,
-            password=secrets.password,
-            credential_id=secrets.credential_id,
-            pin=secrets.pin,
-            trust_anchor=StateLayout(self.state_dir).root_cert,
-            timestamp_url=f"{url}/tsa",
-        )
+        return client_settings(self.state_dir, url)
 
     def _record(self, *, restarts: int, restart_log: list) -> None:
         proc = self.signer._proc
@@ -204,7 +205,7 @@ def running_services(settings: Settings, *, need_signer: bool = True) -> Iterato
         from .errors import ConfigurationError, WarehouseError
         from .warehouse import Warehouse
 
-        warehouse = Warehouse(settings.warehouse)
+        warehouse = Warehouse(settings.resolved_warehouse())
         try:
             warehouse.ensure_bucket()  # the bucket exists: checks its versioning and Object Lock
         except WarehouseError as exc:

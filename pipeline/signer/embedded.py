@@ -26,6 +26,21 @@ from .keystore import StateLayout, read_client_secrets
 STATE_UMASK = 0o077
 
 
+def client_settings(state_dir: Path, url: str) -> SignerSettings:
+    """The pipeline's client settings for the embedded signer of ``state_dir`` serving at ``url``
+    (its pipeline user, credential and PIN from the state's client secrets; its CA as trust anchor)."""
+    secrets = read_client_secrets(state_dir)
+    return SignerSettings(
+        url=url,
+        username=secrets.username,
+        password=secrets.password,
+        credential_id=secrets.credential_id,
+        pin=secrets.pin,
+        trust_anchor=StateLayout(state_dir).root_cert,
+        timestamp_url=f"{url}/tsa",
+    )
+
+
 @dataclass
 class EmbeddedSigner:
     """A signer child process; ``settings`` is valid once :meth:`start` returned."""
@@ -90,16 +105,7 @@ class EmbeddedSigner:
             time.sleep(0.05)
         url = port_file.read_text().strip()
         self.port = int(url.rsplit(":", 1)[1])  # a restart comes back on the same port
-        secrets = read_client_secrets(self.state_dir)
-        self.settings = SignerSettings(
-            url=url,
-            username=secrets.username,
-            password=secrets.password,
-            credential_id=secrets.credential_id,
-            pin=secrets.pin,
-            trust_anchor=StateLayout(self.state_dir).root_cert,
-            timestamp_url=f"{url}/tsa",
-        )
+        self.settings = client_settings(self.state_dir, url)
         return self.settings
 
     def stop(self) -> None:
