@@ -2,7 +2,7 @@
 # sohoa set-up, idempotent, for a fresh Debian machine (root, Python 3.11).
 #
 #   bash setup.sh demo   install everything, digitize samples/ (embedded Dask, S3, signer), export
-#   bash setup.sh test   install everything (with test tools), run the test suite
+#   bash setup.sh test   install everything (with test tools), run ruff, mypy and the test suite
 #
 # It installs Debian packages (Tesseract with Vietnamese, poppler, fonts; Chromium for the
 # browser tests), creates .venv/ in the repository root and installs the package into it.
@@ -60,6 +60,12 @@ case "$mode" in
     exit "${status:-0}"
     ;;
   test)
+    # lint and types first (config: pyproject.toml [tool.ruff], [tool.mypy]): a finding fails the run
+    echo "== ruff check ."
+    .venv/bin/ruff check . || { echo "setup: ruff found problems (above)" >&2; exit 1; }
+    echo "== mypy"
+    .venv/bin/mypy || { echo "setup: mypy found type errors (above)" >&2; exit 1; }
+    echo "== pytest"
     exec .venv/bin/python -m pytest "$@"
     ;;
   bench)

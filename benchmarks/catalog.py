@@ -27,15 +27,15 @@ import csv
 import hashlib
 import json
 import random
-import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -67,7 +67,7 @@ def synthetic_rows(n: int, ring, rng: random.Random) -> tuple[list[dict], list[s
     from pipeline.pii import blind_index
     from pipeline.warehouse import Warehouse
 
-    at = datetime.now(timezone.utc) - timedelta(days=1)
+    at = datetime.now(UTC) - timedelta(days=1)
     rows, numbers, subjects = [], [], []
     start = date(2015, 1, 1)
     for i in range(n):
@@ -116,8 +116,16 @@ def delta_record(i: int, n: int, rng: random.Random) -> dict:
 def bench_size(s3_settings, n: int, args, ring, work: Path) -> dict[str, Any]:
     import duckdb
 
-    from pipeline.catalog.index import Catalog, catalog_add, compact, latest_rows, rows_table, write_generation
-    from pipeline.catalog.index import fold_text, normalize_number
+    from pipeline.catalog.index import (
+        Catalog,
+        catalog_add,
+        compact,
+        fold_text,
+        latest_rows,
+        normalize_number,
+        rows_table,
+        write_generation,
+    )
     from pipeline.warehouse import Warehouse
 
     rng = random.Random(n)

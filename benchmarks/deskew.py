@@ -32,9 +32,9 @@ import io
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -133,7 +133,7 @@ def render_table(
     row_h = round(px * 2.2)
     top = y
     while y + row_h < bottom:
-        for c0, c1 in zip(cols, cols[1:]):
+        for c0, c1 in zip(cols, cols[1:], strict=False):
             text = ""
             while i < len(words) and draw.textlength(f"{text} {words[i]}".strip(), font=font) < c1 - c0 - px:
                 text = f"{text} {words[i]}".strip()
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     per_page: dict[str, list[float]] = {}
     for name, fn in methods.items():
         errors, times = [], []
-        for sample, gray in zip(samples, grays):
+        for sample, gray in zip(samples, grays, strict=True):
             start = time.perf_counter()
             est = fn(sample.image if fn is method_sohoa else gray)  # sohoa: colour, as deskew_page
             times.append(time.perf_counter() - start)

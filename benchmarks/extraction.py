@@ -35,7 +35,6 @@ import argparse
 import hashlib
 import json
 import os
-import random
 import re
 import sys
 import time
@@ -126,7 +125,8 @@ def benchmark_specs(n: int):
 
 
 def _stamp(img, seed: int):
-    from samples.degrade import _np_rng, _stamp as paint  # the heavy level's receipt stamp
+    from samples.degrade import _np_rng  # the heavy level's receipt stamp
+    from samples.degrade import _stamp as paint
 
     arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
     from PIL import Image
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
 
     flagged_by: Counter = Counter()  # documents sending a field to review (rules + model)
     silent_fields: Counter = Counter()  # wrong values no review reason names
-    for (spec, font, stamp, *_), (path, pages_json, jpegs) in zip(jobs, docs):
+    for (spec, font, *_), (path, pages_json, jpegs) in zip(jobs, docs, strict=True):
         pages = [PageResult(**p) for p in pages_json]
         images = None if args.no_reread else [Path(j).read_bytes() for j in jpegs]
         scores = {}

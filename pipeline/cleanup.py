@@ -98,7 +98,7 @@ def suppress_seals(gray: np.ndarray, rgb: np.ndarray, min_area: int = 40) -> tup
     seal was found. Run on the illumination-normalised copy, where white is the paper: done
     before, the white seal would brighten the background estimate around it and leave a dark
     halo that Tesseract reads as characters."""
-    mask = seal_mask(rgb).astype(np.uint8)
+    mask: np.ndarray = seal_mask(rgb).astype(np.uint8)  # widened: OpenCV's stubs type results as any Mat
     if mask.mean() < 1e-4:
         return gray, False
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))  # uneven ink: join the dots
@@ -231,7 +231,7 @@ def clean_bitonal(page: ProcessedPage, settings: ImageSettings, max_pixels: int 
         ink, specks = remove_speckle(ink, page.dpi)
         if specks:
             flags.append(f"despeckled:{specks}")
-    gray = np.where(ink, 0, 255).astype(np.uint8)
+    gray: np.ndarray = np.where(ink, 0, 255).astype(np.uint8)  # widened: GaussianBlur returns any Mat
     if BITONAL_SMOOTH_SIGMA > 0:
         gray = cv2.GaussianBlur(gray, (0, 0), BITONAL_SMOOTH_SIGMA * page.dpi / 200)
     page = resample(replace(page, ocr_image=gray, flags=flags), settings.target_dpi, max_pixels)

@@ -20,8 +20,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
 from .config import ClusterSettings, Settings, settings_from_env
@@ -163,7 +163,7 @@ def cmd_digitize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .executor import DaskExecutor, InlineExecutor, dask_client
-    from .inputs import iter_inputs
+    from .inputs import InputFile, iter_inputs
     from .orchestrate import BatchRunner
     from .services import running_services
     from .warehouse import Warehouse
@@ -177,7 +177,7 @@ def cmd_digitize(args: argparse.Namespace) -> int:
             print(f"sohoa: --unit {args.unit!r}: a unit code is letters, digits, '.', '-', '_' (e.g. 000.00.01.H53)", file=sys.stderr)
             return ExitCode.bad_args
     inputs = list(iter_inputs(args.paths, s3_secure=getattr(args, "s3_secure", None)))
-    missing = [i.path for i in inputs if getattr(i, "explicit", False) and not i.path.exists()]
+    missing = [i.path for i in inputs if isinstance(i, InputFile) and i.explicit and not i.path.exists()]
     if missing:
         raise SohoaError(f"no such file or folder: {', '.join(map(str, missing))}")
     import tempfile
@@ -197,7 +197,7 @@ def cmd_digitize(args: argparse.Namespace) -> int:
             bar.write(f"  failed  {outcome.source_file}: [{outcome.error.stage}/{outcome.error.code}] {outcome.error.message}")
 
     with running_services(settings) as resolved:
-        warehouse = Warehouse(resolved.warehouse)
+        warehouse = Warehouse(resolved.resolved_warehouse())
         if args.inline:
             runner = BatchRunner(resolved, InlineExecutor(), warehouse, progress=progress, manifest_dir=resolved.home / "runs", unit=args.unit)
             summary = runner.run(inputs)
@@ -218,7 +218,7 @@ def cmd_digitize(args: argparse.Namespace) -> int:
             f"documents: {data['documents']}  ok: {data['ok']}  needs review: {data['needs_review']}  "
             f"failed: {data['failed']}  skipped (already stored): {data['skipped']}\n"
             f"pages: {data['pages']}  time: {data['seconds']:.1f} s  pages/second: {data['pages_per_second']:.2f}\n"
-            f"warehouse: {resolved.warehouse.url()}  manifest: {resolved.home / 'runs' / (summary.run_id + '.jsonl')}"
+            f"warehouse: {resolved.resolved_warehouse().url()}  manifest: {resolved.home / 'runs' / (summary.run_id + '.jsonl')}"
         )
     if data["failed"]:
         return ExitCode.some_documents_failed
@@ -262,12 +262,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     decrypted: list[str] = []
     try:
         with running_services(settings, need_signer=False) as resolved:
-            warehouse = Warehouse(resolved.warehouse)
+            warehouse = Warehouse(resolved.resolved_warehouse())
             keyring = None
             if args.decrypt:
                 from .pii import KeyRing
 
-                keyring = KeyRing.load(resolved.pii_keyring)
+                keyring = KeyRing.load(resolved.resolved_pii_keyring())
                 from .audit import write_audit
 
                 # fail closed: no personal data leaves before the access is logged
@@ -324,7 +324,7 @@ def export_archive(args: argparse.Namespace, settings: Settings) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = skipped = 0
     with running_services(settings, need_signer=False) as resolved:
-        wh = Warehouse(resolved.warehouse)
+        wh = Warehouse(resolved.resolved_warehouse())
         records = [r for r in wh.iter_records() if r.get("status") != "failed"]
         if args.format == "edxml":
             for record in records:
@@ -371,7 +371,8 @@ def unpack_packages(inputs: list, folder: Path) -> tuple[list, dict]:
     from . import edxml
     from .inputs import InputFile, document_id_of
 
-    out, packages = [], {}
+    out: list = []
+    packages: dict[str, edxml.Package] = {}
     for item in inputs:
         path = getattr(item, "path", None)
         if not (isinstance(item, InputFile) and item.explicit and path is not None and path.is_file()):
@@ -406,7 +407,7 @@ def attach_packages(resolved: Settings, warehouse, packages: dict) -> int:
     from .store import write_indexes
 
     keyring = KeyRing.load(resolved.pii_keyring) if resolved.pii_keyring else None
-    signer = RemoteSigner(resolved.signer)
+    signer = RemoteSigner(resolved.resolved_signer())
     updated = 0
     try:
         for document_id, package in packages.items():
@@ -487,10 +488,11 @@ def _stored_artefacts(settings: Settings, document_id: str) -> tuple[str, bytes,
     from .warehouse import Warehouse
 
     with running_services(settings, need_signer=False) as resolved:
-        wh = Warehouse(resolved.warehouse)
+        wh = Warehouse(resolved.resolved_warehouse())
         data = wh.get_record_bytes(document_id)
         if data is None:
-            raise SohoaError(f"no record for document {document_id} in {resolved.warehouse.url()}")
+            raise SohoaError(f"no record for document {document_id} in {resolved.resolved_warehouse().url()}")
+        original: bytes | None
         try:
             original = wh.get_original(document_id)
         except WarehouseError:
@@ -521,13 +523,14 @@ def cmd_get(args: argparse.Namespace) -> int:
     settings = _settings(args)
     out_dir = Path(args.output or document_id)
     with running_services(settings, need_signer=False) as resolved:
-        wh = Warehouse(resolved.warehouse)
+        wh = Warehouse(resolved.resolved_warehouse())
         data = wh.get_record_bytes(document_id)
         if data is None:
-            raise DocumentNotFoundError(f"no record for document {document_id} in {resolved.warehouse.url()}")
+            raise DocumentNotFoundError(f"no record for document {document_id} in {resolved.resolved_warehouse().url()}")
         # fail closed: nothing leaves before the access is logged
         write_audit(wh, cli_actor(), "document.get", documents=[document_id], detail={"to": str(out_dir)})
         pdf = wh.get_pdf(document_id)
+        original: bytes | None
         try:
             original = wh.get_original(document_id)
         except WarehouseError as exc:  # no retained version has its hash: what is stored, which verify names

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import ConfigurationError
@@ -104,7 +105,7 @@ class WarehouseSettings:
     retry_budget_s: float = RETRY_BUDGET_S  # transient S3 errors retried this long (pipeline.retry)
 
     @classmethod
-    def from_url(cls, url: str, **overrides) -> "WarehouseSettings":
+    def from_url(cls, url: str, **overrides) -> WarehouseSettings:
         """Parse ``http(s)://ACCESS:SECRET@host:port/bucket?retention_days=N``."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https", "s3"):
@@ -121,7 +122,7 @@ class WarehouseSettings:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         bucket = parts.path.strip("/") or "sohoa"
         query = parse_qs(parts.query)
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             endpoint=f"{parts.hostname}:{port}",
             access_key=access,
             secret_key=secret,
@@ -194,8 +195,25 @@ class Settings:
     force: bool = False  # reprocess documents already in the warehouse
     retry_budget_s: float = RETRY_BUDGET_S  # given to the embedded services' settings too (services.py)
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         return replace(self, **changes)
+
+    # the services :func:`pipeline.services.running_services` resolves: set on every settings it yields
+
+    def resolved_warehouse(self) -> WarehouseSettings:
+        if self.warehouse is None:
+            raise ConfigurationError("no warehouse: these settings were not resolved by running_services")
+        return self.warehouse
+
+    def resolved_signer(self) -> SignerSettings:
+        if self.signer is None:
+            raise ConfigurationError("no signer: these settings were not resolved by running_services")
+        return self.signer
+
+    def resolved_pii_keyring(self) -> Path:
+        if self.pii_keyring is None:
+            raise ConfigurationError("no PII key ring: these settings were not resolved by running_services")
+        return self.pii_keyring
 
 
 def default_home() -> Path:

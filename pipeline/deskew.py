@@ -299,7 +299,7 @@ def border_mask(gray: np.ndarray) -> np.ndarray | None:
         return None
     k = max(5, int(0.015 * max(h, w)))
     opened = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    mask = np.zeros_like(dark)
+    mask: np.ndarray = np.zeros_like(dark)  # uint8; widened: OpenCV's stubs type results as any Mat
     n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     for label in range(1, n):
         x, y, bw, bh, _ = stats[label]
@@ -557,6 +557,8 @@ def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
             flags.append("borders_removed")
     orientation = 0
     gray = text_gray(image)  # seal and stamp ink left out of the geometry measures
+    coarse: np.ndarray | None  # None: measured again on a turned page (below)
+    search: tuple[float, float] | None
     coarse = _coarse_mask(gray)  # shared by the quarter-turn test and the skew search
     search = _search(gray, settings.max_skew_deg, mask=coarse)  # ... and so is its coarse search
     if settings.fix_orientation:

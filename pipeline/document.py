@@ -12,7 +12,7 @@ import hashlib
 import io
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from . import __version__
 from .config import Settings
 from .errors import SohoaError
 from .models import DocumentInfo, ErrorItem, PageOutput, PageResult, SourceRef, Status
-from .records import FieldIssue, Provenance, SCHEMA_VERSIONS, schema_id
+from .records import SCHEMA_VERSIONS, FieldIssue, Provenance, schema_id
 from .runtime import engine_versions, runtime_for
 
 
@@ -110,6 +110,7 @@ def process_page_bytes(
         t0 = time.perf_counter() - fetch_seconds
         raster = render_page(data, info, page, settings.limits)
         timings["load"] = time.perf_counter() - t0
+        stamps: list[tuple[int, int, int, int]]  # pixels (pdfsource.Box): the PDF's e-signature stamps
         layer, stamps = None, []
         if info.media_type == PDF:
             from .pdfsource import page_source
@@ -278,6 +279,7 @@ def finalize_document(
             stored=stored,
             seconds=time.perf_counter() - started,
         )
+    assert isinstance(info, DocumentInfo)  # an ErrorItem is the error above
     try:
         outputs = [p for p in pages if isinstance(p, PageOutput)]
         record = build_record(ref, outputs, settings=settings, info=info)
@@ -331,7 +333,7 @@ def base_record(
         page_sha256=[p.image_sha256 for p in page_results],
         pipeline_version=__version__,
         engines=engine_versions(lang, ocr_engine),
-        processed_at=datetime.now(timezone.utc).replace(microsecond=0),
+        processed_at=datetime.now(UTC).replace(microsecond=0),
         unit=ref.unit,
         dossier=ref.dossier,
     )
@@ -372,10 +374,10 @@ def build_record(
 ) -> dict[str, Any]:
     """Quality gate, extraction and validation over the pages of one document; ``info`` brings the
     PDF's embedded signatures (kept in the provenance, and evidence for issuer, signer and date)."""
+    from .config import OcrSettings
     from .extract import extract
     from .quality import assess_page_text
     from .validate import validate_record
-    from .config import OcrSettings
 
     ocr_settings = settings.ocr if settings else OcrSettings()
     results = [o.result for o in outputs]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 from .config import ClusterSettings, Settings
 

@@ -107,7 +107,7 @@ def render_page(data: bytes, info: DocumentInfo, page: int, limits: LimitSetting
     else:
         image, dpi = _read_image_frame(data, page, limits)
     array = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
-    digest = hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()  # no copy
+    digest = hashlib.sha256(np.ascontiguousarray(array).data.cast("B")).hexdigest()  # no copy
     return RasterPage(page=page, image=array, dpi=dpi, sha256=digest)
 
 
@@ -164,12 +164,12 @@ def _scanned_page_image(data: bytes, page: int, limits: LimitSettings) -> tuple[
                 if "/Annots" in pg.obj or int(pg.obj.get("/Rotate", 0)) % 360:
                     return None
                 images = list(pg.images.values())
-                if len(images) != 1:
+                if len(images) != 1 or not isinstance(images[0], pikepdf.Stream):
                     return None
                 ops = pikepdf.parse_content_stream(pg)
-                if any(str(op) not in _IMAGE_ONLY_OPERATORS for _, op in ops):
+                if any(str(inst.operator) not in _IMAGE_ONLY_OPERATORS for inst in ops):
                     return None
-                draws = [operands for operands, op in ops if str(op) == "cm"]
+                draws = [inst.operands for inst in ops if str(inst.operator) == "cm"]
                 xobj = images[0]
                 if any(k in xobj for k in ("/SMask", "/Mask", "/ImageMask", "/Decode")):
                     return None
@@ -266,12 +266,13 @@ def _refuse_huge_pdf_images(data: bytes, page: int, limits: LimitSettings) -> No
             with pikepdf.open(io.BytesIO(data)) as pdf:
                 pg = pdf.pages[page - 1]
                 sizes = []
-                xobjects = pg.obj.get("/Resources", {}).get("/XObject", {})
+                none = pikepdf.Dictionary()  # an absent /Resources or /XObject: nothing painted
+                xobjects = pg.obj.get("/Resources", none).get("/XObject", none)
                 for _, xobj in xobjects.items():
                     if xobj.get("/Subtype") == "/Image":
                         sizes.append((xobj.get("/Width", 0), xobj.get("/Height", 0)))
                     elif xobj.get("/Subtype") == "/Form":
-                        inner = xobj.get("/Resources", {}).get("/XObject", {})
+                        inner = xobj.get("/Resources", none).get("/XObject", none)
                         sizes.extend((x.get("/Width", 0), x.get("/Height", 0)) for _, x in inner.items()
                                      if x.get("/Subtype") == "/Image")
     except Exception:  # noqa: BLE001 - a damaged file: the rasterizer reports it
@@ -368,7 +369,7 @@ def _read_image_frame(data: bytes, page: int, limits: LimitSettings) -> tuple[Im
         im, dpi = square_pixels(page_mode(im) if bitonal else im, xy, dpi, limits, bitonal=bitonal)
         im = page_mode(on_white(ImageOps.exif_transpose(im)))
         im, dpi = fit_working_resolution(im, dpi, limits)
-    except (DecompressionBombError,):
+    except DecompressionBombError:
         raise
     except (OSError, ValueError, SyntaxError) as exc:
         raise CorruptDocumentError(

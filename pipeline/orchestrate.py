@@ -14,10 +14,11 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .config import Settings
 from .document import DocumentOutcome, finalize_document, prepare_document, process_page
@@ -212,8 +213,8 @@ class BatchRunner:
         return configured or max(2, 4 * self.executor.worker_count())
 
     def run(self, inputs: Iterable[InputFile | S3InputFile]) -> BatchSummary:
-        run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
-        summary = BatchSummary(run_id=run_id, started_at=datetime.now(timezone.utc))
+        run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+        summary = BatchSummary(run_id=run_id, started_at=datetime.now(UTC))
         t0 = time.perf_counter()
         manifest = self._open_manifest(run_id)
         source = iter(inputs)

@@ -109,7 +109,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal, NotRequired, TypedDict
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -157,9 +157,9 @@ READ_ROLES: frozenset[str] = frozenset({"steward", "reader", "admin"})
 #: Replaces an issue message that quoted a personal value.
 REDACTED = "[dữ liệu cá nhân đã được mã hóa / personal data encrypted]"
 
-ENC = "A256GCM"
-ALG = "A256KW"  # envelope v1: data key wrapped by a symmetric KEK (read only; see module doc)
-ALG_ECDH = "ECDH-ES+A256KW"  # envelope v2: data key wrapped to an X25519 public key
+ENC: Final = "A256GCM"
+ALG: Final = "A256KW"  # envelope v1: data key wrapped by a symmetric KEK (read only; see module doc)
+ALG_ECDH: Final = "ECDH-ES+A256KW"  # envelope v2: data key wrapped to an X25519 public key
 _AAD_PREFIX = b"sohoa-pii/1"  # the payload's AAD; the same for both envelope versions (rewrap)
 _INDEX_INFO = b"sohoa blind index v1"
 _ECDH_INFO = b"sohoa-pii/2 ECDH-ES+A256KW"
@@ -599,7 +599,15 @@ def _ecdh_kek(shared: bytes, kid: str, epk: bytes, public: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(shared)
 
 
-def _wrap(data_key: bytes, keyring: KeyRing) -> dict[str, str]:
+class _Wrapped(TypedDict):
+    """The members of an envelope :func:`_wrap` sets."""
+
+    alg: Literal["A256KW", "ECDH-ES+A256KW"]
+    wrapped_key: str
+    epk: NotRequired[str]
+
+
+def _wrap(data_key: bytes, keyring: KeyRing) -> _Wrapped:
     """``alg``, ``wrapped_key`` (and ``epk``) wrapping ``data_key`` under the current key."""
     kid = keyring.current_kid
     if keyring.current_is_public:
@@ -663,9 +671,10 @@ def decrypt_fields(
     fields.update(payload.get("fields") or {})
     if "text" in payload:
         out["text"] = payload["text"]
-    for page, saved in zip(out.get("pages") or [], payload.get("pages") or []):
+    # not strict: a payload sealed with protect_text=False has no pages at all
+    for page, saved in zip(out.get("pages") or [], payload.get("pages") or [], strict=False):
         page["text"] = saved.get("text", "")
-        for w, text in zip(page.get("words") or [], saved.get("words") or []):
+        for w, text in zip(page.get("words") or [], saved.get("words") or [], strict=False):
             w["text"] = text
     for member, messages in (payload.get("issues") or {}).items():
         issues = out.get(member) or []

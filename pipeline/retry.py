@@ -37,8 +37,9 @@ import contextlib
 import contextvars
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 import stamina
 

@@ -30,8 +30,19 @@ from pathlib import Path
 
 from .config import WarehouseSettings
 from .errors import MissingDependencyError, WarehouseUnavailableError
-from .supervise import Watchdog, classify, cmdline, die_with_parent, locked, now_iso, owner_fields, process_start
-from .supervise import read_state, terminate, write_state
+from .supervise import (
+    Watchdog,
+    classify,
+    cmdline,
+    die_with_parent,
+    locked,
+    now_iso,
+    owner_fields,
+    process_start,
+    read_state,
+    terminate,
+    write_state,
+)
 
 log = logging.getLogger("sohoa.s3server")
 
@@ -427,7 +438,7 @@ class EmbeddedS3:
         # itself, whatever the umask; unreachable behind the 0700 directories, tidied at rest
         restrict_state(self.root)
 
-    def __enter__(self) -> "EmbeddedS3":
+    def __enter__(self) -> EmbeddedS3:
         self.start()
         return self
 

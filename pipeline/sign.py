@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -241,7 +241,7 @@ class RemoteSigner:
             "algorithm": algorithm,
             "credential_id": self.credential_id,
             "signer": info["cert"].get("subjectDN"),
-            "signed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "signed_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "certificate_chain": self.certificate_chain(),
             "parts": part_digests(signed, members),
         }

@@ -18,8 +18,9 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import logging
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any, Mapping
+from typing import Any
 
 from . import __version__
 from .errors import SohoaError

@@ -16,9 +16,10 @@ import base64
 import hashlib
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -102,7 +103,7 @@ def _check_signer(
     if not crls:
         return []
     # the latest moment the CRLs speak for every certificate of the path: now, or its first expiry
-    horizon = min([datetime.now(timezone.utc), *(c.not_valid_after - timedelta(seconds=1) for c in path)])
+    horizon = min([datetime.now(UTC), *(c.not_valid_after - timedelta(seconds=1) for c in path)])
     if horizon <= at:
         return []
     try:
@@ -190,9 +191,9 @@ def verify_record(record: dict[str, Any], anchors: list[x509.Certificate], crls=
         report.problems.append(f"signature unusable: {exc}")
     try:
         at = datetime.fromisoformat(sig.get("signed_at") or "")
-        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
     except ValueError:
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
         report.problems.append("signing time missing or malformed")
     certs = _asn1_certs(chain)
     report.problems.extend(
@@ -262,7 +263,7 @@ def verify_pdf(
         try:
             tst = next(extract_tst_data_iter(emb.signer_info, signed=False), None)
             ts_time = tst["encap_content_info"]["content"].parsed["gen_time"].native if tst is not None else None
-            at = ts_time or emb.self_reported_timestamp or datetime.now(timezone.utc)
+            at = ts_time or emb.self_reported_timestamp or datetime.now(UTC)
             status = outside_event_loop(validate_pdf_signature, emb, signer_validation_context=_context(roots, crl_ders, at))
         except Exception as exc:  # noqa: BLE001
             report.problems.append(f"PDF signature '{name}' could not be validated: {exc}")

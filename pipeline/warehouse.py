@@ -225,7 +225,7 @@ class Warehouse:
                 self.client.get_object_lock_config(self.bucket)
                 return True
             except S3Error as exc:
-                if "ObjectLock" in exc.code or exc.code in ("NoSuchObjectLockConfiguration",):
+                if "ObjectLock" in (exc.code or "") or exc.code in ("NoSuchObjectLockConfiguration",):
                     return False
                 raise
             except ValueError:

@@ -158,13 +158,13 @@ def write_committed_samples(root: str | Path = SAMPLES_DIR) -> list[Path]:
     # 1. multi-page PDF, office-grade
     spec = corpus["516/TTg-KSTT"]
     r = render(spec, font="serif", dpi=300)
-    outs = [degrade(p, "office", random.Random(f"516-{i}"), angle=a) for i, (p, a) in enumerate(zip(r.pages, (0.8, -1.2, 0.5)))]
+    outs = [degrade(p, "office", random.Random(f"516-{i}"), angle=a) for i, (p, a) in enumerate(zip(r.pages, (0.8, -1.2, 0.5), strict=True))]
     emit(spec, r, "pdf", [o[0] for o in outs], [o[1] for o in outs], "cong-van-516-ttg-kstt.pdf", 300,
          quality=55, grayscale=True)
     # 2. multi-page TIFF, bilevel
     spec = corpus["476/TB-VPCP"]
     r = render(spec, font="serif", dpi=300)
-    outs = [degrade(p, "clean", 0, angle=a) for p, a in zip(r.pages, (1.0, -0.6, 0.3))]
+    outs = [degrade(p, "clean", 0, angle=a) for p, a in zip(r.pages, (1.0, -0.6, 0.3), strict=True)]
     emit(spec, r, "tiff", [o[0] for o in outs], [o[1] for o in outs], "thong-bao-476-tb-vpcp.tif", 300,
          tiff_compression="group4")
     # 3. first page of the directive as PNG (partial)

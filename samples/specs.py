@@ -116,7 +116,7 @@ class DocumentSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DocumentSpec":
+    def from_dict(cls, d: dict) -> DocumentSpec:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -377,7 +377,7 @@ def _body(rng: random.Random, split: str, doc_type: str, issuer: dict, topic: st
 
 def synthetic_spec(rng: random.Random) -> DocumentSpec:
     """One synthetic document drawn from ``rng``."""
-    types, weights = zip(*SYNTHETIC_TYPES.items())
+    types, weights = zip(*SYNTHETIC_TYPES.items(), strict=True)
     doc_type = rng.choices(types, weights=weights)[0]
     iss = rng.choice(_ISSUERS)
     d = _rand_date(rng)

@@ -102,10 +102,10 @@ def test_a_later_page_is_read_at_the_ocr_resolution_with_boxes_in_page_pixels(pa
     assert [w.bbox for w in full] == [w.bbox for w in words] and full_text == text
     later, later_text, _, _, _ = ocr_page(_page(im, page=2), settings, LimitSettings())  # read at 200 dpi
     assert later_text == text
-    for low, high in zip(later, words):
+    for low, high in zip(later, words, strict=True):
         assert low.text == high.text
-        assert all(abs(a - b) <= 4 for a, b in zip(low.bbox, high.bbox)), (low, high)
-    assert any(low.bbox != high.bbox for low, high in zip(later, words)), "page 2 was read at another resolution"
+        assert all(abs(a - b) <= 4 for a, b in zip(low.bbox, high.bbox, strict=True)), (low, high)
+    assert any(low.bbox != high.bbox for low, high in zip(later, words, strict=True)), "page 2 was read at another resolution"
 
 
 def test_a_page_at_or_near_the_ocr_resolution_is_read_as_it_is():
@@ -178,7 +178,6 @@ def test_a_grey_page_is_stored_as_a_grey_image_in_the_pdfa(page_and_ocr):
 # --- words that are not text, reading order of a Decree 30 page (issue #3) ------------------------
 
 from pipeline.layout import reading_order  # noqa: E402
-
 from pipeline.ocr import arrange_words, is_plausible_token, non_text_words  # noqa: E402
 
 

@@ -15,7 +15,7 @@ import io
 import json
 import unicodedata
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -212,7 +212,8 @@ def test_garbage_and_missing_pages_never_raise():
 @pytest.fixture(scope="module")
 def signer_material():
     """A self-signed certificate with a Vietnamese subject (CN, O, UID "MST:…") and its key."""
-    from asn1crypto import keys, x509 as asn1_x509
+    from asn1crypto import keys
+    from asn1crypto import x509 as asn1_x509
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -227,7 +228,7 @@ def signer_material():
             x509.NameAttribute(NameOID.USER_ID, "MST:0123456789"),
         ]
     )
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -260,7 +261,7 @@ def sign(pdf: bytes, material, monkeypatch, *, utc_labelled_local: bool = False)
     class Signer(signers.SimpleSigner):
         async def async_sign(self, data_digest, digest_algorithm, *args, signed_attr_settings=None, **kwargs):
             if utc_labelled_local and signed_attr_settings is not None and signed_attr_settings.signing_time:
-                local = signed_attr_settings.signing_time.astimezone(VIETNAM).replace(tzinfo=timezone.utc)
+                local = signed_attr_settings.signing_time.astimezone(VIETNAM).replace(tzinfo=UTC)
                 signed_attr_settings = replace(signed_attr_settings, signing_time=local)
             return await super().async_sign(
                 data_digest, digest_algorithm, *args, signed_attr_settings=signed_attr_settings, **kwargs
@@ -277,7 +278,7 @@ def test_unsigned_pdf_has_no_signatures():
 
 
 def test_signature_is_read_with_signer_time_and_integrity(signer_material, monkeypatch):
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     signed = sign(make_pdf(notice_lines()), signer_material, monkeypatch)
     (sig,) = read_signatures(signed)
     assert isinstance(sig, EmbeddedSignature)
@@ -288,7 +289,7 @@ def test_signature_is_read_with_signer_time_and_integrity(signer_material, monke
     assert sig.serial == "1234abcd" and sig.sha256 == signer_material[2]
     assert sig.time_source == "M" and sig.pdf_m and sig.pdf_m.endswith("+07'00'")
     assert sig.signing_time.utcoffset() == timedelta(hours=7)
-    assert before <= sig.signing_time <= datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert before <= sig.signing_time <= datetime.now(UTC) + timedelta(seconds=1)
     assert sig.cms_signing_time == sig.signing_time and sig.time_note is None
     assert sig.intact is True and sig.valid is True and sig.coverage == "entire_file"
     assert sig.reason == "Ký số văn bản" and sig.location == "Quảng Ngãi"

@@ -12,12 +12,12 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from minio import Minio
-from minio.deleteobjects import DeleteObject
 from minio.commonconfig import COMPLIANCE, ENABLED, GOVERNANCE
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from minio.objectlockconfig import DAYS, ObjectLockConfig
 from minio.retention import Retention
@@ -51,7 +51,7 @@ def service(s3_server) -> Minio:
 
 
 def _put_retained(client: Minio, bucket: str, key: str, days: int = 1):
-    until = (datetime.now(timezone.utc) + timedelta(days=days)).replace(tzinfo=None)
+    until = (datetime.now(UTC) + timedelta(days=days)).replace(tzinfo=None)
     return client.put_object(bucket, key, io.BytesIO(b"original"), 8, retention=Retention(COMPLIANCE, until))
 
 
@@ -91,7 +91,7 @@ def test_the_service_identity_cannot_change_versioning_or_object_lock(service, b
 
 def test_the_service_identity_cannot_shorten_or_lift_compliance_retention(service, bucket):
     version = _put_retained(service, bucket, "records/aa/doc.json", days=2).version_id
-    earlier = (datetime.now(timezone.utc) + timedelta(hours=1)).replace(tzinfo=None)
+    earlier = (datetime.now(UTC) + timedelta(hours=1)).replace(tzinfo=None)
     _refused(lambda: service.set_object_retention(bucket, "records/aa/doc.json", Retention(COMPLIANCE, earlier),
                                                   version_id=version))
     _refused(lambda: service.set_object_retention(bucket, "records/aa/doc.json", Retention(GOVERNANCE, earlier),
@@ -105,7 +105,7 @@ def test_the_service_identity_cannot_shorten_or_lift_compliance_retention(servic
     _refused(bypass)
     retention = service.get_object_retention(bucket, "records/aa/doc.json", version_id=version)
     assert retention.mode == COMPLIANCE
-    assert retention.retain_until_date > datetime.now(timezone.utc) + timedelta(days=1)
+    assert retention.retain_until_date > datetime.now(UTC) + timedelta(days=1)
 
 
 def test_the_service_identity_cannot_delete_a_retained_version(service, bucket):

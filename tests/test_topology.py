@@ -335,7 +335,10 @@ class Topology:
         check = service["healthcheck"]["test"]
         assert check[0] == "CMD", f"{name}: healthcheck must be an exec form (CMD)"
         args, env = self.spec(name, instance, check[1:])
-        seconds = lambda v: float(str(v).rstrip("s"))
+
+        def seconds(v) -> float:
+            return float(str(v).rstrip("s"))
+
         attempts = int(service["healthcheck"].get("retries", 3))
         interval = min(seconds(service["healthcheck"].get("interval", "5s")), 1.0)  # faster than compose: same test
         for _ in range(attempts * 5):

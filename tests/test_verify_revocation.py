@@ -32,8 +32,6 @@ from pipeline.signer.algorithms import ALGORITHM_NAMES
 from pipeline.signer.embedded import start_embedded_signer
 from pipeline.signer.pki import PKI
 from pipeline.verify import verify_pdf, verify_record_bytes
-
-
 from test_signer import _record  # noqa: E402 - the same record the signer's own tests sign
 
 
@@ -58,7 +56,7 @@ def _pki(state: Path) -> PKI:
 
 def _forged_crl(issuer: x509.Certificate, key, revoked: list[x509.Certificate], number: int) -> bytes:
     """A CRL naming ``issuer`` as its issuer, signed by ``key`` (someone else's)."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.subject)
@@ -75,7 +73,7 @@ def _forged_crl(issuer: x509.Certificate, key, revoked: list[x509.Certificate], 
 
 def _issue(name: str, key, issuer: x509.Certificate, issuer_key, *, ca: bool) -> x509.Certificate:
     """A certificate for ``key`` issued by ``issuer``: a CA (no path length) or a signer."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     usage = dict(digital_signature=not ca, content_commitment=not ca, key_encipherment=False, data_encipherment=False,
                  key_agreement=False, key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False)  # fmt: skip
     return (

@@ -1,14 +1,14 @@
 """The warehouse on a real S3 server: write-once originals, versioned records, lookups."""
 
+import contextlib
+import hashlib
+
 import pytest
 from minio.error import S3Error
 
 from pipeline.errors import WarehouseUnavailableError
 from pipeline.retry import RetryPolicy
 from pipeline.warehouse import Warehouse
-
-import contextlib
-import hashlib
 
 
 @contextlib.contextmanager
@@ -149,3 +149,38 @@ def test_a_request_caps_the_retries_of_the_calls_it_makes(warehouse_settings):
     with TestClient(app) as client:
         capped = client.get("/status").json()["retries"]
     assert 1 <= capped <= 8  # ~0.3 s of 0.05-s waits; uncapped, 5 s of them: ~100
+
+
+def test_an_s3_error_without_a_code_is_a_typed_refusal_not_a_type_error():
+    """An S3-compatible endpoint (or a proxy in front of one) may answer an XML error without
+    ``<Code>``: minio's S3Error then has ``code=None``. The object-lock probe used to test
+    ``"ObjectLock" in exc.code`` and died with a TypeError; it is a typed refusal like any other."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from pipeline.config import WarehouseSettings
+    from pipeline.errors import WarehouseError
+
+    body = b'<?xml version="1.0" encoding="UTF-8"?><Error><Message>not here</Message></Error>'
+
+    class NoCode(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(403)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoCode)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = WarehouseSettings(endpoint=f"127.0.0.1:{server.server_address[1]}", access_key="k",
+                                     secret_key="s" * 8, region="us-east-1")
+        with pytest.raises(WarehouseError, match="S3 refused: None: not here"):
+            Warehouse(settings, retry_policy=RetryPolicy(budget_s=1.0)).object_lock_enabled()
+    finally:
+        server.shutdown()
+        server.server_close()

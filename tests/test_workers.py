@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 PAGE_BYTES = 9_000_000  # a grey A4 page at 300 dpi
@@ -79,12 +85,6 @@ def test_a_local_cluster_worker_is_ready_for_one_page_per_core_when_it_joins():
 
 
 # --- issue 22: a worker that lacks what the run needs is refused when it joins -------------------
-
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 DASK = str(Path(sys.executable).with_name("dask"))
 REPO = Path(__file__).resolve().parents[1]
