@@ -51,6 +51,16 @@ T = TypeVar("T")
 log = logging.getLogger("sohoa.retry")
 
 
+def _log_retry(details: stamina.instrumentation.RetryDetails) -> None:
+    """stamina's hook: one line naming what failed and when it is tried again (stamina's own
+    logging hook prints a bare 'stamina.retry_scheduled')."""
+    log.warning("%s; trying again in %.1f s (retry %d, %.1f s waited)", details.caused_by, details.wait_for,
+                details.retry_num, details.waited_so_far)  # fmt: skip
+
+
+stamina.instrumentation.set_on_retry_hooks([_log_retry])
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How one boundary retries a transient error: exponential backoff (``wait_initial_s``,
