@@ -61,11 +61,19 @@ SOURCES = ("pipeline/deskew.py", "pipeline/cleanup.py", "pipeline/ocr.py", "pipe
            "pipeline/tesseract.py", "pipeline/data/vie.user-patterns")  # fmt: skip
 
 
+def ocr_settings():
+    """The OCR settings of the run: the defaults, with ``SOHOA_OCR_ENGINE`` (library | cli)
+    honoured so the two Tesseract versions can be compared on the same documents."""
+    from pipeline.config import OcrSettings
+
+    return OcrSettings(engine=os.environ.get("SOHOA_OCR_ENGINE", OcrSettings().engine))
+
+
 def ocr_fingerprint() -> str:
     """Hash of the OCR-stage sources and settings (everything that decides what OCR gives)."""
-    from pipeline.config import ImageSettings, LimitSettings, OcrSettings
+    from pipeline.config import ImageSettings, LimitSettings
 
-    h = hashlib.sha256(repr((ImageSettings(), OcrSettings(), LimitSettings())).encode())
+    h = hashlib.sha256(repr((ImageSettings(), ocr_settings(), LimitSettings())).encode())
     for rel in SOURCES:
         path = ROOT / rel
         h.update(rel.encode())
@@ -101,11 +109,11 @@ def page_jpeg(processed) -> bytes:
 
 def ocr_image(img, page: int, dpi: int) -> tuple[PageResult, bytes]:
     """The real page stages on a PIL image: deskew → clean-up → OCR; with the stored page JPEG."""
-    from pipeline.config import LimitSettings, OcrSettings
+    from pipeline.config import LimitSettings
     from pipeline.ocr import ocr_page
 
     processed = process_image(img, page, dpi)
-    words, text, conf, _, _ = ocr_page(processed, OcrSettings(), LimitSettings(), text_pdf=False)
+    words, text, conf, _, _ = ocr_page(processed, ocr_settings(), LimitSettings(), text_pdf=False)
     h, w = processed.color.shape[:2]
     result = PageResult(page=page, width=w, height=h, dpi=processed.dpi, skew_angle=float(processed.skew_angle),
                         text=text, words=words, mean_confidence=round(conf, 2))  # fmt: skip

@@ -297,3 +297,18 @@ def test_a_header_whose_number_and_day_are_handwritten_ends_above_the_type_name(
     ex = extract([b.result()], use_model=False)
     assert ex.fields["subject"] == ("tăng cường các biện pháp bảo đảm đón Tết Nguyên đán Nhâm Dần năm 2022 "
                                     "đầm ấm, an toàn và tiết kiệm trên địa bàn tỉnh")  # fmt: skip
+
+
+def test_a_recipient_list_without_its_luu_line_goes_to_review():
+    """Decree 30 ends the Nơi nhận with 'Lưu: VT, …': a list read without it lost a line."""
+    whole = _qn_header([(451, "Số:", 96), (560, "46", 95), (640, "/TB-UBND", 95)])
+    y = whole.y + 80
+    whole.row(y, (C, "THÔNG BÁO"))
+    whole.row(y + 66, (C, "Về việc miễn nhiệm chức danh Ủy viên"))
+    y = body(whole, y + 300)
+    signature(whole, y + 80, "KT. CHỦ TỊCH", "PHÓ CHỦ TỊCH", "Trần Hoàng Tuấn", ["Như trên", "Sở Nội vụ"])
+    ex = extract([whole.result()], use_model=False)
+    assert ex.fields["recipients"] == ["Như trên", "Sở Nội vụ"]
+    assert ("recipients", "missing") in _issues(ex)
+    complete = extract([_page([(451, "Số:", 96), (560, "46", 95), (640, "/TB-UBND", 95)]).result()], use_model=False)
+    assert complete.fields["recipients"][-1].startswith("Lưu") and ("recipients", "missing") not in _issues(complete)

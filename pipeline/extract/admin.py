@@ -1110,3 +1110,7 @@ def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float
             # the page's OCR and the block read again on its own agree line for line
             conf = max(conf, AGREED_RECIPIENTS_CONF)
         ex.set("recipients", out, conf, FieldEvidence(page=page.page, boxes=boxes))
+        if not _is_luu(out[-1]):
+            # Decree 30 (Appendix I): the list ends with "Lưu: VT, …"; without it a line was lost
+            ex.flag("recipients", "missing", "the Nơi nhận list does not end with its 'Lưu: VT, …' line: a line "
+                    "was not read; check the list against the page")  # fmt: skip
