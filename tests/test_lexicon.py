@@ -7,7 +7,14 @@ The cases are the misreadings seen on the real scans of ``../shared/real-scans``
 
 from __future__ import annotations
 
-from pipeline.extract.lexicon import MAX_WORD_CONF, apply_lexicon, restore_doubtful_marks, restore_provinces
+from pipeline.extract.lexicon import (
+    MAX_WORD_CONF,
+    SUSPECT_FIELDS,
+    apply_lexicon,
+    restore_doubtful_marks,
+    restore_provinces,
+    suspect_marks,
+)
 from pipeline.extract.result import Extraction
 from pipeline.models import PageResult, Word
 from pipeline.records import FieldEvidence
@@ -94,3 +101,18 @@ def test_text_from_a_pdf_text_layer_is_never_repaired():
     ex = _extraction(page, "bỗ nhiệm")
     apply_lexicon(ex, [page])
     assert ex.fields["subject"] == "bỗ nhiệm" and not ex.issues
+
+
+def test_a_doubtful_word_that_stands_alone_but_joins_no_neighbour_is_flagged_not_changed():
+    """'chuyển đôi số' (Tesseract 5.5 read 'đổi' as 'đôi' at 87 %): 'đôi' is a word, so it is
+    not replaced — 'chuyển dời', 'chuyển đổi' and 'đối số' all exist — but the trích yếu goes
+    to review with the suggestions; its names-of-bodies twin 'dân tỉnh' is never suspected."""
+    assert suspect_marks("chuyển đôi số".split(), [95.0, 87.0, 96.0]) == [("đôi", ["dời", "đối", "đổi"])]
+    assert suspect_marks("chuyển đôi số".split(), [95.0, 96.0, 96.0]) == []  # read confidently
+    page = _page([("trong", 95.0), ("chuyển", 95.0), ("đôi", 87.0), ("số", 96.0)])
+    ex = _extraction(page, "trong chuyển đôi số")
+    apply_lexicon(ex, [page])
+    assert ex.fields["subject"] == "trong chuyển đôi số"
+    (issue,) = [i for i in ex.issues if i.field == "subject"]
+    assert "'đôi'" in issue.message and "'đổi'" in issue.message
+    assert "subject" in SUSPECT_FIELDS and "issuer" not in SUSPECT_FIELDS

@@ -160,29 +160,56 @@ def restore_doubtful_marks(tokens: list[str], confs: list[float]) -> tuple[list[
         if i in done or conf >= MAX_WORD_CONF or not core:
             continue
         word = _FOREIGN.sub("", core)
-        key = keys[i]
-        if not _WORD.match(word) or key in d.singles:
+        if not _WORD.match(word) or keys[i] in d.singles:
             continue
-        prev = keys[i - 1] if i > 0 else None
-        nxt = keys[i + 1] if i + 1 < len(cores) else None
-
-        def joins(s: str, prev: str | None = prev, nxt: str | None = nxt) -> bool:
-            return (prev is not None and f"{prev} {s}" in d.compounds) or (
-                nxt is not None and f"{s} {nxt}" in d.compounds
-            )
-
-        if word == core and joins(key):
-            continue  # it forms a word as read
-        candidates = {s for s in d.by_fold.get(fold(key), ()) if joins(s)}
-        if word != core and joins(key):
-            candidates.add(key)
-        if len(candidates) != 1:
-            continue
-        new = _match_case(word, next(iter(candidates)))
+        spellings = _pair_spellings(d, keys, i, misread=word != core)
+        new = _match_case(word, next(iter(spellings))) if len(spellings) == 1 else core
         if new != core:
             out[i] = tokens[i].replace(core, new, 1)
             changes.append((core, new))
     return out, changes
+
+
+def _pair_spellings(d: _Dictionary, keys: list[str], i: int, *, misread: bool = False) -> set[str]:
+    """The spellings with the letters of ``keys[i]`` that form a dictionary word with a
+    neighbour, when ``keys[i]`` as read forms none (``misread``: a stray letter was dropped from
+    it, so its own spelling is a candidate too); empty otherwise."""
+    prev = keys[i - 1] if i > 0 else None
+    nxt = keys[i + 1] if i + 1 < len(keys) else None
+
+    def joins(s: str) -> bool:
+        return (prev is not None and f"{prev} {s}" in d.compounds) or (nxt is not None and f"{s} {nxt}" in d.compounds)
+
+    if not misread and joins(keys[i]):
+        return set()  # it forms a word as read
+    candidates = {s for s in d.by_fold.get(fold(keys[i]), ()) if joins(s)}
+    if misread and joins(keys[i]):
+        candidates.add(keys[i])
+    return candidates
+
+
+def suspect_marks(tokens: list[str], confs: list[float]) -> list[tuple[str, list[str]]]:
+    """Words read below :data:`MAX_WORD_CONF` that stand alone as words (so
+    :func:`restore_doubtful_marks` leaves them) but form no word with either neighbour, where
+    spellings with the same letters do: (as read, those spellings) — "chuyển đôi số", read for
+    "chuyển đổi số" at 87 % by Tesseract 5.5 ("chuyển dời", "chuyển đổi", "đối số"). Nothing is
+    changed: the field is sent to review with the suggestions."""
+    d = _dictionary()
+    cores = [re.sub(r"[,.;:!?)\"”]+$", "", t) for t in tokens]
+    keys = [_key(c) for c in cores]
+    out = []
+    for i, (core, conf) in enumerate(zip(cores, confs, strict=True)):
+        if conf >= MAX_WORD_CONF or not _WORD.match(core) or keys[i] not in d.singles:
+            continue
+        spellings = sorted(_pair_spellings(d, keys, i) - {keys[i]})
+        if spellings:
+            out.append((core, [_match_case(core, s) for s in spellings]))
+    return out
+
+
+#: Fields checked for :func:`suspect_marks`: free text only. In names of bodies "dân tỉnh" forms
+#: no word and "dân tình" does, so every "Ủy ban nhân dân tỉnh …" would be suspect.
+SUSPECT_FIELDS = ("subject",)
 
 
 _PROVINCE_BY_FOLD = {re.sub(r"[^a-z ]", "", fold(p)): p for p in PROVINCES}
@@ -252,16 +279,16 @@ def _word_confs(ex, pages) -> dict[str, dict[str, float]]:
 def apply_lexicon(ex, pages) -> None:
     """Restore marks and province names in :data:`FIELDS` of ``ex`` (OCR pages only), and flag
     every field changed so that a steward confirms the repair (kind ``invalid`` for a province that
-    was none as read, ``low_confidence`` for marks of words read below :data:`MAX_WORD_CONF`)."""
+    was none as read, ``low_confidence`` for marks of words read below :data:`MAX_WORD_CONF`); a
+    field with a :func:`suspect_marks` word is flagged with the suggestion, unchanged."""
     for name, confs in _word_confs(ex, pages).items():
         value = ex.fields.get(name)
         if not isinstance(value, str) or not value:
             continue
         text, provinces = restore_provinces(value)
         tokens = text.split(" ")
-        tokens, marks = restore_doubtful_marks(tokens, [confs.get(_key(re.sub(r"[,.;:!?)\"”]+$", "", t)), 100.0) for t in tokens])
-        if not provinces and not marks:
-            continue
+        word_confs = [confs.get(_key(re.sub(r"[,.;:!?)\"”]+$", "", t)), 100.0) for t in tokens]
+        tokens, marks = restore_doubtful_marks(tokens, word_confs)
         ex.fields[name] = " ".join(tokens)
         if provinces:
             pairs = ", ".join(f"'{a}' → '{b}'" for a, b in provinces)
@@ -271,3 +298,8 @@ def apply_lexicon(ex, pages) -> None:
             pairs = ", ".join(f"'{a}' → '{b}'" for a, b in marks)
             ex.flag(name, "low_confidence", f"misread words restored from the Vietnamese dictionary ({pairs}): "
                     "confirm against the page")  # fmt: skip
+        suspects = suspect_marks(tokens, word_confs) if name in SUSPECT_FIELDS else []
+        if suspects:
+            pairs = ", ".join(f"'{a}' (perhaps {' or '.join(repr(b) for b in bs)})" for a, bs in suspects)
+            ex.flag(name, "low_confidence", f"words read with doubt that form no word with their neighbours: {pairs}: "
+                    "check them against the page")  # fmt: skip
