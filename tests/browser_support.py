@@ -57,6 +57,22 @@ def chromium():
             browser.close()
 
 
+@pytest.fixture(scope="module")
+def server(env):
+    """The app over the test environment (real S3 and signer), its executor holding jobs."""
+    from pipeline.api.app import create_app
+    from test_api import PendingExecutor
+
+    with serve(create_app(env.settings, executor=PendingExecutor(), keys=env.keys)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b
+
+
 def open_page(browser, url: str, token: str | None, *, width: int = 1366, height: int = 768, ready: str = "body[data-ready='1']"):
     """A new page (its own context: its own sessionStorage) at ``url``, signed in with ``token``;
     page errors are collected in ``page.errors``."""

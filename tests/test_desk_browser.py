@@ -13,23 +13,10 @@ import uuid
 
 import pytest
 
-from browser_support import axe_violations, chromium, open_page, serve, shot
-from pipeline.api.app import create_app
-from test_api import DOSSIER_A, PendingExecutor, admin_lines, env, make_record  # noqa: F401 - env is a fixture
+from browser_support import axe_violations, browser, open_page, server, shot  # noqa: F401 - browser, server are fixtures
+from test_api import DOSSIER_A, admin_lines, env, make_record  # noqa: F401 - env is a fixture
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def server(env):
-    with serve(create_app(env.settings, executor=PendingExecutor(), keys=env.keys)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def handwritten_record(env, serial: str):

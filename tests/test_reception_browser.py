@@ -13,25 +13,12 @@ import hashlib
 
 import pytest
 
-from browser_support import axe_violations, chromium, open_page, serve, shot
-from pipeline.api.app import create_app
-from test_api import UNIT_A, PendingExecutor, env, png_page  # noqa: F401 - env is a fixture
+from browser_support import axe_violations, browser, open_page, server, shot  # noqa: F401 - browser, server are fixtures
+from test_api import UNIT_A, env, png_page  # noqa: F401 - env is a fixture
 
 pytestmark = pytest.mark.browser
 
 DOSSIER = f"{UNIT_A}-240319-0042"
-
-
-@pytest.fixture(scope="module")
-def server(env):
-    with serve(create_app(env.settings, executor=PendingExecutor(), keys=env.keys)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def drop_files(page, selector: str, files: list[tuple[str, bytes, str]]) -> None:

@@ -8,23 +8,10 @@ import json
 
 import pytest
 
-from browser_support import ARTIFACTS, chromium, serve
-from pipeline.api.app import create_app
-from test_api import PendingExecutor, env, mild_record, worst_record  # noqa: F401 - env is a fixture
+from browser_support import ARTIFACTS, browser, server  # noqa: F401 - browser, server are fixtures
+from test_api import env, mild_record, worst_record  # noqa: F401 - env is a fixture
 
 pytestmark = pytest.mark.browser
-
-@pytest.fixture(scope="module")
-def server(env):
-    with serve(create_app(env.settings, executor=PendingExecutor(), keys=env.keys)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
 
 def _select_field(page, name: str) -> None:
     """Move the selection with j/k until ``name`` is selected."""
