@@ -404,6 +404,12 @@ def _pct(x: str) -> str:
     return f"{round(float(x) * 100)} %"
 
 
+def _recogniser_guess(message: str) -> str:
+    """' (máy đoán '07', độ tin cậy 82 %)' when the message quotes the digit recogniser's reading."""
+    guess = re.search(r"reads '([^']*)' with confidence (\d(?:\.\d+)?)", message)
+    return f" (máy đoán '{guess.group(1)}', độ tin cậy {_pct(guess.group(2))})" if guess else ""
+
+
 def explain(issue: Mapping[str, Any], evidence: Mapping[str, Any] | None = None) -> str:
     """A field issue in Vietnamese words, with the value and threshold it names. A message the
     pipeline already wrote in Vietnamese is kept; an English one is said again in Vietnamese
@@ -414,21 +420,14 @@ def explain(issue: Mapping[str, Any], evidence: Mapping[str, Any] | None = None)
         return f"{what}: {message}"
     for pattern, words in _KNOWN_MESSAGES:
         if m := pattern.search(message):
-            out = f"{what}: {words.format(*m.groups())}"
-            guess = re.search(r"reads '([^']*)' with confidence (\d(?:\.\d+)?)", message)
-            if guess:
-                out += f" (máy đoán '{guess.group(1)}', độ tin cậy {_pct(guess.group(2))})"
-            return out
+            return f"{what}: {words.format(*m.groups())}" + _recogniser_guess(message)
     if m := _CONFIDENCE.search(message):
         return f"{what}: đọc với độ tin cậy {_pct(m.group(1))}, dưới ngưỡng {_pct(m.group(2))} — cần kiểm tra"
     if kind == "missing":
         out = f"{what}: không tìm thấy trên trang — cần nhập"
         if (evidence or {}).get("method") == "handwriting":
             out = f"{what}: viết tay, máy chưa đọc chắc chắn — nhập theo vùng ảnh của ô viết tay"
-        guess = re.search(r"reads '([^']*)' with confidence (\d(?:\.\d+)?)", message)
-        if guess:
-            out += f" (máy đoán '{guess.group(1)}', độ tin cậy {_pct(guess.group(2))})"
-        return out
+        return out + _recogniser_guess(message)
     if m := _NOT_A.match(message):
         kind_word = {"date": "ngày hợp lệ (ngày/tháng/năm)"}.get(m.group(2), m.group(2))
         return f"{what}: giá trị {m.group(1)} không phải {kind_word}"
