@@ -63,9 +63,9 @@ def timed(fn: Callable[[], Any]) -> float:
 
 def synthetic_rows(n: int, ring, rng: random.Random) -> tuple[list[dict], list[str], list[str]]:
     """Catalog rows, the clear numbers and the clear subject ids (for queries only)."""
-    from pipeline.catalog.index import fold_text, normalize_number
-    from pipeline.pii import blind_index
-    from pipeline.warehouse import Warehouse
+    from pipeline.records.pii import blind_index
+    from pipeline.warehouse.catalog.index import fold_text, normalize_number
+    from pipeline.warehouse.layout import Warehouse
 
     at = datetime.now(UTC) - timedelta(days=1)
     rows, numbers, subjects = [], [], []
@@ -116,7 +116,7 @@ def delta_record(i: int, n: int, rng: random.Random) -> dict:
 def bench_size(s3_settings, n: int, args, ring, work: Path) -> dict[str, Any]:
     import duckdb
 
-    from pipeline.catalog.index import (
+    from pipeline.warehouse.catalog.index import (
         Catalog,
         catalog_add,
         compact,
@@ -126,7 +126,7 @@ def bench_size(s3_settings, n: int, args, ring, work: Path) -> dict[str, Any]:
         rows_table,
         write_generation,
     )
-    from pipeline.warehouse import Warehouse
+    from pipeline.warehouse.layout import Warehouse
 
     rng = random.Random(n)
     wh = Warehouse(replace(s3_settings, bucket=f"bench-catalog-{n}", retention_days=0))
@@ -213,8 +213,8 @@ def bench_size(s3_settings, n: int, args, ring, work: Path) -> dict[str, Any]:
 
 
 def bench_signing(seconds: float, work: Path) -> dict[str, float]:
-    from pipeline.sign import RemoteSigner
-    from pipeline.signer.embedded import start_embedded_signer
+    from pipeline.embedded.signer.embedded import start_embedded_signer
+    from pipeline.signing.sign import RemoteSigner
 
     out: dict[str, float] = {}
     with start_embedded_signer(work / "signer") as signer:
@@ -246,8 +246,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
 
-    from pipeline.pii import KeyRing
-    from pipeline.s3server import EmbeddedS3
+    from pipeline.embedded.s3server import EmbeddedS3
+    from pipeline.records.pii import KeyRing
 
     ring = KeyRing.generate()
     ring.rotate()  # two keys: subject lookups compute a blind index under each

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.deskew import estimate_skew, to_gray  # noqa: E402
+from pipeline.stages.deskew import estimate_skew, to_gray  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 FONT_DIRS = [Path("/usr/share/fonts/truetype/liberation2"), Path("/usr/share/fonts/truetype/dejavu")]

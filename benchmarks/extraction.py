@@ -13,7 +13,7 @@ only re-extract and a change to deskew/clean-up/OCR/layout re-OCRs; ``--no-cache
 Only the first and last page are OCR'd: they hold every header and signature field. Beside each
 page's OCR the cache keeps the page image as the pipeline stores it (``PageOutput.image_jpeg``:
 deskewed colour page, JPEG), and extraction gets it as ``extract(pages, images=…)``: the
-"Nơi nhận" block is read a second time from it (:mod:`pipeline.extract.reread`; one more
+"Nơi nhận" block is read a second time from it (:mod:`pipeline.stages.extract.reread`; one more
 Tesseract call a document, in both columns, counted in "extract ms/doc"). ``--no-reread``
 extracts from the page OCR alone.
 
@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from pipeline.models import PageResult, RasterPage  # noqa: E402
+from pipeline.stages.models import PageResult, RasterPage  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "extraction"
 FONTS = ("serif", "sans", "dejavu-serif", "dejavu-sans", "noto-serif", "noto-sans")
@@ -57,21 +57,21 @@ FIELDS = ("number", "date", "doc_type", "issuer", "issuer_parent", "place", "sub
 CACHE_VERSION = "1"
 # The OCR stages: their source is part of the cache key, so changing any of them re-OCRs
 # instead of scoring extraction on stale text (as benchmarks/ocr_quality.py does).
-SOURCES = ("pipeline/deskew.py", "pipeline/cleanup.py", "pipeline/ocr.py", "pipeline/layout.py",
-           "pipeline/tesseract.py", "pipeline/data/vie.user-patterns")  # fmt: skip
+SOURCES = ("pipeline/stages/deskew.py", "pipeline/stages/cleanup.py", "pipeline/stages/ocr.py", "pipeline/stages/layout.py",
+           "pipeline/_exec/tesseract.py", "pipeline/_exec/data/vie.user-patterns")  # fmt: skip
 
 
 def ocr_settings():
     """The OCR settings of the run: the defaults, with ``SOHOA_OCR_ENGINE`` (library | cli)
     honoured so the two Tesseract versions can be compared on the same documents."""
-    from pipeline.config import OcrSettings
+    from pipeline.runtime.config import OcrSettings
 
     return OcrSettings(engine=os.environ.get("SOHOA_OCR_ENGINE", OcrSettings().engine))
 
 
 def ocr_fingerprint() -> str:
     """Hash of the OCR-stage sources and settings (everything that decides what OCR gives)."""
-    from pipeline.config import ImageSettings, LimitSettings
+    from pipeline.runtime.config import ImageSettings, LimitSettings
 
     h = hashlib.sha256(repr((ImageSettings(), ocr_settings(), LimitSettings())).encode())
     for rel in SOURCES:
@@ -83,9 +83,9 @@ def ocr_fingerprint() -> str:
 
 def process_image(img, page: int, dpi: int):
     """Deskew → clean-up of a PIL image (the stages before OCR)."""
-    from pipeline.cleanup import cleanup_page
-    from pipeline.config import ImageSettings
-    from pipeline.deskew import deskew_page
+    from pipeline.runtime.config import ImageSettings
+    from pipeline.stages.cleanup import cleanup_page
+    from pipeline.stages.deskew import deskew_page
 
     arr = np.ascontiguousarray(np.asarray(img.convert("RGB")))
     raster = RasterPage(page=page, image=arr, dpi=dpi, sha256=hashlib.sha256(arr.tobytes()).hexdigest())
@@ -99,7 +99,7 @@ def page_jpeg(processed) -> bytes:
 
     from PIL import Image
 
-    from pipeline.config import ImageSettings
+    from pipeline.runtime.config import ImageSettings
 
     buf = io.BytesIO()
     Image.fromarray(processed.color).save(buf, format="JPEG", quality=ImageSettings().jpeg_quality,
@@ -109,8 +109,8 @@ def page_jpeg(processed) -> bytes:
 
 def ocr_image(img, page: int, dpi: int) -> tuple[PageResult, bytes]:
     """The real page stages on a PIL image: deskew → clean-up → OCR; with the stored page JPEG."""
-    from pipeline.config import LimitSettings
-    from pipeline.ocr import ocr_page
+    from pipeline.runtime.config import LimitSettings
+    from pipeline.stages.ocr import ocr_page
 
     processed = process_image(img, page, dpi)
     words, text, conf, _, _ = ocr_page(processed, ocr_settings(), LimitSettings(), text_pdf=False)
@@ -196,7 +196,7 @@ def score(spec, fields: dict) -> dict[str, bool]:
     for name in FIELDS:
         truth = getattr(spec, name)
         if name == "subject" and truth:  # the record holds the trích yếu without "Về việc"
-            from pipeline.extract.admin import strip_ve_viec
+            from pipeline.stages.extract.admin import strip_ve_viec
 
             truth = strip_ve_viec(truth)
         got = fields.get(name)
@@ -220,7 +220,7 @@ def main(argv=None) -> int:
                     help="extract from the page OCR only (no second OCR of the Nơi nhận block from the page image)")
     args = ap.parse_args(argv)
 
-    from pipeline.extract import extract, load_model, model_version
+    from pipeline.stages.extract import extract, load_model, model_version
 
     fingerprint = ocr_fingerprint()
     jobs = [(spec, font, stamp, args.dpi, args.level, fingerprint, not args.no_cache)

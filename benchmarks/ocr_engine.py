@@ -6,27 +6,27 @@ in one process.
 
 Engines:
 
-* ``ctypes 5.3 PNM (baseline)``: ``pipeline/tesseract.py`` of the ``--baseline`` commit (the 379-line
+* ``ctypes 5.3 PNM (baseline)``: ``pipeline/_exec/tesseract.py`` of the ``--baseline`` commit (the 379-line
   ctypes binding of Debian's libtesseract 5.3, whose import of ``pixWriteMem`` it redirected to
   PNM on load), taken from git and loaded next to this tree's modules;
 * ``tesserocr 5.5 PNG (default)``: this tree's engine, Tesseract's own PNG round trip per line;
 * ``tesserocr 5.5 PNM (opt-in)``: the same with ``OcrSettings.line_images_pnm``
-  (:func:`pipeline.tesseract.line_images_as_pnm`).
+  (:func:`pipeline._exec.tesseract.line_images_as_pnm`).
 
 (1) CPU seconds a page: sohoa's own OCR input of the throughput benchmark's batch (load → deskew
     → clean-up, cached by benchmarks/throughput.py), downscaled to ``--dpi`` as
-    ``pipeline.ocr.ocr_input`` does. Each repetition reads every page once with each engine
+    ``pipeline.stages.ocr.ocr_input`` does. Each repetition reads every page once with each engine
     (order rotated every repetition); the figure is the least CPU time over the repetitions.
     PNG and PNM must read the same TSV byte for byte: the script says so, or fails.
 (2) The same reading, baseline vs tesserocr: words (text and box) and their confidences, on
     those pages, on ``--quality-pages`` rendered pages of benchmarks/ocr_quality.py (clean /
     office / heavy) read at their own resolution, and on the first page of ``--real`` real
     scans (``../shared/real-scans``, load → deskew → clean-up).
-(3) Character error rate of sohoa's page reading (``pipeline.document.read_page``, default
-    settings) on the rendered pages against their truth, with each engine in ``pipeline.ocr``.
+(3) Character error rate of sohoa's page reading (``pipeline.runtime.document.read_page``, default
+    settings) on the rendered pages against their truth, with each engine in ``pipeline.stages.ocr``.
 (4) With ``--fields``: benchmarks/real_scans.py's per-document path and scoring on the real
     development set (right / flagged / silent fields), this tree vs this tree with the baseline's
-    ``pipeline/tesseract.py`` (benchmarks/throughput.py's ``baseline_tree``), in the same run.
+    ``pipeline/_exec/tesseract.py`` (benchmarks/throughput.py's ``baseline_tree``), in the same run.
 """
 
 from __future__ import annotations
@@ -49,12 +49,13 @@ DEFAULT_BASELINE = "e816fbe"
 
 
 def baseline_binding(rev: str):
-    """``pipeline/tesseract.py`` of ``rev``, loaded as ``pipeline._baseline_tesseract``."""
+    """``pipeline/_exec/tesseract.py`` of ``rev``, loaded as ``pipeline._exec._baseline_tesseract`` (its relative imports rebased onto this layout)."""
     source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:pipeline/tesseract.py"], check=True,
                             capture_output=True).stdout  # fmt: skip
     path = Path(tempfile.mkdtemp(prefix="sohoa-baseline-")) / "tesseract.py"
-    path.write_bytes(source)
-    spec = importlib.util.spec_from_file_location("pipeline._baseline_tesseract", path)
+    path.write_bytes(source.replace(b"from .errors import", b"from pipeline.runtime.errors import")
+                     .replace(b"from . import linkpatch", b"from pipeline._exec import linkpatch"))
+    spec = importlib.util.spec_from_file_location("pipeline._exec._baseline_tesseract", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -101,10 +102,10 @@ def compare(pairs: list[tuple[str, str]]) -> dict:
 
 
 def prepared(data: bytes, page: int = 1):
-    from pipeline.cleanup import cleanup_page
-    from pipeline.config import Settings
-    from pipeline.deskew import deskew_page
-    from pipeline.load import probe, render_page
+    from pipeline.runtime.config import Settings
+    from pipeline.stages.cleanup import cleanup_page
+    from pipeline.stages.deskew import deskew_page
+    from pipeline.stages.load import probe, render_page
 
     settings = Settings(home=Path(tempfile.gettempdir()))
     raster = render_page(data, probe(data, settings.limits), page, settings.limits)
@@ -132,8 +133,8 @@ def main() -> int:
     from PIL import Image
     from throughput import make_batch, prepared_images
 
-    from pipeline import linkpatch, tesseract
-    from pipeline.ocr import ocr_input
+    from pipeline._exec import linkpatch, tesseract
+    from pipeline.stages.ocr import ocr_input
     from workers.memory import keep_page_buffers
 
     keep_page_buffers()  # the allocator as in a worker (workers/memory.py)
@@ -211,18 +212,18 @@ def main() -> int:
               f"same text and box {100 * c['same_text_and_box'] / max(1, c['words']):.2f} %; "
               f"confidence |Δ| mean {c['conf_mean']:.2f}, p99 {c['conf_p99']:.2f}, max {c['conf_max']:.2f}")
 
-    # (3) character error of the page reading, each engine in pipeline.ocr
-    from pipeline import ocr
-    from pipeline.config import Settings
-    from pipeline.document import read_page
-    from pipeline.models import RasterPage
+    # (3) character error of the page reading, each engine in pipeline.stages.ocr
+    from pipeline.runtime.config import Settings
+    from pipeline.runtime.document import read_page
+    from pipeline.stages import ocr
+    from pipeline.stages.models import RasterPage
 
     settings = Settings(home=Path(tempfile.gettempdir()))
     errors: dict[str, dict[str, list[float]]] = {"baseline": {}, "tesserocr": {}}
     for q in quality:
         rgb = np.ascontiguousarray(np.asarray(Image.open(q["png"]).convert("RGB")))
-        from pipeline.cleanup import cleanup_page
-        from pipeline.deskew import deskew_page
+        from pipeline.stages.cleanup import cleanup_page
+        from pipeline.stages.deskew import deskew_page
 
         page = cleanup_page(deskew_page(RasterPage(page=1, image=rgb, dpi=q["job"].dpi, sha256="0" * 64),
                                         settings.image), settings.image)  # fmt: skip

@@ -27,7 +27,7 @@ Hard captures (issue 18), rendered from the ``test`` split (``--split``: the cor
 
 sohoa reads a capture file through the load stage (its own x and y resolution, its header's dpi);
 the three flatbed conditions are read as before (the PNG's pixels, the dpi of the plan). The sohoa
-column includes the plain second reading :func:`pipeline.ocr.needs_plain_reading` asks for
+column includes the plain second reading :func:`pipeline.stages.ocr.needs_plain_reading` asks for
 (fax and photo pages, and doubtful readings): its cost is in the seconds per page printed, and the
 share of pages read twice is printed too.
 
@@ -39,7 +39,7 @@ run of whitespace → one space, stripped) and CER = Levenshtein distance / trut
 Methods, all on the same degraded PNG (its dpi written in the file):
 
 * ``sohoa``: the real per-page path — ``RasterPage`` → ``deskew_page`` → ``cleanup_page`` →
-  ``read_page`` (default :class:`pipeline.config.Settings`, or the ``--set`` overrides);
+  ``read_page`` (default :class:`pipeline.runtime.config.Settings`, or the ``--set`` overrides);
 * ``tesseract``: ``tesseract IMG - -l vie`` (default page segmentation);
 * ``ocrmypdf``: ``ocrmypdf -l vie --deskew --rotate-pages --clean --force-ocr --image-dpi D
   --sidecar out.txt IMG out.pdf`` (plus ``--jobs 1 --optimize 0 --output-type pdf``, which only
@@ -81,8 +81,8 @@ FONTS = ("serif", "dejavu-serif", "noto-serif", "sans")
 METHODS = ("sohoa", "tesseract", "ocrmypdf")
 N_SYNTHETIC = 10
 PAGE_VERSION = "1"  # bump when the page recipe below changes
-SOURCES = ("pipeline/deskew.py", "pipeline/cleanup.py", "pipeline/ocr.py", "pipeline/layout.py",
-           "pipeline/quality.py", "pipeline/tesseract.py", "pipeline/document.py", "pipeline/data/vie.user-patterns")
+SOURCES = ("pipeline/stages/deskew.py", "pipeline/stages/cleanup.py", "pipeline/stages/ocr.py", "pipeline/stages/layout.py",
+           "pipeline/stages/quality.py", "pipeline/_exec/tesseract.py", "pipeline/runtime/document.py", "pipeline/_exec/data/vie.user-patterns")
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -445,8 +445,8 @@ def _coerce(value: str, current):
 def apply_overrides(overrides: list[str]):
     """``section.field=value``: ``ocr.*``/``image.*``/``limits.*`` settings, or ``cleanup.CONST`` /
     ``deskew.CONST`` module constants (monkeypatched in this process). Returns Settings."""
-    from pipeline import cleanup, deskew
-    from pipeline.config import Settings
+    from pipeline.runtime.config import Settings
+    from pipeline.stages import cleanup, deskew
 
     settings = Settings(home=Path(tempfile.gettempdir()) / "sohoa-bench-home")
     for item in overrides:
@@ -479,11 +479,11 @@ def run_sohoa(png: Path, dpi: int, overrides: list[str]) -> dict:
     import numpy as np
     from PIL import Image
 
-    from pipeline.cleanup import cleanup_page
-    from pipeline.deskew import deskew_page
-    from pipeline.document import read_page
-    from pipeline.load import probe, render_page
-    from pipeline.models import RasterPage
+    from pipeline.runtime.document import read_page
+    from pipeline.stages.cleanup import cleanup_page
+    from pipeline.stages.deskew import deskew_page
+    from pipeline.stages.load import probe, render_page
+    from pipeline.stages.models import RasterPage
 
     settings = apply_overrides(overrides)
     t0 = time.perf_counter()
@@ -617,7 +617,7 @@ def table(rows: list[dict], methods: list[str], metric: str = "cer") -> str:
 
 
 def _reading(row: dict) -> str:
-    """Which reading sohoa kept on a page (``reading:`` flag of pipeline.ocr.ocr_page)."""
+    """Which reading sohoa kept on a page (``reading:`` flag of pipeline.stages.ocr.ocr_page)."""
     flags = (row.get("sohoa") or {}).get("flags") or []
     return next((f.split(":", 1)[1] for f in flags if f.startswith("reading:")), "cleaned")
 

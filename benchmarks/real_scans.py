@@ -90,9 +90,9 @@ def same(truth, got) -> bool:
 def _digitize(args) -> dict:
     root, path = args
     sys.path.insert(0, root)
-    from pipeline import document as doc
-    from pipeline.config import Settings
-    from pipeline.models import ErrorItem, PageOutput, SourceRef
+    from pipeline.runtime import document as doc
+    from pipeline.runtime.config import Settings
+    from pipeline.stages.models import ErrorItem, PageOutput, SourceRef
 
     data = Path(path).read_bytes()
     home = tempfile.mkdtemp(prefix="sohoa-real-")

@@ -2,7 +2,7 @@
 
 Issue 21 item 4: urllib3 ``Retry(2)`` inside ``Warehouse._call`` (6 tries) inside ``STORE_RETRY``
 (7 tries) nested to a nominal worst case of ~160 s for one store, while loading gave up after
-~15 s; now one layer (``pipeline.retry``) with one budget (``SOHOA_RETRY_BUDGET_S``, 180 s).
+~15 s; now one layer (``pipeline.runtime.retry``) with one budget (``SOHOA_RETRY_BUDGET_S``, 180 s).
 
 For each tree and each path — *load* (``Warehouse.get_original``, what a page task does first)
 and *store* (a write of the store stage: before, ``retry(put, STORE_RETRY)`` as
@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
 import json, sys, time
-from pipeline.config import WarehouseSettings
-from pipeline.warehouse import Warehouse
+from pipeline.runtime.config import WarehouseSettings
+from pipeline.warehouse.layout import Warehouse
 path, endpoint = sys.argv[1], sys.argv[2]
 wh = Warehouse(WarehouseSettings(endpoint=endpoint, access_key="k", secret_key="s", bucket="sohoa", retention_days=0))
 doc = "ab" * 32
@@ -41,11 +41,11 @@ try:
         wh.get_original(doc)
     else:
         try:
-            from pipeline.document import STORE_RETRY  # before: the store stage retried whole
-            from pipeline.retry import retry
+            from pipeline.runtime.document import STORE_RETRY  # before: the store stage retried whole
+            from pipeline.runtime.retry import retry
             retry(lambda: wh.put_pdf(doc, b"%PDF"), STORE_RETRY)
         except ImportError:  # after: one layer, one deadline for the document's store
-            from pipeline.retry import deadline
+            from pipeline.runtime.retry import deadline
             with deadline(wh.retry_policy.budget_s):
                 wh.put_pdf(doc, b"%PDF")
     error = None

@@ -23,7 +23,7 @@ benchmarks/out/throughput/. The figures depend on the machine: compare within on
 ``--engines [REV]`` (issue 21) adds, in the same run, sohoa with 2 workers reading with (d) the
 in-process Tesseract of commit REV (default: the ctypes binding of ``e816fbe``, which redirected
 libtesseract's ``pixWriteMem`` import to PNM in every worker) — this tree copied to a temporary
-folder with ``pipeline/tesseract.py`` taken from REV —, (e) this tree's
+folder with ``pipeline/_exec/tesseract.py`` taken from REV —, (e) this tree's
 ``tesserocr`` engine as configured by default, and (f) the same with the opt-in
 ``OcrSettings.line_images_pnm``; each run by a child process the same way, in the order
 d e f f e d, each figure the mean of its two runs,
@@ -111,10 +111,10 @@ def prepared_images(pdfs: list[Path]) -> list[Path]:
     """sohoa's OCR input for every page (load → deskew → clean-up), as PGM, cached."""
     from PIL import Image
 
-    from pipeline.cleanup import cleanup_page
-    from pipeline.config import Settings
-    from pipeline.deskew import deskew_page
-    from pipeline.load import probe, render_page
+    from pipeline.runtime.config import Settings
+    from pipeline.stages.cleanup import cleanup_page
+    from pipeline.stages.deskew import deskew_page
+    from pipeline.stages.load import probe, render_page
 
     settings = Settings(home=Path(tempfile.gettempdir()))
     folder = OUT / ("prepared-" + pdfs[0].parent.parent.name)
@@ -150,12 +150,12 @@ def bench_sohoa(pdfs: list[Path], workers: int, home: Path, ocr: dict | None = N
                 scheduler: str | None = None) -> tuple[float, dict, dict]:
     from dataclasses import replace
 
-    from pipeline.config import ClusterSettings, OcrSettings, Settings
-    from pipeline.executor import DaskExecutor, dask_client
-    from pipeline.inputs import InputFile
-    from pipeline.orchestrate import BatchRunner
-    from pipeline.services import running_services
-    from pipeline.warehouse import Warehouse
+    from pipeline.embedded.services import running_services
+    from pipeline.runtime.config import ClusterSettings, OcrSettings, Settings
+    from pipeline.runtime.executor import DaskExecutor, dask_client
+    from pipeline.runtime.inputs import InputFile
+    from pipeline.runtime.orchestrate import BatchRunner
+    from pipeline.warehouse.layout import Warehouse
 
     cluster = ClusterSettings(n_workers=workers, threads_per_worker=1, scheduler_address=scheduler)
     settings = Settings(home=home, cluster=cluster)
@@ -164,7 +164,7 @@ def bench_sohoa(pdfs: list[Path], workers: int, home: Path, ocr: dict | None = N
     with running_services(settings) as resolved:
         resolved = resolved.replace(warehouse=replace(resolved.warehouse, bucket=f"bench-{workers}w-{int(time.time())}"))
         warehouse = Warehouse(resolved.warehouse)
-        from pipeline.s3server import EmbeddedS3
+        from pipeline.embedded.s3server import EmbeddedS3
 
         s3 = EmbeddedS3(home)  # the running embedded server, adopted: its setup identity makes buckets
         s3.start()
@@ -173,7 +173,7 @@ def bench_sohoa(pdfs: list[Path], workers: int, home: Path, ocr: dict | None = N
         # writes into a warehouse that has them already
         warehouse._put("benchmark/warm-up", b"{}", "application/json")
         # the cluster `sohoa digitize` starts: LocalCluster, one single-thread worker per core
-        # asked for, OMP_THREAD_LIMIT=1, the worker plugin registered (pipeline.executor)
+        # asked for, OMP_THREAD_LIMIT=1, the worker plugin registered (pipeline.runtime.executor)
         with dask_client(cluster, resolved) as client:
             runner = BatchRunner(resolved, DaskExecutor(client), Warehouse(resolved.warehouse))
             cpu0 = client.run(cpu_seconds)
@@ -294,7 +294,7 @@ def worker_engine() -> str:
     """How a worker reads: the binding's file, and whether its line images are PNM."""
     import sys
 
-    tess = sys.modules.get("pipeline.tesseract")
+    tess = sys.modules.get("pipeline._exec.tesseract")
     if tess is None:
         return "?"
     binding = "tesserocr" if hasattr(tess, "tesserocr") else "ctypes"
@@ -306,8 +306,14 @@ def worker_engine() -> str:
 BASELINE_ENGINE = "e816fbe"  # the last commit with the ctypes binding
 
 
+def rebase_imports(source: bytes) -> bytes:
+    """A file of the flat ``pipeline/`` (before issue 21's layout) importing from this tree's packages."""
+    return (source.replace(b"from .errors import", b"from pipeline.runtime.errors import")
+            .replace(b"from . import linkpatch", b"from pipeline._exec import linkpatch"))
+
+
 def baseline_tree(rev: str) -> Path:
-    """This tree's code in a temporary folder, with ``pipeline/tesseract.py`` of ``rev``; its
+    """This tree's code in a temporary folder, with ``pipeline/_exec/tesseract.py`` of ``rev``; its
     benchmarks/out is this tree's (the same cached batch)."""
     tree = Path(tempfile.mkdtemp(prefix="sohoa-engine-baseline-"))
     for name in ("pipeline", "workers", "samples", "schemas", "models", "benchmarks"):
@@ -315,7 +321,7 @@ def baseline_tree(rev: str) -> Path:
     (tree / "benchmarks" / "out").symlink_to(ROOT / "benchmarks" / "out")
     source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:pipeline/tesseract.py"], check=True,
                             capture_output=True).stdout  # fmt: skip
-    (tree / "pipeline" / "tesseract.py").write_bytes(source)
+    (tree / "pipeline" / "_exec" / "tesseract.py").write_bytes(rebase_imports(source))
     return tree
 
 

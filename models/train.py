@@ -252,6 +252,7 @@ def build_lexicon(specs) -> dict:
     from collections import Counter
 
     from pipeline.extract.model import syllable_runs
+
     from samples.specs import spec_text
 
     uni: Counter = Counter()

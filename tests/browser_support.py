@@ -60,7 +60,7 @@ def chromium():
 @pytest.fixture(scope="module")
 def server(env):
     """The app over the test environment (real S3 and signer), its executor holding jobs."""
-    from pipeline.api.app import create_app
+    from pipeline.service.api.app import create_app
     from test_api import PendingExecutor
 
     with serve(create_app(env.settings, executor=PendingExecutor(), keys=env.keys)) as url:

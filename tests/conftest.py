@@ -18,7 +18,7 @@ def s3_server(tmp_path_factory):
     ``server.settings`` is the service identity (no Admin: it cannot create buckets);
     ``server.ensure_bucket(name)`` creates a bucket as the setup identity, as a deployment's
     bucket-setup step does."""
-    from pipeline.s3server import EmbeddedS3
+    from pipeline.embedded.s3server import EmbeddedS3
 
     server = EmbeddedS3(tmp_path_factory.mktemp("sohoa-s3"))
     server.start()
@@ -37,7 +37,7 @@ def warehouse_settings(s3_server):
 
 @pytest.fixture
 def warehouse(warehouse_settings):
-    from pipeline.warehouse import Warehouse
+    from pipeline.warehouse.layout import Warehouse
 
     wh = Warehouse(warehouse_settings)
     wh.ensure_bucket()
@@ -47,7 +47,7 @@ def warehouse(warehouse_settings):
 @pytest.fixture(scope="session")
 def signer_service(tmp_path_factory):
     """The real CSC signing service over HTTP on loopback."""
-    from pipeline.signer.embedded import start_embedded_signer
+    from pipeline.embedded.signer.embedded import start_embedded_signer
 
     with start_embedded_signer(tmp_path_factory.mktemp("sohoa-signer")) as signer:
         yield signer

@@ -18,17 +18,17 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.api.app import create_app
-from pipeline.api.auth import KeyStore
-from pipeline.config import LimitSettings, Settings
-from pipeline.document import DocumentOutcome, base_record
-from pipeline.models import PageResult, SourceRef, Word
-from pipeline.pii import KeyRing, encrypt_fields, keyring_path
-from pipeline.records import FIELD_MODELS
-from pipeline.sign import RemoteSigner, canonical_bytes
-from pipeline.store import write_indexes
-from pipeline.validate import validate_record
-from pipeline.warehouse import Warehouse
+from pipeline.records.pii import KeyRing, encrypt_fields, keyring_path
+from pipeline.records.record import FIELD_MODELS
+from pipeline.runtime.config import LimitSettings, Settings
+from pipeline.runtime.document import DocumentOutcome, base_record
+from pipeline.service.api.app import create_app
+from pipeline.service.api.auth import KeyStore
+from pipeline.signing.sign import RemoteSigner, canonical_bytes
+from pipeline.stages.models import PageResult, SourceRef, Word
+from pipeline.stages.validate import validate_record
+from pipeline.warehouse.layout import Warehouse
+from pipeline.warehouse.store import write_indexes
 
 FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 UNIT_A = "000.00.01.H53"
@@ -326,7 +326,7 @@ def test_limits_are_enforced_before_anything_is_stored(s3_server, signer_service
 
 
 def test_status_comes_from_the_warehouse_and_reads_are_audited(client, env):
-    from pipeline.audit import iter_audit
+    from pipeline.warehouse.audit import iter_audit
 
     record = worst_record(env.warehouse, env.signer)
     doc = record["document_id"]
@@ -353,7 +353,7 @@ def test_status_comes_from_the_warehouse_and_reads_are_audited(client, env):
 
 
 def test_lookup_logs_reuse_and_audits(client, env):
-    from pipeline.audit import iter_audit, iter_reuse
+    from pipeline.warehouse.audit import iter_audit, iter_reuse
 
     letter = mild_record(env.warehouse, env.signer, keyring=env.keyring)
     birth = birth_record(env.warehouse, env.signer, personal_id="079190000001", keyring=env.keyring)
@@ -389,7 +389,7 @@ def test_personal_data_is_encrypted_at_rest_and_readable_only_by_permitted_roles
 
 
 def _check_personal_data(client, env):
-    from pipeline.verify import verify_record_bytes
+    from pipeline.signing.verify import verify_record_bytes
 
     pid, name = "001190000777", "Trần Thị Hồng Nhung"
     birth = birth_record(env.warehouse, env.signer, personal_id=pid, keyring=env.keyring)
@@ -430,7 +430,7 @@ def _check_personal_data(client, env):
 
 
 def test_correction_creates_a_signed_version_2_and_keeps_version_1(client, env):
-    from pipeline.verify import verify_record_bytes
+    from pipeline.signing.verify import verify_record_bytes
 
     record = worst_record(env.warehouse, env.signer, number="7/UBND-VP")
     doc = record["document_id"]
@@ -475,7 +475,7 @@ def test_correction_creates_a_signed_version_2_and_keeps_version_1(client, env):
 
 
 def test_dashboard_counts_per_unit_and_period(client, env):
-    from pipeline.dashboard import COLUMNS
+    from pipeline.service.dashboard import COLUMNS
 
     data = client.get("/api/v1/dashboard", params={"period": "day"}, headers=env.headers("admin")).json()
     rows = {r["unit"]: r for r in data["totals"]}
@@ -502,7 +502,7 @@ def test_a_real_scan_uploaded_becomes_a_record(s3_server, signer_service, dask_c
     """Through the real Dask cluster: upload a rendered Vietnamese page, poll until its record exists."""
     from distributed import Client
 
-    from pipeline.executor import DaskExecutor
+    from pipeline.runtime.executor import DaskExecutor
 
     env = make_env(s3_server, signer_service, tmp_path)
     scan = render_scan(admin_lines("516/UBND-VP", "ngày 12 tháng 3 năm 2024", "e2e"), size=(1240, 1754), font_size=34).png

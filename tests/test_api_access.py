@@ -10,7 +10,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from pipeline.api.app import PUBLIC_PATHS, create_app
+from pipeline.service.api.app import PUBLIC_PATHS, create_app
 from test_api import DOSSIER_A, UNIT_A, PendingExecutor, env, png_page, upload, worst_record  # noqa: F401 - env is a fixture
 
 WRONG_KEYS = {

@@ -27,10 +27,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.api.app import create_app
-from pipeline.audit import iter_audit, iter_reuse
-from pipeline.config import LimitSettings
-from pipeline.pii import blind_index
+from pipeline.records.pii import blind_index
+from pipeline.runtime.config import LimitSettings
+from pipeline.service.api.app import create_app
+from pipeline.warehouse.audit import iter_audit, iter_reuse
 from test_api import (  # noqa: F401 - env is a fixture
     DOSSIER_A,
     UNIT_A,
@@ -300,7 +300,7 @@ def test_a_dossier_belongs_to_the_first_unit_whatever_the_unit_codes(s3_server, 
         assert resp.status_code == 202
 
     # a dossier received before owners were recorded (a receipt, no owner object) is its first unit's
-    from pipeline import audit
+    from pipeline.warehouse import audit
 
     legacy = "000.00.09.H53-200101-0001"
     audit.write_receipt(env.warehouse, "alpha", legacy, {"document_id": "ab" * 32, "source_file": "cũ.png",

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from pipeline.api.app import create_app
+from pipeline.service.api.app import create_app
 from test_api import (  # noqa: F401 - env, client, executor are fixtures
     DOSSIER_A,
     UNIT_A,
@@ -130,7 +130,7 @@ def test_search_finds_any_record_by_number_dossier_issuer_or_date(client, env):
                          confidence={"number": 0.99})
     doc = record["document_id"]
     assert record["status"] == "ok"
-    from pipeline.audit import write_receipt  # as an upload into that dossier writes it
+    from pipeline.warehouse.audit import write_receipt  # as an upload into that dossier writes it
 
     write_receipt(env.warehouse, UNIT_B, "000.00.02.H53-231105-0003",
                   {"document_id": doc, "source_file": record["source_file"], "size": 1, "pages": 1,
@@ -187,10 +187,10 @@ def test_dashboard_names_units_totals_filters_and_trend(client, env):
 
 
 def test_a_batch_run_counts_under_the_unit_it_names(env, tmp_path):
-    from pipeline.dashboard import collect
-    from pipeline.executor import InlineExecutor
-    from pipeline.inputs import InputFile
-    from pipeline.orchestrate import BatchRunner
+    from pipeline.runtime.executor import InlineExecutor
+    from pipeline.runtime.inputs import InputFile
+    from pipeline.runtime.orchestrate import BatchRunner
+    from pipeline.service.dashboard import collect
 
     scan = tmp_path / "cong-van.png"
     scan.write_bytes(png_page(f"Công văn số {uuid.uuid4().hex[:6]}"))
@@ -209,7 +209,7 @@ def test_cli_refuses_a_bad_unit_code():
 
 
 def test_the_extractors_reasons_are_said_in_vietnamese_with_value_and_threshold():
-    from pipeline.review import explain
+    from pipeline.service.review import explain
 
     said = {m: explain({"field": f, "kind": k, "message": m}) for f, k, m in [
         ("signer", "low_confidence", "signer read with confidence 0.71 < 0.85"),

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import archive, edxml
-from pipeline.document import base_record
-from pipeline.models import PageResult, SourceRef
-from pipeline.validate import validate_record
+from pipeline.records import archive, edxml
+from pipeline.runtime.document import base_record
+from pipeline.stages.models import PageResult, SourceRef
+from pipeline.stages.validate import validate_record
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENCY = "000.00.01.H53"
@@ -217,7 +217,7 @@ SAMPLES = ("cong-van-2632-skhdt-vp.jpg", "ho-kinh-doanh-0388025909.pdf")
 def test_samples_digitize_export_every_format_and_read_the_package_back(
         s3_server, warehouse_settings, signer_service, tmp_path, capsys, monkeypatch):
     from pipeline.cli import main as sohoa
-    from pipeline.warehouse import Warehouse
+    from pipeline.warehouse.layout import Warehouse
 
     s = warehouse_settings
     url = f"http://{s.access_key}:{s.secret_key}@{s.endpoint}/{s.bucket}"
@@ -277,7 +277,7 @@ def test_samples_digitize_export_every_format_and_read_the_package_back(
     assert record["field_evidence"]["subject"]["source"] == "package"
     assert {k: record["fields"][k] for k in read.fields if k != "subject"} == {k: v for k, v in read.fields.items() if k != "subject"}
     assert record["signature"] and record["history"][-1]["by"] == f"edxml:{AGENCY}"
-    from pipeline.verify import verify_record_bytes
+    from pipeline.signing.verify import verify_record_bytes
 
     assert verify_record_bytes(wh.get_record_bytes(doc_id), [signer_service.settings.trust_anchor.read_bytes()]).ok
 

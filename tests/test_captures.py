@@ -13,12 +13,12 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.cleanup import cleanup_page, remove_speckle
-from pipeline.config import ImageSettings, LimitSettings, OcrSettings
-from pipeline.deskew import capture_of, deskew_page, detect_capture, page_quadrilateral, rectify
-from pipeline.load import probe, render_page
-from pipeline.models import ProcessedPage, RasterPage, Word
-from pipeline.ocr import non_text_words, ocr_page
+from pipeline.runtime.config import ImageSettings, LimitSettings, OcrSettings
+from pipeline.stages.cleanup import cleanup_page, remove_speckle
+from pipeline.stages.deskew import capture_of, deskew_page, detect_capture, page_quadrilateral, rectify
+from pipeline.stages.load import probe, render_page
+from pipeline.stages.models import ProcessedPage, RasterPage, Word
+from pipeline.stages.ocr import non_text_words, ocr_page
 
 SERIF = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 MONO = "/usr/share/fonts/truetype/liberation2/LiberationMono-Regular.ttf"
@@ -240,7 +240,7 @@ TYPED = [
 
 
 def test_typewritten_text_reads_is_kept_and_passes_the_quality_gate():
-    from pipeline.quality import assess_page_text
+    from pipeline.stages.quality import assess_page_text
 
     grey = text_page(300, 170, 95, path=MONO, lines=TYPED)
     faded = (255 - (255 - grey.astype(np.float32)) * 0.55).astype(np.uint8)  # a worn ribbon

@@ -8,11 +8,11 @@ import threading
 
 import pytest
 
-from pipeline.catalog import Catalog, catalog_add, catalog_row, compact, fold_text, normalize_number, rebuild
-from pipeline.catalog.index import DELTA_PREFIX, MANIFEST_KEY, list_objects, read_manifest
-from pipeline.errors import ConfigurationError
-from pipeline.pii import KeyRing, encrypt_fields, keyring_path
-from pipeline.sign import canonical_bytes
+from pipeline.records.pii import KeyRing, encrypt_fields, keyring_path
+from pipeline.runtime.errors import ConfigurationError
+from pipeline.signing.sign import canonical_bytes
+from pipeline.warehouse.catalog import Catalog, catalog_add, catalog_row, compact, fold_text, normalize_number, rebuild
+from pipeline.warehouse.catalog.index import DELTA_PREFIX, MANIFEST_KEY, list_objects, read_manifest
 
 PID = "001305012345"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.cleanup import cleanup_page, noise_fraction
-from pipeline.config import ImageSettings
-from pipeline.models import ProcessedPage
+from pipeline.runtime.config import ImageSettings
+from pipeline.stages.cleanup import cleanup_page, noise_fraction
+from pipeline.stages.models import ProcessedPage
 
 FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 LINE = "Ủy ban nhân dân tỉnh Quảng Ninh quyết định"
@@ -140,7 +140,7 @@ def test_seal_mask_is_the_red_or_magenta_chromatic_ink(tinted, min_chroma):
     seal on white paper or of the whole page (yellowed paper, where most pixels have chroma)."""
     import cv2
 
-    from pipeline.cleanup import SEAL_MIN_VALUE, seal_mask
+    from pipeline.stages.cleanup import SEAL_MIN_VALUE, seal_mask
 
     rgb = text_image(900, 700, 300)
     image = Image.fromarray(rgb)

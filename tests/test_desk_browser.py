@@ -64,7 +64,7 @@ def select_field(page, name: str) -> None:
 
 
 def test_steward_fixes_a_handwritten_number_a_date_and_a_missing_signer(env, server, browser):
-    from pipeline.verify import verify_record_bytes
+    from pipeline.signing.verify import verify_record_bytes
 
     record = handwritten_record(env, uuid.uuid4().hex[:8])
     doc = record["document_id"]

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from pipeline.config import ImageSettings
-from pipeline.deskew import deskew_page, estimate_skew, remove_borders, text_gray, to_gray
-from pipeline.models import RasterPage
+from pipeline.runtime.config import ImageSettings
+from pipeline.stages.deskew import deskew_page, estimate_skew, remove_borders, text_gray, to_gray
+from pipeline.stages.models import RasterPage
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FONTS = [
@@ -106,7 +106,7 @@ def test_deskew_page_levels_a_rotated_page():
 def test_a_grey_page_is_deskewed_and_cleaned_as_one_channel_with_the_same_ocr_image():
     """A grey scan goes through deskew and clean-up as one channel; what OCR reads is exactly
     what the same page read as RGB would give, and the stored page is its grey version."""
-    from pipeline.cleanup import cleanup_page
+    from pipeline.stages.cleanup import cleanup_page
 
     grey = to_gray(degraded(rotated(text_page(), 4.0)))
     # at the clean-up's target resolution: resampling the stored page up from 200 dpi (cubic)
@@ -178,8 +178,8 @@ def test_deskew_page_flags_border_removal():
 def test_an_upside_down_page_is_turned_when_its_reading_is_poor():
     """Without OSD in the deskew stage, a poor OCR reading triggers OSD, and the better of the
     two readings is kept."""
-    from pipeline.config import Settings
-    from pipeline.document import read_page
+    from pipeline.runtime.config import Settings
+    from pipeline.runtime.document import read_page
 
     image = rotated(text_page(), 180.0)
     settings = Settings(home=Path("/nonexistent"))
@@ -257,7 +257,7 @@ def test_rotation_fills_the_new_corners_with_the_paper_colour():
 def test_paper_colour_is_the_median_of_the_light_pixels(seed):
     """The histogram median gives what ``np.median`` gives (an even count averages the two
     middle values, rounded down), per channel, on RGB and grey pages alike."""
-    from pipeline.deskew import BORDER_DARK_LEVEL, paper_colour
+    from pipeline.stages.deskew import BORDER_DARK_LEVEL, paper_colour
 
     rng = np.random.default_rng(seed)
     rgb = rng.integers(0, 256, (701 + seed, 503), dtype=np.uint8).repeat(3).reshape(701 + seed, 503, 3)

@@ -12,14 +12,26 @@ import pikepdf.pdfa as pdfa
 import pytest
 
 from pipeline.cli import main as sohoa
-from pipeline.config import ClusterSettings, Settings
-from pipeline.executor import DaskExecutor
-from pipeline.inputs import iter_input_files
-from pipeline.orchestrate import BatchRunner
-from pipeline.verify import verify_original, verify_pdf, verify_record_bytes
-from pipeline.warehouse import Warehouse
+from pipeline.runtime.config import ClusterSettings, Settings
+from pipeline.runtime.executor import DaskExecutor
+from pipeline.runtime.inputs import iter_input_files
+from pipeline.runtime.orchestrate import BatchRunner
+from pipeline.signing.verify import verify_original, verify_pdf, verify_record_bytes
+from pipeline.warehouse.layout import Warehouse
 
 pytestmark = pytest.mark.slow
+
+
+def pdfa_findings(data: bytes) -> list:
+    """pikepdf's PDF/A-2b findings for ``data``, less the one kind that is not about the PDF: its
+    content check records *any* warning raised meanwhile as a content-parse violation, and this
+    test's Dask client and S3 connections are closed by the garbage collector at any time, which
+    raises ``ResourceWarning: unclosed <socket ...>`` (seen once in a full run)."""
+    import gc
+
+    gc.collect()
+    report = pdfa.validate_written(io.BytesIO(data), "2b")
+    return [f for f in report.findings if "unclosed <socket" not in str(f)]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +98,7 @@ def test_a_batch_of_scans_becomes_signed_records(batch, warehouse_settings, sign
             # the revision before the PAdES signature's incremental update is PDF/A-2b as written
             # (pikepdf's validator does not handle the signature's form field itself)
             unsigned = pdf[: pdf.index(b"%%EOF") + len(b"%%EOF")] + b"\n"
-            assert pdfa.validate_written(io.BytesIO(unsigned), "2b").passed, "the searchable PDF is PDF/A-2b"
+            assert pdfa_findings(unsigned) == [], "the searchable PDF is PDF/A-2b"
             assert record["pages"][0]["words"], "word boxes are kept"
             assert 0 < record["field_confidence"]["number"] <= 1
         for name in ("empty.pdf", "notes.png", "truncated.pdf"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.extract import classify, extract
-from pipeline.extract.common import find_date, find_number, match_doc_type, proper_case_agency, proper_case_title
-from pipeline.models import PageResult, Word
+from pipeline.stages.extract import classify, extract
+from pipeline.stages.extract.common import find_date, find_number, match_doc_type, proper_case_agency, proper_case_title
+from pipeline.stages.models import PageResult, Word
 
 W, H = 2480, 3508
 CHAR = 26  # px per character at ~13 pt, 300 dpi
@@ -302,7 +302,7 @@ def test_references_and_tasks():
     tasks = {(t["responsible"], t["deadline"]) for t in ex.fields["tasks"]}
     assert ("Sở Nội vụ", "2023-12-15") in tasks
     assert ("Bộ Thông tin và Truyền thông", "2023-12-31") in tasks
-    from pipeline.records import AdminDocumentFields
+    from pipeline.records.record import AdminDocumentFields
 
     AdminDocumentFields(**{k: v for k, v in ex.fields.items()})  # the record schema accepts them
 
@@ -345,7 +345,7 @@ def test_birth_certificate():
     assert f["father_name"] == "Nguyễn Văn Cường" and f["date"] == "2024-03-10"
     assert f["issuer"] == "Ủy ban nhân dân phường Bến Nghé"
     assert not ex.issues
-    from pipeline.records import BirthCertificateFields
+    from pipeline.records.record import BirthCertificateFields
 
     BirthCertificateFields(**f)
 
@@ -363,7 +363,7 @@ def test_birth_certificate_bad_personal_id_is_flagged():
 
 
 def test_household_business_registration():
-    from pipeline.identifiers import tax_check_digit
+    from pipeline.records.identifiers import tax_check_digit
 
     first9 = "031234567"
     code = first9 + str(tax_check_digit(first9))
@@ -464,7 +464,7 @@ def test_recipients_drop_seal_speckles_and_keep_entries_apart():
 
 
 def test_archive_line_unit_is_only_repaired_from_a_cong_van_number():
-    from pipeline.extract.admin import _fix_luu, _letter_unit
+    from pipeline.stages.extract.admin import _fix_luu, _letter_unit
 
     assert _letter_unit("2384/STP-HCTP") == "HCTP"
     assert _letter_unit("609/KH-UBND") is None  # a Kế hoạch: the symbol names the issuer, not the unit
@@ -475,7 +475,7 @@ def test_archive_line_unit_is_only_repaired_from_a_cong_van_number():
 
 
 def test_head_title_and_name_fragment_helpers():
-    from pipeline.extract.common import join_name_fragments, match_head_title
+    from pipeline.stages.extract.common import join_name_fragments, match_head_title
 
     assert match_head_title("CHỦU TỊCH") == "Chủ tịch"
     assert match_head_title("PHO CHU NHIEM") == "Phó Chủ nhiệm"
@@ -506,7 +506,7 @@ def test_a_garbled_word_in_the_subject_sends_it_to_review():
     assert ("subject", "low_confidence") in {(i.field, i.kind) for i in doubtful.issues}
 
 
-# --- "Nơi nhận" read a second time from the page image (pipeline.extract.reread) ---------------
+# --- "Nơi nhận" read a second time from the page image (pipeline.stages.extract.reread) ---------------
 
 
 def _recipients_page(first_entry: list[tuple[int, str, float]]) -> PageResult:
@@ -527,7 +527,7 @@ GARBLED = [(422, "ã", 0, 4), (449, "THỨ", 0)]  # what psm 4 made of "- Như t
 
 
 def test_recipients_take_the_better_reading_of_each_line_from_the_reread(monkeypatch):
-    from pipeline.extract import reread
+    from pipeline.stages.extract import reread
 
     page2 = _recipients_page(GARBLED)
     calls = []
@@ -556,8 +556,8 @@ def test_recipients_take_the_better_reading_of_each_line_from_the_reread(monkeyp
 
 
 def test_merge_readings_pairs_lines_by_height_and_keeps_unpaired_ones():
-    from pipeline.extract.layout import Line
-    from pipeline.extract.reread import merge_readings
+    from pipeline.stages.extract.layout import Line
+    from pipeline.stages.extract.reread import merge_readings
 
     def line(y, text, conf):
         return Line(1, [Word(text=t, conf=conf, bbox=(100 + 120 * i, y, 200 + 120 * i, y + 40), line=0)
@@ -575,7 +575,7 @@ def _tesseract_vie() -> bool:
 
     if not shutil.which("tesseract"):
         return False
-    from pipeline.tesseract import available_languages
+    from pipeline._exec.tesseract import available_languages
 
     try:
         return "vie" in available_languages()
@@ -609,7 +609,7 @@ def test_recipients_reread_with_tesseract_from_the_stored_jpeg():
 
 
 def test_reread_failure_or_a_wrong_sized_image_keeps_the_page_reading(monkeypatch):
-    from pipeline.extract import reread
+    from pipeline.stages.extract import reread
 
     page2 = _recipients_page(GARBLED)
     monkeypatch.setattr(reread, "reread_block", lambda *a, **k: None)  # Tesseract failed
@@ -622,7 +622,7 @@ def test_reread_failure_or_a_wrong_sized_image_keeps_the_page_reading(monkeypatc
 
 
 def test_archive_line_unit_read_with_a_doubled_letter():
-    from pipeline.extract.admin import _fix_luu
+    from pipeline.stages.extract.admin import _fix_luu
 
     assert _fix_luu("Lưu: VI; KSTTT", {"KSTTT": 76}, "KSTT") == "Lưu: VT, KSTT"
     assert _fix_luu("Lưu: VT, KSTTT", {"KSTTT": 95}, "KSTT") == "Lưu: VT, KSTTT"  # sure of it: as printed
@@ -631,7 +631,7 @@ def test_archive_line_unit_read_with_a_doubled_letter():
 
 
 def test_subject_year_repaired_and_a_stamp_fragment_under_it_left_out():
-    from pipeline.extract.common import repair_years
+    from pipeline.stages.extract.common import repair_years
 
     assert repair_years("lệ phí năm z017") == "lệ phí năm 2017"
     assert repair_years("năm học 2O21") == "năm học 2O21" and repair_years("năm abcd") == "năm abcd"
@@ -659,8 +659,8 @@ def test_extraction_benchmark_cache_key_follows_the_ocr_stage_sources(tmp_path, 
     spec = importlib.util.spec_from_file_location("extraction_benchmark", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert {"pipeline/deskew.py", "pipeline/cleanup.py", "pipeline/ocr.py", "pipeline/layout.py",
-            "pipeline/tesseract.py", "pipeline/data/vie.user-patterns"} <= set(bench.SOURCES)  # fmt: skip
+    assert {"pipeline/stages/deskew.py", "pipeline/stages/cleanup.py", "pipeline/stages/ocr.py", "pipeline/stages/layout.py",
+            "pipeline/_exec/tesseract.py", "pipeline/_exec/data/vie.user-patterns"} <= set(bench.SOURCES)  # fmt: skip
     monkeypatch.setattr(bench, "ROOT", tmp_path)
     for rel in bench.SOURCES:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)

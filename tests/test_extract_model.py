@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.extract import DEFAULT_MODEL_DIR, extract, load_model, model_version
-from pipeline.models import PageResult, Word
+from pipeline.stages.extract import DEFAULT_MODEL_DIR, extract, load_model, model_version
+from pipeline.stages.models import PageResult, Word
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "meta.json").exists(), reason="model not trained")
 
@@ -95,7 +95,7 @@ def test_lexicon_restores_marks_ocr_dropped_in_the_issuer(printed, want_rules, w
 
 
 def test_lexicon_changes_only_what_the_context_contradicts():
-    from pipeline.extract.model import restore_marks
+    from pipeline.stages.extract.model import restore_marks
 
     lex = load_model().lexicon
     assert lex is not None
@@ -126,7 +126,7 @@ def test_model_reads_a_signature_page_of_its_own():
 
 
 def test_model_span_must_pass_the_field_check():
-    from pipeline.extract.model import agency_ok, signer_ok, title_ok
+    from pipeline.stages.extract.model import agency_ok, signer_ok, title_ok
 
     assert title_ok("Chủ tịch") and title_ok("Vụ trưởng Vụ Cải cách hành chính") and not title_ok("Tạm sg")
     assert signer_ok("Trần Văn Lan") and not signer_ok("đế LUẬN")

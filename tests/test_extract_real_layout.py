@@ -8,11 +8,11 @@ box of the slot), never guessed.
 
 from __future__ import annotations
 
-from pipeline.extract import classify, extract
-from pipeline.extract.common import deputy_title, unknown_province
-from pipeline.extract.result import Extraction
-from pipeline.extract.signatures import apply_signatures
-from pipeline.records import FieldEvidence
+from pipeline.records.record import FieldEvidence
+from pipeline.stages.extract import classify, extract
+from pipeline.stages.extract.common import deputy_title, unknown_province
+from pipeline.stages.extract.result import Extraction
+from pipeline.stages.extract.signatures import apply_signatures
 from tests.test_extract import C, PageBuilder, body, header, signature
 
 
@@ -209,13 +209,13 @@ def test_type_comes_from_the_heading_not_from_words_in_the_body():
     assert classify([form.result()]) == "household_business_registration"  # no heading read: its labels
 
 
-# --- handwritten slots read by the digit recogniser (pipeline.extract.handwriting) -------------
+# --- handwritten slots read by the digit recogniser (pipeline.stages.extract.handwriting) -------------
 
 
 def _recogniser_reads(monkeypatch, text: str, confidence: float):
     import numpy as np
 
-    from pipeline.extract import handwriting
+    from pipeline.stages.extract import handwriting
 
     def fake(image, box, model_path=None):
         return handwriting.SlotReading(text=text, confidence=confidence, digits=[], ink="blue", handwritten=True, box=box)
@@ -260,9 +260,9 @@ def test_a_handwritten_day_stands_only_next_to_the_issuers_signing_day(monkeypat
 
 
 def test_two_readings_of_a_block_disagree_line_by_line():
-    from pipeline.extract.layout import Line
-    from pipeline.extract.reread import disagreements
-    from pipeline.models import Word
+    from pipeline.stages.extract.layout import Line
+    from pipeline.stages.extract.reread import disagreements
+    from pipeline.stages.models import Word
 
     def line(y, text):
         return Line(1, [Word(text=t, conf=90, bbox=(100 + 80 * k, y, 170 + 80 * k, y + 40), line=0) for k, t in enumerate(text.split())])

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ClusterSettings, Settings
-from pipeline.executor import DaskExecutor
-from pipeline.inputs import iter_input_files
-from pipeline.orchestrate import BatchRunner
-from pipeline.verify import verify_record_bytes
-from pipeline.warehouse import Warehouse
+from pipeline.runtime.config import ClusterSettings, Settings
+from pipeline.runtime.executor import DaskExecutor
+from pipeline.runtime.inputs import iter_input_files
+from pipeline.runtime.orchestrate import BatchRunner
+from pipeline.signing.verify import verify_record_bytes
+from pipeline.warehouse.layout import Warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +93,7 @@ def test_a_worker_killed_mid_batch(small_batch, cluster, warehouse_settings, sig
 
 
 def test_the_s3_server_stopped_mid_batch(small_batch, cluster, signer_service, tmp_path):
-    from pipeline.s3server import EmbeddedS3
+    from pipeline.embedded.s3server import EmbeddedS3
 
     s3 = EmbeddedS3(tmp_path / "s3-home", retention_days=1)
     wh_settings = s3.start()
@@ -115,7 +115,7 @@ def test_the_s3_server_stopped_mid_batch(small_batch, cluster, signer_service, t
 
 
 def test_the_signer_stopped_mid_batch(small_batch, cluster, warehouse_settings, tmp_path):
-    from pipeline.signer.embedded import start_embedded_signer
+    from pipeline.embedded.signer.embedded import start_embedded_signer
 
     Warehouse(warehouse_settings).ensure_bucket()
     with start_embedded_signer(tmp_path / "signer") as signer:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.identifiers import is_valid_tax_code, parse_personal_id
+from pipeline.records.identifiers import is_valid_tax_code, parse_personal_id
 from samples.forms import birth_certificate_spec, form_specs, household_business_spec
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -41,13 +41,13 @@ def test_generated_identifiers_are_valid_and_consistent():
 
 @pytest.mark.parametrize("record_type", sorted(FORM_SCANS))
 def test_a_scanned_form_is_read_back_into_its_fields(record_type):
-    from pipeline.cleanup import cleanup_page
-    from pipeline.config import Settings
-    from pipeline.deskew import deskew_page
-    from pipeline.document import read_page
-    from pipeline.extract import classify, extract
-    from pipeline.load import probe, render_page
-    from pipeline.models import PageResult
+    from pipeline.runtime.config import Settings
+    from pipeline.runtime.document import read_page
+    from pipeline.stages.cleanup import cleanup_page
+    from pipeline.stages.deskew import deskew_page
+    from pipeline.stages.extract import classify, extract
+    from pipeline.stages.load import probe, render_page
+    from pipeline.stages.models import PageResult
 
     name = FORM_SCANS[record_type]
     data = (SAMPLES / "scans" / name).read_bytes()
@@ -69,10 +69,10 @@ def test_a_scanned_form_is_read_back_into_its_fields(record_type):
 def test_forms_are_digitized_with_personal_data_encrypted_and_found_by_personal_id(
     warehouse_settings, signer_service, tmp_path, capsys, monkeypatch
 ):
-    from pipeline.audit import iter_audit, iter_reuse
     from pipeline.cli import main as sohoa
-    from pipeline.pii import keyring_path
-    from pipeline.warehouse import Warehouse
+    from pipeline.records.pii import keyring_path
+    from pipeline.warehouse.audit import iter_audit, iter_reuse
+    from pipeline.warehouse.layout import Warehouse
 
     url = warehouse_settings.url(with_secret=True)
     monkeypatch.setenv("SOHOA_SIGNER_USER", signer_service.settings.username)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main as sohoa
-from pipeline.errors import ExitCode
+from pipeline.runtime.errors import ExitCode
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "scans" / "quyet-dinh-2773-qd-ubnd.png"
 
@@ -32,7 +32,7 @@ def stored(warehouse_settings, signer_service, tmp_path, monkeypatch, capsys):
 
 
 def test_get_writes_what_is_stored_and_verify_checks_it_anywhere(stored, warehouse_settings, tmp_path, capsys):
-    from pipeline.warehouse import Warehouse
+    from pipeline.warehouse.layout import Warehouse
 
     doc, common, trust = stored
     out = tmp_path / "taken-out"

@@ -1,4 +1,4 @@
-"""The handwritten-digit slot reader (pipeline.extract.handwriting) on images the test draws."""
+"""The handwritten-digit slot reader (pipeline.stages.extract.handwriting) on images the test draws."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.extract import handwriting as hw
+from pipeline.stages.extract import handwriting as hw
 
 FONT_DIR = Path("/usr/share/fonts/truetype")
 SERIF = FONT_DIR / "liberation2" / "LiberationSerif-Regular.ttf"

@@ -18,12 +18,12 @@ import pikepdf
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.cleanup import cleanup_page, resample
-from pipeline.config import ImageSettings, LimitSettings
-from pipeline.deskew import deskew_page
-from pipeline.errors import DecompressionBombError
-from pipeline.load import probe, render_page
-from pipeline.models import ProcessedPage
+from pipeline.runtime.config import ImageSettings, LimitSettings
+from pipeline.runtime.errors import DecompressionBombError
+from pipeline.stages.cleanup import cleanup_page, resample
+from pipeline.stages.deskew import deskew_page
+from pipeline.stages.load import probe, render_page
+from pipeline.stages.models import ProcessedPage
 
 LIMITS = LimitSettings()
 GiB = 1024**3
@@ -162,9 +162,9 @@ def test_resample_never_enlarges_a_page_beyond_the_pixel_limit():
 _MEASURE = textwrap.dedent("""
     import json, resource, sys
     from pathlib import Path
-    from pipeline.config import Settings
-    from pipeline.document import process_page_bytes
-    from pipeline.load import probe
+    from pipeline.runtime.config import Settings
+    from pipeline.runtime.document import process_page_bytes
+    from pipeline.stages.load import probe
     settings = Settings(home=Path(sys.argv[2]))
     data = Path(sys.argv[1]).read_bytes()
     try:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.identifiers import (
+from pipeline.records.identifiers import (
     is_valid_personal_id,
     is_valid_tax_code,
     parse_personal_id,

@@ -7,7 +7,8 @@ The cases are the misreadings seen on the real scans of ``../shared/real-scans``
 
 from __future__ import annotations
 
-from pipeline.extract.lexicon import (
+from pipeline.records.record import FieldEvidence
+from pipeline.stages.extract.lexicon import (
     MAX_WORD_CONF,
     SUSPECT_FIELDS,
     apply_lexicon,
@@ -15,9 +16,8 @@ from pipeline.extract.lexicon import (
     restore_provinces,
     suspect_marks,
 )
-from pipeline.extract.result import Extraction
-from pipeline.models import PageResult, Word
-from pipeline.records import FieldEvidence
+from pipeline.stages.extract.result import Extraction
+from pipeline.stages.models import PageResult, Word
 
 LOW, HIGH = 60.0, 96.0
 

@@ -7,8 +7,8 @@ import pikepdf
 import pytest
 from PIL import Image
 
-from pipeline.config import LimitSettings
-from pipeline.errors import (
+from pipeline.runtime.config import LimitSettings
+from pipeline.runtime.errors import (
     CorruptDocumentError,
     DecompressionBombError,
     EmptyFileError,
@@ -16,7 +16,7 @@ from pipeline.errors import (
     TooManyPagesError,
     UnsupportedFormatError,
 )
-from pipeline.load import JPEG, PDF, PNG, TIFF, probe, render_page, sniff_media_type
+from pipeline.stages.load import JPEG, PDF, PNG, TIFF, probe, render_page, sniff_media_type
 
 LIMITS = LimitSettings(render_dpi=100)
 

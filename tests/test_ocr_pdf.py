@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.config import LimitSettings, OcrSettings
-from pipeline.models import ProcessedPage, Word
-from pipeline.ocr import mean_confidence, ocr_page, parse_tsv, words_to_text
-from pipeline.pdf import build_searchable_pdf, pdf_text
+from pipeline.runtime.config import LimitSettings, OcrSettings
+from pipeline.stages.models import ProcessedPage, Word
+from pipeline.stages.ocr import mean_confidence, ocr_page, parse_tsv, words_to_text
+from pipeline.stages.pdf import build_searchable_pdf, pdf_text
 
 FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
 LINES = [
@@ -58,7 +58,7 @@ def _page(im: Image.Image, dpi: int = 300, page: int = 1) -> ProcessedPage:
 def test_the_library_engine_reads_the_words_and_boxes_the_executable_reads(page_and_ocr):
     """tesserocr's Tesseract 5.5 and Debian's executable (5.3): the same words in the same boxes;
     confidences a little apart (tests/test_tesseract_engine.py, benchmarks/ocr_engine.py)."""
-    from pipeline import tesseract
+    from pipeline._exec import tesseract
 
     gray = np.asarray(page_and_ocr[0].convert("L"))
     kwargs = {"dpi": 300, "lang": "vie", "psm": 4, "user_patterns": tesseract.PATTERNS_FILE, "text_pdf": True}
@@ -72,8 +72,8 @@ def test_the_library_engine_reads_the_words_and_boxes_the_executable_reads(page_
 
 
 def test_the_engine_and_ocr_resolution_are_set_at_the_edge(tmp_path):
-    from pipeline.config import settings_from_env
-    from pipeline.errors import ConfigurationError
+    from pipeline.runtime.config import settings_from_env
+    from pipeline.runtime.errors import ConfigurationError
 
     assert settings_from_env({}, home=tmp_path).ocr.engine == "library"
     ocr = settings_from_env({"SOHOA_OCR_ENGINE": "cli", "SOHOA_OCR_DPI": "0"}, home=tmp_path).ocr
@@ -83,8 +83,8 @@ def test_the_engine_and_ocr_resolution_are_set_at_the_edge(tmp_path):
 
 
 def test_a_page_past_its_deadline_is_a_typed_timeout_and_the_engine_reads_on(page_and_ocr):
-    from pipeline import tesseract
-    from pipeline.errors import OcrTimeoutError
+    from pipeline._exec import tesseract
+    from pipeline.runtime.errors import OcrTimeoutError
 
     gray = np.asarray(page_and_ocr[0].convert("L"))
     with pytest.raises(OcrTimeoutError) as err:
@@ -109,7 +109,7 @@ def test_a_later_page_is_read_at_the_ocr_resolution_with_boxes_in_page_pixels(pa
 
 
 def test_a_page_at_or_near_the_ocr_resolution_is_read_as_it_is():
-    from pipeline.ocr import ocr_input, scale_words
+    from pipeline.stages.ocr import ocr_input, scale_words
 
     image = np.zeros((100, 80), dtype=np.uint8)
     assert ocr_input(image, 210, 200)[0] is image
@@ -177,8 +177,8 @@ def test_a_grey_page_is_stored_as_a_grey_image_in_the_pdfa(page_and_ocr):
 
 # --- words that are not text, reading order of a Decree 30 page (issue #3) ------------------------
 
-from pipeline.layout import reading_order  # noqa: E402
-from pipeline.ocr import arrange_words, is_plausible_token, non_text_words  # noqa: E402
+from pipeline.stages.layout import reading_order  # noqa: E402
+from pipeline.stages.ocr import arrange_words, is_plausible_token, non_text_words  # noqa: E402
 
 
 def tesseract_lines(rows: list[list[tuple[str, int, int]]], h: int = 45) -> list[Word]:

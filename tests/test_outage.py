@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ClusterSettings, Settings
-from pipeline.executor import DaskExecutor
-from pipeline.inputs import iter_input_files
-from pipeline.orchestrate import BatchRunner
-from pipeline.verify import verify_record_bytes
-from pipeline.warehouse import Warehouse
+from pipeline.runtime.config import ClusterSettings, Settings
+from pipeline.runtime.executor import DaskExecutor
+from pipeline.runtime.inputs import iter_input_files
+from pipeline.runtime.orchestrate import BatchRunner
+from pipeline.signing.verify import verify_record_bytes
+from pipeline.warehouse.layout import Warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def _outage(kind: str, s3):
 
 @pytest.mark.parametrize("kind", ["refused", "hung", "killed"])
 def test_an_s3_outage_mid_batch_fails_nothing(kind, small_batch, client, signer_service, tmp_path):
-    from pipeline.s3server import EmbeddedS3
+    from pipeline.embedded.s3server import EmbeddedS3
 
     s3 = EmbeddedS3(tmp_path / "s3-home", retention_days=1)
     wh_settings = s3.start()
@@ -130,8 +130,8 @@ def test_an_s3_input_is_read_through_an_outage_of_its_server(tmp_path):
     """`sohoa digitize s3://…` reads its inputs through the same retry layer as the warehouse:
     the input bucket's server gone for a few seconds (every connection refused) costs time, not
     the document (minio's own pool gave up after ~3 s of quick retries)."""
-    from pipeline.inputs import iter_s3_inputs
-    from pipeline.s3server import EmbeddedS3
+    from pipeline.embedded.s3server import EmbeddedS3
+    from pipeline.runtime.inputs import iter_s3_inputs
 
     s3 = EmbeddedS3(tmp_path / "s3")
     s3.start()

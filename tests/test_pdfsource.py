@@ -1,4 +1,4 @@
-"""What a source PDF carries (:mod:`pipeline.pdfsource`): its text layer and its signatures.
+"""What a source PDF carries (:mod:`pipeline.stages.pdfsource`): its text layer and its signatures.
 
 Specifications, on PDFs made here (a born-digital page with a signing stamp, a scan-like page
 whose only text is the stamp, an OCRed page with invisible text, a rotated page, signed and
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.pdfsource import EmbeddedSignature, read_signatures, stamp_regions, text_layer_words
+from pipeline.stages.pdfsource import EmbeddedSignature, read_signatures, stamp_regions, text_layer_words
 
 REAL_SCANS = Path(__file__).resolve().parents[1].parent / "shared" / "real-scans"
 REAL_PDFS = sorted(REAL_SCANS.glob("*.pdf")) if REAL_SCANS.is_dir() else []
@@ -430,13 +430,13 @@ def test_gazette_centre_signing_time_is_local_time_labelled_utc():
     assert gazette[0].coverage == "entire_file"
 
 
-# --- the page task takes a born-digital page's text from its layer (pipeline.document) --------
+# --- the page task takes a born-digital page's text from its layer (pipeline.runtime.document) --------
 
 
 def test_the_page_task_reads_a_born_digital_page_from_its_text_layer_and_says_so(tmp_path):
-    from pipeline.config import Settings
-    from pipeline.document import build_record, prepare_bytes, process_page_bytes
-    from pipeline.models import PageOutput, SourceRef
+    from pipeline.runtime.config import Settings
+    from pipeline.runtime.document import build_record, prepare_bytes, process_page_bytes
+    from pipeline.stages.models import PageOutput, SourceRef
 
     data = make_pdf(notice_lines())
     settings = Settings(home=tmp_path)

@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from pipeline.pii import (
+from pipeline.records.pii import (
     PII_FIELDS,
     REDACTED,
     KeyRing,
@@ -128,7 +128,7 @@ def test_identifier_in_text_is_encrypted_whatever_the_type(ring):
 
 
 def test_labelled_tax_code_in_text_is_encrypted(ring):
-    from pipeline.pii import identifiers_in_text
+    from pipeline.records.pii import identifiers_in_text
 
     assert identifiers_in_text("Mã số thuế: 0312345678-001; điện thoại 0312345679") == ["0312345678-001"]
     assert identifiers_in_text(f"CCCD {PID}, cấp ngày 01/01/2021") == [PID]

@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Settings
-from pipeline.errors import ConfigurationError
-from pipeline.pii import (
+from pipeline.records.pii import (
     ALG,
     ALG_ECDH,
     KeyRing,
@@ -32,6 +30,8 @@ from pipeline.pii import (
     with_encryption_keys,
     writer_keyring,
 )
+from pipeline.runtime.config import Settings
+from pipeline.runtime.errors import ConfigurationError
 
 PID = "001305012345"
 V1_RING = {"version": 1, "current_kid": "k20261204-7c7a7c85",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import OcrSettings
-from pipeline.quality import QualityReport, assess_page_text, is_marked, is_vietnamese_syllable
+from pipeline.runtime.config import OcrSettings
+from pipeline.stages.quality import QualityReport, assess_page_text, is_marked, is_vietnamese_syllable
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 BAD_OCR = "bao-cao-8244-bc-vpcp.bad-ocr.txt"

@@ -33,18 +33,18 @@ def _sha256(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory):
-    from pipeline.config import Settings
+    from pipeline.runtime.config import Settings
 
     return Settings(home=tmp_path_factory.mktemp("sohoa-home"))
 
 
 @pytest.mark.parametrize("path", PDFS, ids=[p.stem for p in PDFS])
 def test_real_scan_goes_through_load_deskew_cleanup_ocr(path: Path, settings):
-    from pipeline.cleanup import cleanup_page
-    from pipeline.deskew import deskew_page
-    from pipeline.document import read_page
-    from pipeline.load import PDF, probe, render_page
-    from pipeline.quality import assess_page_text
+    from pipeline.runtime.document import read_page
+    from pipeline.stages.cleanup import cleanup_page
+    from pipeline.stages.deskew import deskew_page
+    from pipeline.stages.load import PDF, probe, render_page
+    from pipeline.stages.quality import assess_page_text
 
     before = _sha256(path)
     stat_before = path.stat()
@@ -126,8 +126,8 @@ def test_every_field_of_a_real_document_is_right_or_named_for_review(name, setti
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from real_scans import FIELDS, comparable
 
-    from pipeline.document import build_record, prepare_bytes, process_page_bytes
-    from pipeline.models import PageOutput, SourceRef
+    from pipeline.runtime.document import build_record, prepare_bytes, process_page_bytes
+    from pipeline.stages.models import PageOutput, SourceRef
 
     truth = json.loads((REAL_SCANS / "truth.json").read_text(encoding="utf-8"))[name]
     data = (REAL_SCANS / name).read_bytes()

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pipeline.warehouse import Warehouse
+from pipeline.warehouse.layout import Warehouse
 
 pytestmark = pytest.mark.slow
 

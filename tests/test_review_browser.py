@@ -36,7 +36,7 @@ def _edit(page, name: str, value: str) -> None:
 
 
 def test_steward_corrects_the_worst_document_with_the_keyboard(env, server, browser, tmp_path):
-    from pipeline.verify import verify_record_bytes
+    from pipeline.signing.verify import verify_record_bytes
 
     mild = mild_record(env.warehouse, env.signer)
     worst = worst_record(env.warehouse, env.signer, number="125/UBND-VF")  # OCR misread P as F

@@ -23,9 +23,9 @@ from minio.objectlockconfig import DAYS, ObjectLockConfig
 from minio.retention import Retention
 from minio.versioningconfig import SUSPENDED, VersioningConfig
 
-from pipeline.errors import WarehouseError
-from pipeline.s3server import SERVICE_ACTIONS
-from pipeline.warehouse import Warehouse
+from pipeline.embedded.s3server import SERVICE_ACTIONS
+from pipeline.runtime.errors import WarehouseError
+from pipeline.warehouse.layout import Warehouse
 
 
 def _client(settings) -> Minio:
@@ -140,7 +140,7 @@ def test_a_state_from_before_the_setup_identity_keeps_its_service_keys(tmp_path)
     import json
     import os
 
-    from pipeline.s3server import EmbeddedS3
+    from pipeline.embedded.s3server import EmbeddedS3
 
     (tmp_path / "s3").mkdir(mode=0o700)
     old = {"access_key": "sohoa-0123456789ab", "secret_key": "s" * 43}
@@ -154,9 +154,9 @@ def test_a_state_from_before_the_setup_identity_keeps_its_service_keys(tmp_path)
 
 
 def test_a_configured_warehouse_without_its_bucket_is_a_clear_configuration_error(s3_server, tmp_path):
-    from pipeline.config import Settings
-    from pipeline.errors import ConfigurationError
-    from pipeline.services import running_services
+    from pipeline.embedded.services import running_services
+    from pipeline.runtime.config import Settings
+    from pipeline.runtime.errors import ConfigurationError
 
     settings = Settings(home=tmp_path / "home", warehouse=replace(s3_server.settings, bucket=f"id-{uuid.uuid4().hex[:12]}"))
     with pytest.raises(ConfigurationError, match="setup identity"):

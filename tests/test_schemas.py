@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from pipeline.errors import SchemaValidationError
-from pipeline.records import SCHEMA_VERSIONS, schema_file_name
-from pipeline.validate import generate_schemas, schemas_dir, validate_record
+from pipeline.records.record import SCHEMA_VERSIONS, schema_file_name
+from pipeline.runtime.errors import SchemaValidationError
+from pipeline.stages.validate import generate_schemas, schemas_dir, validate_record
 
 
 def test_committed_schemas_match_the_record_models():
@@ -88,7 +88,7 @@ def test_identifiers_are_checked_beyond_the_schema():
 def test_the_fast_validator_agrees_with_the_reference_one(change):
     """A record the compiled validator accepts is one jsonschema accepts too (the fast path
     skips the reference validator only for valid records)."""
-    from pipeline.validate import _fast_validator, _validator
+    from pipeline.stages.validate import _fast_validator, _validator
 
     rec = _record(number="516/TTg-KSTT", date="2021-04-22")
     rec["fields"].update(change)

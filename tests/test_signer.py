@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image
 
-from pipeline.errors import SignerUnavailableError, SigningError
-from pipeline.sign import RemoteSigner, canonical_bytes
-from pipeline.verify import verify_original, verify_pdf, verify_record_bytes
+from pipeline.runtime.errors import SignerUnavailableError, SigningError
+from pipeline.signing.sign import RemoteSigner, canonical_bytes
+from pipeline.signing.verify import verify_original, verify_pdf, verify_record_bytes
 
 
 def _record() -> dict:
@@ -99,7 +99,7 @@ def test_signed_record_verifies_offline_and_names_the_part_that_changed(client, 
 
 
 def test_the_stored_bytes_are_the_canonical_json_of_the_signed_record(client, anchors):
-    from pipeline.sign import assemble
+    from pipeline.signing.sign import assemble
 
     record = _record()
     record["pages"] = [{"words": [{"text": "Số", "conf": 91.0, "bbox": [1, 2, 3, 4]}], "mean_confidence": 1e-7}]
@@ -118,7 +118,7 @@ def test_any_changed_byte_of_a_stored_record_fails(client, anchors):
 
 
 def test_a_record_signed_under_another_ca_is_not_trusted(client, tmp_path):
-    from pipeline.signer.embedded import start_embedded_signer
+    from pipeline.embedded.signer.embedded import start_embedded_signer
 
     data = canonical_bytes(client.sign_record(_record()))
     with start_embedded_signer(tmp_path / "other-signer") as other:
@@ -135,7 +135,7 @@ def test_an_original_that_changed_is_named(client):
 
 
 def _tiny_pdf() -> bytes:
-    from pipeline.pdf import build_searchable_pdf
+    from pipeline.stages.pdf import build_searchable_pdf
 
     buf = io.BytesIO()
     Image.new("RGB", (850, 1100), "white").save(buf, "JPEG")
@@ -163,8 +163,8 @@ def test_a_revoked_credential_fails_verification_against_the_crl(tmp_path):
     """After revocation (thu hồi) the signer refuses the credential and `sohoa verify`, given
     the re-issued CRL, names the revoked certificate; before, the same record verified."""
     from pipeline.cli import main as sohoa
-    from pipeline.signer.admin import revoke
-    from pipeline.signer.embedded import start_embedded_signer
+    from pipeline.embedded.signer.admin import revoke
+    from pipeline.embedded.signer.embedded import start_embedded_signer
 
     with start_embedded_signer(tmp_path / "signer") as signer:
         client = RemoteSigner(signer.settings)
@@ -186,7 +186,7 @@ def test_a_sad_expires_is_single_use_and_bound_to_its_credential():
     algorithm, and for a hash it already signed — each with its own message."""
     import time as _time
 
-    from pipeline.signer.sad import SADError, SADStore
+    from pipeline.embedded.signer.sad import SADError, SADStore
 
     oid = "2.16.840.1.101.3.4.2.1"
     h = hashlib.sha256(b"record").digest()
@@ -212,7 +212,7 @@ def test_a_sad_expires_is_single_use_and_bound_to_its_credential():
 def test_the_ca_and_the_credentials_stay_the_same_across_restarts(tmp_path):
     """The PKI is issued once, when the state is created: a restarted signer serves the same CA
     and certificates, so records signed before the restart verify against the anchor after it."""
-    from pipeline.signer.embedded import EmbeddedSigner
+    from pipeline.embedded.signer.embedded import EmbeddedSigner
 
     signer = EmbeddedSigner(tmp_path / "signer")
     signer.start()
@@ -294,8 +294,8 @@ def _published_crl(url: str, cert) -> x509.CertificateRevocationList:
 def test_ocsp_and_the_crl_the_certificates_name_answer_good_then_revoked(tmp_path):
     """The OCSP responder (AIA) and the CRL distribution point the certificates name are served
     by the signer, and both see an administrator's revocation at once."""
-    from pipeline.signer.admin import revoke
-    from pipeline.signer.embedded import start_embedded_signer
+    from pipeline.embedded.signer.admin import revoke
+    from pipeline.embedded.signer.embedded import start_embedded_signer
 
     with start_embedded_signer(tmp_path / "signer") as signer:
         chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in RemoteSigner(signer.settings).certificate_chain()]
@@ -317,8 +317,8 @@ def test_a_supplied_key_passphrase_is_written_nowhere_and_every_key_needs_it(tmp
     private key encrypted with it, and the passphrase in no file of the state."""
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    from pipeline.errors import ConfigurationError
-    from pipeline.signer import keystore
+    from pipeline.embedded.signer import keystore
+    from pipeline.runtime.errors import ConfigurationError
 
     passphrase = b"operator passphrase 7f3a"
     assert keystore.init_state(tmp_path, passphrase)

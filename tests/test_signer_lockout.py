@@ -15,10 +15,10 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from pipeline.errors import SigningError
-from pipeline.sign import RemoteSigner
-from pipeline.signer.embedded import EmbeddedSigner
-from pipeline.signer.keystore import StateLayout, add_user
+from pipeline.embedded.signer.embedded import EmbeddedSigner
+from pipeline.embedded.signer.keystore import StateLayout, add_user
+from pipeline.runtime.errors import SigningError
+from pipeline.signing.sign import RemoteSigner
 
 SHA256_OID = "2.16.840.1.101.3.4.2.1"
 
@@ -60,7 +60,7 @@ def _client_as(signer: EmbeddedSigner, user: str, **changes) -> RemoteSigner:
 
 
 def _status_for(exc):
-    from pipeline.api.app import status_for
+    from pipeline.service.api.app import status_for
 
     return status_for(exc)
 
@@ -121,7 +121,7 @@ def test_wrong_passwords_are_throttled_per_user_across_a_restart(signer):
 
 
 def test_locks_expire_double_and_are_reloaded(tmp_path):
-    from pipeline.signer.auth import AttemptLimiter
+    from pipeline.embedded.signer.auth import AttemptLimiter
 
     now = [1_000_000.0]
     path = tmp_path / "lockouts.json"
@@ -151,7 +151,7 @@ def test_locks_expire_double_and_are_reloaded(tmp_path):
 
 
 def test_an_administrator_lifts_the_locks_of_a_running_signer(signer):
-    from pipeline.signer.admin import main as signer_admin
+    from pipeline.embedded.signer.admin import main as signer_admin
 
     pin = signer.settings.pin
     assert _authorize(signer, _token(signer.url, "alice"), pin).status_code == 403  # still locked (tests above)
@@ -170,8 +170,8 @@ def test_uploads_answer_503_while_the_pipelines_pin_is_locked(signer, s3_server,
 
     from fastapi.testclient import TestClient
 
-    from pipeline.api.app import create_app
-    from pipeline.signer.admin import unlock_user
+    from pipeline.embedded.signer.admin import unlock_user
+    from pipeline.service.api.app import create_app
     from test_api import DOSSIER_A, PendingExecutor, make_env, png_page, upload
 
     add_user(signer.state_dir, "erin", "pw-erin")

@@ -9,21 +9,21 @@ from urllib.parse import unquote
 import numpy as np
 from PIL import Image
 
-from pipeline.config import Settings
-from pipeline.document import base_record
-from pipeline.inputs import InputFile
-from pipeline.models import PageOutput, PageResult, SourceRef
-from pipeline.orchestrate import accept, accept_bytes
-from pipeline.runtime import Runtime
-from pipeline.store import store_document
-from pipeline.tesseract import glyphless_font_pdf
-from pipeline.warehouse import Warehouse
+from pipeline._exec.tesseract import glyphless_font_pdf
+from pipeline.runtime.clients import Runtime
+from pipeline.runtime.config import Settings
+from pipeline.runtime.document import base_record
+from pipeline.runtime.inputs import InputFile
+from pipeline.runtime.orchestrate import accept, accept_bytes
+from pipeline.stages.models import PageOutput, PageResult, SourceRef
+from pipeline.warehouse.layout import Warehouse
+from pipeline.warehouse.store import store_document
 
 PERSONAL_ID = "001305012345"
 
 
 def test_mask_identifiers_in_name():
-    from pipeline.inputs import mask_identifiers_in_name
+    from pipeline.runtime.inputs import mask_identifiers_in_name
 
     assert mask_identifiers_in_name(f"khai-sinh-{PERSONAL_ID}.png") == "khai-sinh-************.png"
     assert mask_identifiers_in_name(f"giay_{PERSONAL_ID}_ban-sao.pdf") == "giay_************_ban-sao.pdf"

@@ -8,7 +8,7 @@ import os
 import stat
 from pathlib import Path
 
-from pipeline.s3server import EmbeddedS3
+from pipeline.embedded.s3server import EmbeddedS3
 
 
 def _too_open(root: Path) -> list[str]:
@@ -45,7 +45,7 @@ def test_the_embedded_s3_server_writes_its_data_for_its_user_only(s3_server, war
 
 
 def test_a_stopped_embedded_s3_server_leaves_nothing_readable_by_others(tmp_path):
-    from pipeline.warehouse import Warehouse
+    from pipeline.warehouse.layout import Warehouse
 
     with EmbeddedS3(tmp_path) as server:
         wh = Warehouse(server.settings)
@@ -69,7 +69,7 @@ def test_a_state_written_world_readable_is_restricted_when_the_server_starts(tmp
     os.chmod(old / "1.dat", 0o644)
     (home / "s3" / "weed.log").write_text("old log")
     os.chmod(home / "s3" / "weed.log", 0o644)
-    from pipeline.s3server import restrict_state
+    from pipeline.embedded.s3server import restrict_state
 
     restrict_state(home / "s3")
     assert _too_open(home / "s3") == []

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.config import Settings
-from pipeline.document import base_record
-from pipeline.errors import WarehouseUnavailableError
-from pipeline.models import PageOutput, PageResult, SourceRef
-from pipeline.runtime import Runtime
-from pipeline.store import store_document
-from pipeline.tesseract import glyphless_font_pdf
-from pipeline.warehouse import Warehouse
+from pipeline._exec.tesseract import glyphless_font_pdf
+from pipeline.runtime.clients import Runtime
+from pipeline.runtime.config import Settings
+from pipeline.runtime.document import base_record
+from pipeline.runtime.errors import WarehouseUnavailableError
+from pipeline.stages.models import PageOutput, PageResult, SourceRef
+from pipeline.warehouse.layout import Warehouse
+from pipeline.warehouse.store import store_document
 
 PAGES = 3
 

@@ -128,13 +128,13 @@ def _orphan_script(home: Path) -> str:
     exits without stopping them (as a SIGKILL did), so they outlive it."""
     return f"""
 import os
-import pipeline.supervise as supervise
-import pipeline.s3server as s3server
+import pipeline.embedded.supervise as supervise
+import pipeline.embedded.s3server as s3server
 supervise.die_with_parent = s3server.die_with_parent = lambda *a, **k: None
 from pathlib import Path
-from pipeline.s3server import EmbeddedS3
-from pipeline.signer.embedded import EmbeddedSigner
-from pipeline.warehouse import Warehouse
+from pipeline.embedded.s3server import EmbeddedS3
+from pipeline.embedded.signer.embedded import EmbeddedSigner
+from pipeline.warehouse.layout import Warehouse
 home = Path({str(home)!r})
 s3 = EmbeddedS3(home, retention_days=1)
 Warehouse(s3.start()).put_pdf("ab" * 32, b"%PDF-1.7 written before")
@@ -144,8 +144,8 @@ os._exit(0)
 
 
 def test_services_left_by_a_dead_owner_are_replaced_and_stopped(tmp_path):
-    from pipeline.s3server import EmbeddedS3
-    from pipeline.warehouse import Warehouse
+    from pipeline.embedded.s3server import EmbeddedS3
+    from pipeline.warehouse.layout import Warehouse
 
     home = tmp_path / "home"
     done = subprocess.run([sys.executable, "-c", _orphan_script(home)], env=_env(home), cwd=ROOT,
@@ -182,7 +182,7 @@ def test_services_left_by_a_dead_owner_are_replaced_and_stopped(tmp_path):
 
 
 def test_a_second_command_uses_the_running_server_and_never_stops_it(tmp_path):
-    from pipeline.s3server import EmbeddedS3
+    from pipeline.embedded.s3server import EmbeddedS3
 
     first = EmbeddedS3(tmp_path, retention_days=1)
     first.start()
@@ -200,10 +200,10 @@ def test_a_second_command_uses_the_running_server_and_never_stops_it(tmp_path):
 
 
 def test_the_watchdog_restarts_a_service_that_died_and_records_it(tmp_path):
-    from pipeline.config import Settings
-    from pipeline.services import running_services
-    from pipeline.sign import RemoteSigner
-    from pipeline.warehouse import Warehouse
+    from pipeline.embedded.services import running_services
+    from pipeline.runtime.config import Settings
+    from pipeline.signing.sign import RemoteSigner
+    from pipeline.warehouse.layout import Warehouse
 
     home = tmp_path / "home"
     with running_services(Settings(home=home)) as settings:
@@ -238,10 +238,10 @@ def test_the_watchdog_restarts_a_service_that_died_and_records_it(tmp_path):
 def test_a_command_using_a_killed_commands_server_takes_it_over(tmp_path):
     """``sohoa export`` works on the server of a ``sohoa serve`` that is killed: the server dies
     with its owner, and the command that used it starts it again (same ports, same data)."""
-    from pipeline.s3server import EmbeddedS3
-    from pipeline.warehouse import Warehouse
+    from pipeline.embedded.s3server import EmbeddedS3
+    from pipeline.warehouse.layout import Warehouse
 
-    owner_script = (f"import time; from pathlib import Path; from pipeline.s3server import EmbeddedS3; "
+    owner_script = (f"import time; from pathlib import Path; from pipeline.embedded.s3server import EmbeddedS3; "
                     f"EmbeddedS3(Path({str(tmp_path)!r}), retention_days=1).start(); print('up', flush=True); "
                     f"time.sleep(600)")
     owner = subprocess.Popen([sys.executable, "-c", owner_script], env=_env(tmp_path), cwd=ROOT,
@@ -271,7 +271,7 @@ def test_a_command_using_a_killed_commands_server_takes_it_over(tmp_path):
 
 
 def test_a_server_stopped_on_purpose_is_not_started_again_by_its_users(tmp_path):
-    from pipeline.s3server import EmbeddedS3
+    from pipeline.embedded.s3server import EmbeddedS3
 
     first = EmbeddedS3(tmp_path, retention_days=1)
     first.start()

@@ -9,7 +9,7 @@ import json
 import pytest
 from minio.error import S3Error
 
-from pipeline.audit import Actor, AuditTamperedError, iter_audit, read_audit, write_audit
+from pipeline.warehouse.audit import Actor, AuditTamperedError, iter_audit, read_audit, write_audit
 
 ACTOR = Actor(key_id="k1", unit="UBND-X", role="clerk")
 

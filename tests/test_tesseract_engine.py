@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline import tesseract
-from pipeline.errors import ExitCode, MissingDependencyError, SohoaError, exit_code_for
-from pipeline.ocr import parse_tsv
+from pipeline._exec import tesseract
+from pipeline.runtime.errors import ExitCode, MissingDependencyError, SohoaError, exit_code_for
+from pipeline.stages.ocr import parse_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
 FONT = "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"
@@ -98,8 +98,8 @@ def test_page_segmentation_modes_and_interword_spaces_reach_tesseract(gray):
 
 
 def test_a_block_is_reread_with_its_words_in_page_coordinates(gray):
-    """The targeted re-read of a region (pipeline.extract.reread, psm 6) on the library engine."""
-    from pipeline.extract.reread import reread_block
+    """The targeted re-read of a region (pipeline.stages.extract.reread, psm 6) on the library engine."""
+    from pipeline.stages.extract.reread import reread_block
 
     rgb = np.dstack([gray] * 3)
     whole = parse_tsv(_read(gray))
@@ -143,10 +143,10 @@ def test_on_a_real_scan_the_library_reads_what_the_executable_reads():
     two scans, confidences 0.55 points apart on average (benchmarks/ocr_engine.py, all scans)."""
     import difflib
 
-    from pipeline.cleanup import cleanup_page
-    from pipeline.config import Settings
-    from pipeline.deskew import deskew_page
-    from pipeline.load import probe, render_page
+    from pipeline.runtime.config import Settings
+    from pipeline.stages.cleanup import cleanup_page
+    from pipeline.stages.deskew import deskew_page
+    from pipeline.stages.load import probe, render_page
 
     settings = Settings(home=Path("/tmp"))
     data = min(REAL_SCANS.glob("*.pdf")).read_bytes()
@@ -163,8 +163,8 @@ def test_on_a_real_scan_the_library_reads_what_the_executable_reads():
 
 
 def test_the_line_image_opt_in_is_set_at_the_edge_and_off_by_default(tmp_path):
-    from pipeline.config import OcrSettings, settings_from_env
-    from pipeline.errors import ConfigurationError
+    from pipeline.runtime.config import OcrSettings, settings_from_env
+    from pipeline.runtime.errors import ConfigurationError
 
     assert OcrSettings().line_images_pnm is False
     assert settings_from_env({}, home=tmp_path).ocr.line_images_pnm is False

@@ -193,7 +193,7 @@ class Topology:
     """The compose services as local processes (see the module doc)."""
 
     def __init__(self, root: Path, compose: dict[str, Any], image: dict[str, Any], compose_dir: Path):
-        from pipeline.s3server import free_port_pairs
+        from pipeline.embedded.s3server import free_port_pairs
 
         self.root = root
         self.compose = compose
@@ -275,7 +275,7 @@ class Topology:
         return value
 
     def executable(self, arg: str) -> str:
-        from pipeline.s3server import weed_binary
+        from pipeline.embedded.s3server import weed_binary
 
         local = {"/usr/bin/weed": weed_binary(), "python": sys.executable}
         if arg in local:
@@ -455,8 +455,8 @@ def test_compose_services_run_as_written_and_digitize_through_the_api_and_the_dr
         # readable through the API (its unit), which holds the full ring
         import hashlib
 
-        from pipeline.config import settings_from_env
-        from pipeline.warehouse import Warehouse
+        from pipeline.runtime.config import settings_from_env
+        from pipeline.warehouse.layout import Warehouse
 
         _, api_env = topo.spec("api", "api")
         stored = Warehouse(settings_from_env(api_env).warehouse).get_record(birth_id)
@@ -483,8 +483,8 @@ def test_s3_inputs_are_read_over_https_when_asked(warehouse_settings, s3_server)
 
     from minio import Minio
 
-    from pipeline.errors import ConfigurationError
-    from pipeline.inputs import iter_inputs, iter_s3_inputs, s3_input_secure
+    from pipeline.runtime.errors import ConfigurationError
+    from pipeline.runtime.inputs import iter_inputs, iter_s3_inputs, s3_input_secure
 
     s = warehouse_settings
     Minio(s.endpoint, access_key=s.access_key, secret_key=s.secret_key, secure=False).put_object(

@@ -25,18 +25,18 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from PIL import Image
 
-from pipeline.sign import assemble, canonical_bytes, canonical_members, part_digests, signing_input
-from pipeline.signer import keystore
-from pipeline.signer.admin import revoke
-from pipeline.signer.algorithms import ALGORITHM_NAMES
-from pipeline.signer.embedded import start_embedded_signer
-from pipeline.signer.pki import PKI
-from pipeline.verify import verify_pdf, verify_record_bytes
+from pipeline.embedded.signer import keystore
+from pipeline.embedded.signer.admin import revoke
+from pipeline.embedded.signer.algorithms import ALGORITHM_NAMES
+from pipeline.embedded.signer.embedded import start_embedded_signer
+from pipeline.embedded.signer.pki import PKI
+from pipeline.signing.sign import assemble, canonical_bytes, canonical_members, part_digests, signing_input
+from pipeline.signing.verify import verify_pdf, verify_record_bytes
 from test_signer import _record  # noqa: E402 - the same record the signer's own tests sign
 
 
 def _tiny_pdf() -> bytes:
-    from pipeline.pdf import build_searchable_pdf
+    from pipeline.stages.pdf import build_searchable_pdf
 
     buf = io.BytesIO()
     Image.new("RGB", (170, 220), "white").save(buf, "JPEG")
@@ -98,7 +98,7 @@ def _issue(name: str, key, issuer: x509.Certificate, issuer_key, *, ca: bool) ->
 
 
 def _signed_record_and_pdf(signer) -> tuple[bytes, bytes]:
-    from pipeline.sign import RemoteSigner
+    from pipeline.signing.sign import RemoteSigner
 
     client = RemoteSigner(signer.settings)
     try:

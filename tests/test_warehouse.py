@@ -6,9 +6,9 @@ import hashlib
 import pytest
 from minio.error import S3Error
 
-from pipeline.errors import WarehouseUnavailableError
-from pipeline.retry import RetryPolicy
-from pipeline.warehouse import Warehouse
+from pipeline.runtime.errors import WarehouseUnavailableError
+from pipeline.runtime.retry import RetryPolicy
+from pipeline.warehouse.layout import Warehouse
 
 
 @contextlib.contextmanager
@@ -32,7 +32,7 @@ DOC = "ab" + "0" * 62
 def test_credentials_are_required(warehouse_settings, warehouse):
     from dataclasses import replace
 
-    from pipeline.errors import WarehouseError
+    from pipeline.runtime.errors import WarehouseError
 
     intruder = Warehouse(replace(warehouse_settings, secret_key="wrong-secret"))  # the default budget: 180 s
     with retries_seen() as seen, pytest.raises(WarehouseError) as info:
@@ -85,11 +85,11 @@ def test_unreachable_endpoint_is_a_transient_error(warehouse_settings):
 
 
 def test_retries_share_the_deadline_of_their_unit_of_work(warehouse_settings):
-    """Inside :func:`pipeline.retry.deadline` a call gives up when the deadline has passed, whatever
+    """Inside :func:`pipeline.runtime.retry.deadline` a call gives up when the deadline has passed, whatever
     its own budget: one document's store stage gives up within one budget, not one per call."""
     from dataclasses import replace
 
-    from pipeline.retry import deadline
+    from pipeline.runtime.retry import deadline
 
     dead = Warehouse(replace(warehouse_settings, endpoint="127.0.0.1:9"),
                      retry_policy=RetryPolicy(budget_s=600, wait_initial_s=0.05, wait_max_s=0.2))
@@ -130,7 +130,7 @@ def test_a_request_caps_the_retries_of_the_calls_it_makes(warehouse_settings):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from pipeline.retry import RequestRetryBudget
+    from pipeline.runtime.retry import RequestRetryBudget
 
     dead = Warehouse(replace(warehouse_settings, endpoint="127.0.0.1:9"),
                      retry_policy=RetryPolicy(budget_s=5.0, wait_initial_s=0.05, wait_max_s=0.05, wait_jitter_s=0))
@@ -158,8 +158,8 @@ def test_an_s3_error_without_a_code_is_a_typed_refusal_not_a_type_error():
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from pipeline.config import WarehouseSettings
-    from pipeline.errors import WarehouseError
+    from pipeline.runtime.config import WarehouseSettings
+    from pipeline.runtime.errors import WarehouseError
 
     body = b'<?xml version="1.0" encoding="UTF-8"?><Error><Message>not here</Message></Error>'
 

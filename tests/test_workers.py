@@ -55,13 +55,13 @@ def _worker_state() -> dict:
     import cv2
     import dask
 
-    tesseract = sys.modules.get("pipeline.tesseract")
+    tesseract = sys.modules.get("pipeline._exec.tesseract")
     return {
         "opencv_threads": cv2.getNumThreads(),
         "profiler": dask.config.get("distributed.worker.profile.enabled"),
         "tick": dask.config.get("distributed.admin.tick.interval"),
         "memory_monitor": dask.config.get("distributed.worker.memory.monitor-interval"),
-        "stages_imported": "pipeline.deskew" in sys.modules and "pyhanko.sign.signers" in sys.modules,
+        "stages_imported": "pipeline.stages.deskew" in sys.modules and "pyhanko.sign.signers" in sys.modules,
         "line_images_as_pnm": tesseract.line_images_redirected() if tesseract else None,  # opt-in, off by default
     }
 
@@ -74,8 +74,8 @@ def test_a_local_cluster_worker_is_ready_for_one_page_per_core_when_it_joins():
     the stages are imported and Tesseract is loaded, its memory not patched — before the first task."""
     import cv2
 
-    from pipeline.config import ClusterSettings
-    from pipeline.executor import dask_client
+    from pipeline.runtime.config import ClusterSettings
+    from pipeline.runtime.executor import dask_client
 
     assert cv2.getNumThreads() > 1 or cv2.getNumCPUs() == 1  # what a process gets by default
     with dask_client(ClusterSettings(n_workers=1)) as client:
@@ -153,9 +153,9 @@ def test_a_real_worker_without_what_the_run_needs_is_refused_when_it_joins(tmp_p
     relative path) is refused by the plugin — the driver gets the reason before any document, a
     worker joining later leaves by itself. (3) With a public-key ring the same worker joins: it
     gets the encryption ring with the run's settings and can encrypt, not decrypt."""
-    from pipeline.config import ClusterSettings, Settings
-    from pipeline.executor import dask_client
-    from pipeline.pii import KeyRing
+    from pipeline.records.pii import KeyRing
+    from pipeline.runtime.config import ClusterSettings, Settings
+    from pipeline.runtime.executor import dask_client
     from workers.plugin import WorkerRefused
 
     has_ring, no_ring = tmp_path / "host-a", tmp_path / "host-b"
@@ -203,10 +203,10 @@ def test_a_real_worker_without_what_the_run_needs_is_refused_when_it_joins(tmp_p
         procs.append(_worker(address, tmp_path / "wd.log", no_ring))
         _wait_workers(address, 2)
         with dask_client(cluster, settings) as client:
-            from pipeline.orchestrate import task_settings
+            from pipeline.runtime.orchestrate import task_settings
 
             shipped = task_settings(settings)
-            from pipeline.pii import writer_keyring  # what the worker's runtime uses
+            from pipeline.records.pii import writer_keyring  # what the worker's runtime uses
 
             rings = client.run(writer_keyring, shipped.pii_keyring, shipped.pii_encryption)
         # the worker in host-a reads the full ring it has; the one in host-b gets the public part
@@ -224,8 +224,8 @@ def test_the_local_cluster_serves_no_http():
     import urllib.error
     import urllib.request
 
-    from pipeline.config import ClusterSettings
-    from pipeline.executor import dask_client
+    from pipeline.runtime.config import ClusterSettings
+    from pipeline.runtime.executor import dask_client
 
     def get(host: str, port: int, path: str) -> int:
         try:
@@ -246,13 +246,13 @@ def test_the_local_cluster_serves_no_http():
 
 
 def test_a_remote_scheduler_with_services_on_loopback_is_warned_about():
-    from pipeline.config import (
+    from pipeline.runtime.config import (
         ClusterSettings,
         Settings,
         SignerSettings,
         WarehouseSettings,
     )
-    from pipeline.orchestrate import remote_scheduler_warnings
+    from pipeline.runtime.orchestrate import remote_scheduler_warnings
 
     local_s3 = WarehouseSettings(endpoint="127.0.0.1:9000", access_key="k", secret_key="s")
     local_signer = SignerSettings(url="http://localhost:8700", username="u", password="p")

@@ -4,7 +4,7 @@ Registered by the driver with ``client.register_plugin(SohoaWorkerPlugin(setting
 on workers that join later). On setup it pins ``OMP_THREAD_LIMIT=1`` (Tesseract's OpenMP
 threads thrash when pages run in parallel: ~11 s instead of ~2.2 s a page), checks that
 Tesseract and its ``vie`` data are present, loads Tesseract with its language data into the
-worker process once (:func:`pipeline.tesseract.preload`, through ``tesserocr``; the pages are
+worker process once (:func:`pipeline._exec.tesseract.preload`, through ``tesserocr``; the pages are
 then read in process, not by one ``tesseract`` process each), loads the extraction model once, and builds the
 per-process runtime (warehouse and signer clients) for the run's settings. It also sets the
 allocator to keep page-sized buffers (:mod:`workers.memory`): with the Dask nanny's default
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from pipeline.errors import ConfigurationError
+from pipeline.runtime.errors import ConfigurationError
 
 log = logging.getLogger("sohoa.worker")
 
@@ -48,8 +48,8 @@ def check_key_material(settings=None, pii_keyring: Path | None = None) -> str:
 
     ``settings``: the run's (from the driver); ``pii_keyring``: a ring file the worker's own
     environment names (``SOHOA_PII_KEYRING`` read by ``workers.preload``). Raises
-    :class:`~pipeline.errors.ConfigurationError` with the reason."""
-    from pipeline.pii import KeyRing
+    :class:`~pipeline.runtime.errors.ConfigurationError` with the reason."""
+    from pipeline.records.pii import KeyRing
 
     if settings is not None and settings.pii_encryption:
         ring = KeyRing.from_json(settings.pii_encryption)
@@ -117,8 +117,8 @@ class SohoaWorkerPlugin(WorkerPlugin):
 
     def setup(self, worker) -> None:
         os.environ["OMP_THREAD_LIMIT"] = "1"
-        from pipeline import tesseract
-        from pipeline.errors import SohoaError
+        from pipeline._exec import tesseract
+        from pipeline.runtime.errors import SohoaError
         from workers.memory import keep_page_buffers
 
         try:  # what every document needs, checked once, here: a worker that lacks it never joins
@@ -137,13 +137,13 @@ class SohoaWorkerPlugin(WorkerPlugin):
             if ocr is not None and ocr.line_images_pnm:  # opt-in, off by default: patches libtesseract's GOT
                 log.info("line images as PNM: %s", tesseract.line_images_as_pnm())
         try:
-            from pipeline.extract import load_model
+            from pipeline.stages.extract import load_model
 
             load_model(self.settings.model_dir if self.settings else None)
         except ImportError:  # extraction model support not installed in this build
             pass
         if self.settings is not None and self.settings.warehouse is not None:
-            from pipeline.runtime import runtime_for
+            from pipeline.runtime.clients import runtime_for
 
             runtime_for(self.settings)
         import_stages()
@@ -158,11 +158,11 @@ def one_thread_per_task() -> None:
 
 
 def import_stages() -> None:
-    """Import what the tasks of :mod:`pipeline.document` import on first use."""
+    """Import what the tasks of :mod:`pipeline.runtime.document` import on first use."""
     import importlib
 
-    for name in ("pipeline.document", "pipeline.load", "pipeline.deskew", "pipeline.cleanup", "pipeline.ocr",
-                 "pipeline.quality", "pipeline.validate", "pipeline.store", "pipeline.pdf", "pipeline.pades",
+    for name in ("pipeline.runtime.document", "pipeline.stages.load", "pipeline.stages.deskew", "pipeline.stages.cleanup", "pipeline.stages.ocr",
+                 "pipeline.stages.quality", "pipeline.stages.validate", "pipeline.warehouse.store", "pipeline.stages.pdf", "pipeline.signing.pades",
                  "pyhanko.sign.signers", "pyhanko.sign.signers.csc_signer",
                  "pyhanko.pdf_utils.incremental_writer", "aiohttp"):  # fmt: skip
         try:

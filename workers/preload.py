@@ -3,7 +3,7 @@
 Tesseract, and installs the sohoa worker plugin, which also sets the allocator to keep
 page-sized buffers (:mod:`workers.memory`); the driver registers it again with the run's
 settings when it connects. Workers need no PII key file: the driver ships the public
-encryption ring with the run's settings (``pipeline.pii``)."""
+encryption ring with the run's settings (``pipeline.records.pii``)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,449 @@
+"""OCR stage: Tesseract ``vie`` on the cleaned page, words with boxes and confidences.
+
+Output text is Unicode NFC (Tesseract may emit decomposed combining marks). Word boxes are
+in pixels of the processed page (same geometry as the colour image kept for storage).
+
+After Tesseract, two steps on the words (both switchable in :class:`~pipeline.runtime.config.OcrSettings`):
+
+* words that are not text are dropped (:func:`drop_non_text`): what Tesseract reads into the
+  signature scribble (chữ ký), the remains of a seal (con dấu) or specks — low confidence and
+  either not a plausible Vietnamese token ("z/#", "Vv^*x", "phồnø") or drawn in coloured
+  ink on the colour page. A page where that would drop more than
+  :data:`NON_TEXT_MAX_DROP` of the characters is left as read: it is a bad page, for the
+  quality gate to judge, not one with a few stray marks;
+* the words are put in the reading order of the physical layout (:mod:`pipeline.stages.layout`):
+  the two header columns and the signature / "Nơi nhận" block are read block by block.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+import unicodedata
+
+import cv2
+import numpy as np
+
+from pipeline._exec import tesseract
+from pipeline.runtime.config import LimitSettings, OcrSettings
+from pipeline.stages.layout import reading_order
+from pipeline.stages.models import ProcessedPage, Word
+from pipeline.stages.quality import is_vietnamese_syllable
+
+NON_TEXT_MAX_DROP = 0.15  # never drop more than this fraction of a page's characters
+COLOURED_MIN_DISTANCE = 0.125  # chromaticity distance ink ↔ paper of a word in coloured ink
+COLOURED_MIN_PIXELS = 80  # dark and light pixels needed to measure it (a "-" has too few)
+COLOURED_MAX_CONF = 90.0  # coloured words Tesseract is sure of are kept (text printed in blue)
+_PUNCT = ".,;:!?()[]\"'“”‘’…-–—/*+_"
+_ALONE_OK = frozenset({"-", "–", "+", "*", "./.", "/.", "."})
+_CODE = re.compile(r"[\w/\-.,:()%]+")
+
+
+def parse_tsv(tsv: str) -> list[Word]:
+    """Words (TSV level 5) in reading order with a running line index."""
+    words: list[Word] = []
+    line_ids: dict[tuple[int, int, int], int] = {}
+    reader = csv.reader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = next(reader, None)
+    if not header:
+        return words
+    col = {name: i for i, name in enumerate(header)}
+    for row in reader:
+        if len(row) < len(header) or row[col["level"]] != "5":
+            continue
+        text = unicodedata.normalize("NFC", row[col["text"]]).strip()
+        if not text:
+            continue
+        key = (int(row[col["block_num"]]), int(row[col["par_num"]]), int(row[col["line_num"]]))
+        line = line_ids.setdefault(key, len(line_ids))
+        left, top = int(row[col["left"]]), int(row[col["top"]])
+        width, height = int(row[col["width"]]), int(row[col["height"]])
+        conf = float(row[col["conf"]])
+        words.append(
+            Word(
+                text=text,
+                conf=max(conf, 0.0),
+                bbox=(left, top, left + width, top + height),
+                line=line,
+                block=key[0],
+            )
+        )
+    return words
+
+
+def is_plausible_token(text: str) -> bool:
+    """Whether an OCR word looks like a token of Vietnamese administrative text.
+
+    Plausible: a Vietnamese syllable (âm tiết, any case, with its punctuation), an
+    abbreviation ("UBND", "TTHC", "VT,", "TTg", "PTTg"), syllables or abbreviations joined by "-" or "/"
+    ("Hồ-Chí-Minh", "UBND-KSTT"), a number or code with digits ("541/TTr-UBND", "45/2020/NĐ-CP"),
+    or a list dash. Not plausible: symbol soup ("z/#", "Vv^*x", "_1—`'-"), mangled letters
+    ("phồnø", "niiỆm").
+    """
+    text = unicodedata.normalize("NFC", text)
+    core = text.strip(_PUNCT)
+    if not core:
+        return text in _ALONE_OK
+    if any(ch.isdigit() for ch in core):
+        return bool(_CODE.fullmatch(core))
+    parts = [p for p in re.split(r"[-/.]", core) if p]
+    if not parts:
+        return False
+    for part in parts:
+        if not part.isalpha():
+            return False
+        if not (_is_abbreviation(part) or is_vietnamese_syllable(part)):
+            return False
+    return True
+
+
+def _is_abbreviation(part: str) -> bool:
+    """"UBND", "VT", "TTg", "PTTg", "TTgCP", "NĐ": upper-case first and at least two capitals."""
+    return len(part) >= 2 and part[0].isupper() and sum(ch.isupper() for ch in part) >= 2
+
+
+def coloured_ink(word: Word, gray: np.ndarray, color: np.ndarray | None) -> float:
+    """How far the word's ink is from the paper's hue: L1 distance between the chromaticities
+    (r, g, b) / (r + g + b) of its mean dark pixel and of the paper around it (colour page).
+
+    Black or grey print multiplies the paper colour, so on white as on yellowed paper (giấy ố
+    vàng) it keeps the paper's chromaticity (≤ 0.08 on the benchmark's pages); the blue ink of
+    a signature (chữ ký) or red seal ink (con dấu) does not (≥ 0.12). 0.0 when it cannot be
+    measured (no colour page, too few dark or light pixels).
+    """
+    if color is None or color.ndim != 3 or color.shape[:2] != gray.shape[:2]:
+        return 0.0
+    x0, y0, x1, y1 = word.bbox
+    pad = max(2, (y1 - y0) // 4)
+    x0, y0 = max(0, x0 - pad), max(0, y0 - pad)
+    box = gray[y0 : y1 + pad, x0 : x1 + pad]
+    dark, light = box < 128, box > 200
+    if np.count_nonzero(dark) < COLOURED_MIN_PIXELS or np.count_nonzero(light) < COLOURED_MIN_PIXELS:
+        return 0.0
+    rgb = color[y0 : y1 + pad, x0 : x1 + pad].astype(np.float32)
+    ink = rgb[dark].mean(axis=0)
+    paper = np.median(rgb[light], axis=0)
+    return float(np.abs(ink / max(float(ink.sum()), 1.0) - paper / max(float(paper.sum()), 1.0)).sum())
+
+
+def non_text_words(
+    words: list[Word], max_conf: float, gray: np.ndarray | None = None, color: np.ndarray | None = None
+) -> list[Word]:
+    """The words that are not text (see the module docstring).
+
+    A word is not text when its confidence is below ``max_conf`` and it is not a plausible
+    token (:func:`is_plausible_token`), or when its confidence is below
+    :data:`COLOURED_MAX_CONF` and it is drawn mostly in coloured ink
+    (:func:`coloured_ink`, when the page images are given: Tesseract reads syllables
+    into a scribble, "lồ dên", with middling confidence). None are returned when
+    they would make more than :data:`NON_TEXT_MAX_DROP` of the page's characters.
+    """
+    in_line = words_in_text_lines(words)
+    found = [
+        w for w in words
+        if (w.conf < max_conf and not is_plausible_token(w.text) and id(w) not in in_line)
+        or (w.conf < COLOURED_MAX_CONF and gray is not None
+            and coloured_ink(w, gray, color) >= COLOURED_MIN_DISTANCE)
+    ]
+    total = sum(len(w.text) for w in words)
+    if total and sum(len(w.text) for w in found) > NON_TEXT_MAX_DROP * total:
+        return []
+    return found
+
+
+#: a line of text: at least this many other words read with this confidence or more ...
+TEXT_LINE_MIN_WORDS = 4
+TEXT_LINE_MIN_CONF = 80.0
+#: ... and a word whose height is within these factors of theirs is a word of that line
+TEXT_LINE_HEIGHT = (0.7, 1.5)
+#: ... and no farther from the nearest of them than this many line heights (a word space is
+#: less than one; Tesseract's line may run on across the page to a scribble in the other column)
+TEXT_LINE_MAX_GAP = 1.5
+
+
+def words_in_text_lines(words: list[Word]) -> set[int]:
+    """Ids of the letter-only words that sit in a line of text: the line holds at least
+    :data:`TEXT_LINE_MIN_WORDS` other words read with :data:`TEXT_LINE_MIN_CONF` or more, and the
+    word is as tall as they are (:data:`TEXT_LINE_HEIGHT`) and next to one of them
+    (:data:`TEXT_LINE_MAX_GAP`). Such a word is misread text, never
+    a scribble or a speck, however low its confidence: a typewriter's glyphs (stacked
+    diacritics read as "thôíág", "kêtft") cost a letter or two when kept, the whole word when
+    dropped (benchmarks/ocr_quality.py, typewriter)."""
+    by_line: dict[int, list[Word]] = {}
+    for w in words:
+        by_line.setdefault(w.line, []).append(w)
+    out: set[int] = set()
+    for line in by_line.values():
+        sure = [w for w in line if w.conf >= TEXT_LINE_MIN_CONF]
+        if len(sure) < TEXT_LINE_MIN_WORDS:
+            continue
+        height = float(np.median([w.bbox[3] - w.bbox[1] for w in sure]))
+        for w in line:
+            core = w.text.strip(_PUNCT)
+            h = w.bbox[3] - w.bbox[1]
+            gap = min(max(s.bbox[0] - w.bbox[2], w.bbox[0] - s.bbox[2]) for s in sure)
+            if (w.conf < TEXT_LINE_MIN_CONF and core.isalpha() and gap <= TEXT_LINE_MAX_GAP * height
+                    and TEXT_LINE_HEIGHT[0] * height <= h <= TEXT_LINE_HEIGHT[1] * height):
+                out.add(id(w))
+    return out
+
+
+def drop_non_text(
+    words: list[Word], max_conf: float, gray: np.ndarray | None = None, color: np.ndarray | None = None
+) -> list[Word]:
+    """``words`` without :func:`non_text_words`, in their order."""
+    dropped = {id(w) for w in non_text_words(words, max_conf, gray, color)}
+    return [w for w in words if id(w) not in dropped]
+
+
+def arrange_words(
+    words: list[Word], settings: OcrSettings, gray: np.ndarray | None = None, color: np.ndarray | None = None
+) -> list[Word]:
+    """Tesseract's words without those that are not text, in reading order (as configured)."""
+    dropped = {id(w) for w in non_text_words(words, settings.non_text_max_conf, gray, color)} if settings.drop_non_text else set()
+    if settings.layout_order:
+        return reading_order(words, dropped)
+    return [w for w in words if id(w) not in dropped]
+
+
+def words_to_text(words: list[Word]) -> str:
+    """Page text: one output line per OCR line, a blank line between blocks."""
+    lines: list[str] = []
+    current_line = None
+    current_block = None
+    buf: list[str] = []
+    for w in words:
+        if w.line != current_line:
+            if buf:
+                lines.append(" ".join(buf))
+            if current_block is not None and w.block != current_block:
+                lines.append("")
+            buf = []
+            current_line = w.line
+            current_block = w.block
+        buf.append(w.text)
+    if buf:
+        lines.append(" ".join(buf))
+    return unicodedata.normalize("NFC", "\n".join(lines))
+
+
+def mean_confidence(words: list[Word]) -> float:
+    """Character-weighted mean word confidence (0–100); 0 for an empty page."""
+    total = sum(len(w.text) for w in words)
+    if not total:
+        return 0.0
+    return sum(w.conf * len(w.text) for w in words) / total
+
+
+#: A page within this fraction above ``ocr_dpi`` is read as it is.
+OCR_DPI_TOLERANCE = 0.1
+
+
+def ocr_input(image: np.ndarray, dpi: int, ocr_dpi: int) -> tuple[np.ndarray, int, float]:
+    """The image Tesseract reads, its resolution and the factor from page to OCR pixels.
+
+    Tesseract's cost grows with the page's pixels, not only with its text: the cleaned pages of
+    benchmarks/throughput.py take 1.99 s of CPU a page at 300 dpi and 1.39 s at 200 dpi, reading
+    the same characters; and benchmarks/ocr_quality.py reads as well or better at 200 dpi
+    (x-height ≈ 16 px for 13 pt Times). Area averaging keeps thin strokes and diacritics. The
+    header's small bold capitals are the exception (number "2384/SSTP-HCTP" at 200 dpi), hence
+    ``OcrSettings.full_resolution_pages``."""
+    if not ocr_dpi or not dpi or dpi <= ocr_dpi * (1 + OCR_DPI_TOLERANCE):
+        return image, dpi, 1.0
+    import cv2
+
+    factor = ocr_dpi / dpi
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), ocr_dpi, factor
+
+
+def scale_words(words: list[Word], factor: float, shape: tuple[int, ...]) -> list[Word]:
+    """Word boxes read at ``factor`` × the page's resolution, in page pixels (clipped to ``shape``)."""
+    if factor == 1.0:
+        return words
+    height, width = shape[:2]
+    inv = 1.0 / factor
+    out = []
+    for w in words:
+        x0, y0, x1, y1 = w.bbox
+        box = (min(width, int(x0 * inv)), min(height, int(y0 * inv)),
+               min(width, int(round(x1 * inv))), min(height, int(round(y1 * inv))))  # fmt: skip
+        out.append(w.model_copy(update={"bbox": box}))
+    return out
+
+
+def ocr_page(
+    page: ProcessedPage, settings: OcrSettings, limits: LimitSettings, *, text_pdf: bool = True
+) -> tuple[list[Word], str, float, bytes, float]:
+    """Run Tesseract on ``page.ocr_image``: downscaled to ``settings.ocr_dpi`` (:func:`ocr_input`),
+    except the first ``settings.full_resolution_pages`` pages of the document (the header).
+
+    Returns ``(words, text, mean_confidence, text_only_pdf, seconds)``; word boxes are in pixels
+    of the page.
+
+    No reading worse than doing nothing (issue 18): when :func:`needs_plain_reading` says so,
+    the page is read a second time as it is, without clean-up (the grey of ``page.color``,
+    deskewed and rectified, same geometry), and that plain reading is kept when
+    :func:`plain_is_better`: :func:`reading_score` — Tesseract's confidence and the share of
+    Vietnamese syllables — rates it higher without it losing text, or the cleaned reading lost
+    text. The cost is one more Tesseract pass (~2.2 s a page with ``OMP_THREAD_LIMIT=1``)
+    on those pages only. Which reading was kept is appended to ``page.flags``:
+    ``reading:cleaned`` (read once), ``reading:cleaned_over_plain`` or ``reading:plain``.
+    """
+    started = time.perf_counter()
+    words, text, conf, pdf = _read(page.ocr_image, page, settings, limits, text_pdf)
+    reading = "cleaned"
+    if needs_plain_reading(page, text, conf):
+        plain = page.color if page.color.ndim == 2 else cv2.cvtColor(page.color[..., :3], cv2.COLOR_RGB2GRAY)
+        second = _read(np.ascontiguousarray(plain), page, settings, limits, text_pdf)
+        if plain_is_better(text, conf, second[1], second[2]):
+            words, text, conf, pdf = second
+            reading = "plain"
+        else:
+            reading = "cleaned_over_plain"
+    flags = [f for f in page.flags if not f.startswith("reading:") and f != "monospace"]
+    if is_monospaced(words):
+        flags.append("monospace")
+        words, changed = typewriter_ell(words)
+        if changed:
+            text = words_to_text(words)
+    page.flags[:] = [*flags, f"reading:{reading}"]
+    return words, text, conf, pdf, time.perf_counter() - started
+
+
+#: a page is monospaced (typewritten, or set in a monospace font) when the width per character of
+#: its confidently read words varies less than this (coefficient of variation) — measured on
+#: benchmarks/ocr_quality.py pages: 0.02–0.05 in Liberation Mono and DejaVu Sans Mono, 0.11–0.15
+#: in Liberation Serif, DejaVu Serif, Liberation Sans, scanned, photographed or faxed
+MONOSPACE_MAX_PITCH_CV = 0.07
+MONOSPACE_MIN_WORDS = 30
+_ELL = re.compile(r"L([^\W\d_]+)([.,;:]?)")
+
+
+def is_monospaced(words: list[Word]) -> bool:
+    """Whether the page's text is monospaced (:data:`MONOSPACE_MAX_PITCH_CV`), from the words
+    of four letters or more read with 80 or more."""
+    pitch = [(w.bbox[2] - w.bbox[0]) / len(w.text) for w in words
+             if w.conf >= 80 and len(w.text) >= 4 and w.text.isalpha()]  # fmt: skip
+    if len(pitch) < MONOSPACE_MIN_WORDS:
+        return False
+    values = np.asarray(pitch, dtype=np.float64)
+    return float(values.std() / max(values.mean(), 1e-6)) <= MONOSPACE_MAX_PITCH_CV
+
+
+def typewriter_ell(words: list[Word]) -> tuple[list[Word], int]:
+    """A monospace "l" has a foot and Tesseract reads it "L" ("Lập", "Liên", "xử Lý" for "lập",
+    "liên", "xử lý": most of the typewriter pages' character errors). On a monospaced page a
+    word "L…" whose other letters are lower case is given back its "l" when it is a Vietnamese
+    syllable so spelt, follows a word ending in a lower-case letter or a comma (mid-sentence)
+    and comes before no capitalised word (a proper name: "tỉnh Lâm Đồng", "ông Lê Văn Ba").
+    A capitalised common noun mid-sentence ("theo Luật này") is lowered too: the price of the
+    rule, on monospaced pages only. Returns the words and how many were changed."""
+    out = list(words)
+    changed = 0
+    for i, w in enumerate(words):
+        m = _ELL.fullmatch(w.text)
+        if not m or not m.group(1).islower() or not is_vietnamese_syllable("l" + m.group(1)):
+            continue
+        prev = words[i - 1].text if i else ""
+        nxt = words[i + 1].text if i + 1 < len(words) else ""
+        if not prev or not (prev[-1] == "," or prev[-1].islower()):
+            continue
+        if nxt[:1].isupper():
+            continue
+        out[i] = w.model_copy(update={"text": "l" + m.group(1) + m.group(2)})
+        changed += 1
+    return out, changed
+
+
+#: Captures whose clean-up changes the page most (:func:`pipeline.stages.deskew.detect_capture`): their
+#: plain reading is always made too.
+PLAIN_READING_CAPTURES = frozenset({"fax", "photo"})
+#: Any other page is read plain too when the cleaned reading's confidence is below this, or its
+#: share of Vietnamese syllables below :data:`PLAIN_READING_BELOW_VALID`.
+PLAIN_READING_BELOW_CONF = 85.0
+PLAIN_READING_BELOW_VALID = 0.93
+#: The plain reading is kept when its score (:func:`reading_score`) is higher by more than this.
+PLAIN_MIN_GAIN = 0.01
+
+
+def reading_score(text: str, conf: float) -> float:
+    """How credible a page's reading is, by Tesseract's own confidence (0–1) plus the share of
+    its words that are Vietnamese syllables (:func:`pipeline.stages.quality.text_metrics`; 1.0 for a
+    page with too few syllables to judge); 0–2."""
+    from pipeline.stages.quality import MIN_SYLLABLES_FOR_LANGUAGE, text_metrics
+
+    metrics = text_metrics(text)
+    valid = metrics["valid_syllable_ratio"] if metrics["syllables"] >= MIN_SYLLABLES_FOR_LANGUAGE else 1.0
+    return conf / 100.0 + valid
+
+
+#: A reading with less than this share of the other's characters lost text (a block left
+#: unread reads with high confidence: the confidence of what was read)
+PLAIN_MIN_COVERAGE = 0.95
+
+
+def _text_characters(text: str) -> int:
+    """Characters of the words of ``text`` that are plausible tokens (:func:`is_plausible_token`):
+    speckle read as punctuation or a desk's grain read as letters adds none."""
+    return sum(len(t) for t in text.split() if is_plausible_token(t))
+
+
+def plain_is_better(cleaned: str, cleaned_conf: float, plain: str, plain_conf: float) -> bool:
+    """Whether the plain reading beats the cleaned one: a higher :func:`reading_score` by more
+    than :data:`PLAIN_MIN_GAIN` without losing text (:data:`PLAIN_MIN_COVERAGE` of the cleaned
+    reading's characters), or the cleaned reading lost text the plain one has (less than
+    :data:`PLAIN_MIN_COVERAGE` of its characters); characters of plausible tokens only
+    (:func:`_text_characters`)."""
+    n_cleaned, n_plain = _text_characters(cleaned), _text_characters(plain)
+    if n_cleaned < PLAIN_MIN_COVERAGE * n_plain:
+        return True
+    return (n_plain >= PLAIN_MIN_COVERAGE * n_cleaned
+            and reading_score(plain, plain_conf) > reading_score(cleaned, cleaned_conf) + PLAIN_MIN_GAIN)
+
+
+def needs_plain_reading(page: ProcessedPage, text: str, conf: float) -> bool:
+    """Whether to read the page a second time without clean-up (Tesseract on the grey page as
+    deskewed, ~2.2 s with ``OMP_THREAD_LIMIT=1``): always for the captures the clean-up changes
+    most (:data:`PLAIN_READING_CAPTURES`), otherwise when the cleaned reading is doubtful by its
+    confidence or its share of Vietnamese syllables. Clean flatbed scans — all of the clean,
+    office and most heavy pages of benchmarks/ocr_quality.py — are read once."""
+    from pipeline.stages.deskew import capture_of
+    from pipeline.stages.quality import MIN_SYLLABLES_FOR_LANGUAGE, text_metrics
+
+    if capture_of(page) in PLAIN_READING_CAPTURES:
+        return True
+    if not text.strip() or conf < PLAIN_READING_BELOW_CONF:  # nothing read: the clean-up may have erased it
+        return True
+    metrics = text_metrics(text)
+    return metrics["syllables"] >= MIN_SYLLABLES_FOR_LANGUAGE and metrics["valid_syllable_ratio"] < PLAIN_READING_BELOW_VALID
+
+
+def _read(
+    image: np.ndarray, page: ProcessedPage, settings: OcrSettings, limits: LimitSettings, text_pdf: bool
+) -> tuple[list[Word], str, float, bytes]:
+    """One Tesseract reading of ``image`` (the page's geometry): words, text, confidence, PDF."""
+    if image.ndim == 3:
+        image = np.ascontiguousarray(image[..., :3])
+    target = 0 if page.page <= settings.full_resolution_pages else settings.ocr_dpi
+    small, ocr_dpi, factor = ocr_input(image, page.dpi, target)
+    out = tesseract.run(
+        small,
+        dpi=ocr_dpi,
+        lang=settings.lang,
+        psm=settings.psm,
+        oem=settings.oem,
+        preserve_interword_spaces=settings.preserve_interword_spaces,
+        user_patterns=tesseract.PATTERNS_FILE if settings.user_patterns else None,
+        text_pdf=text_pdf,
+        timeout_s=limits.ocr_timeout_s,
+        page=page.page,
+        engine_kind=settings.engine,
+    )
+    words = scale_words(parse_tsv(out.tsv), factor, image.shape)
+    words = arrange_words(words, settings, image if image.ndim == 2 else None, page.color)
+    text = words_to_text(words)
+    return words, text, mean_confidence(words), out.text_pdf
