@@ -11,7 +11,7 @@ Two printed forms, filled in with synthetic people and businesses whose identifi
   doanh", "Đăng ký lần đầu"; numbered items (name, address, lines of business, capital, owner);
   signature block "TRƯỞNG PHÒNG".
 
-Identifiers follow :mod:`pipeline.identifiers`: a 12-digit số định danh cá nhân (province code,
+Identifiers follow :mod:`pipeline.records.identifiers`: a 12-digit số định danh cá nhân (province code,
 century/sex digit, birth year, six digits) and a 10-digit mã số hộ kinh doanh with its check
 digit. :func:`render_form` returns page images and the truth (the fields a record must hold, and
 the text as drawn). Deterministic for a given seed.
@@ -26,7 +26,7 @@ from typing import Any
 
 from PIL import Image
 
-from pipeline.identifiers import tax_check_digit
+from pipeline.records.identifiers import tax_check_digit
 
 from .render import BOLD, ITAL, REG, _draw_seal, _draw_signature, _Layout
 from .specs import _GIVEN, _MIDDLE, _SURNAMES, upper_vn
