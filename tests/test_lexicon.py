@@ -116,3 +116,16 @@ def test_a_doubtful_word_that_stands_alone_but_joins_no_neighbour_is_flagged_not
     (issue,) = [i for i in ex.issues if i.field == "subject"]
     assert "'đôi'" in issue.message and "'đổi'" in issue.message
     assert "subject" in SUSPECT_FIELDS and "issuer" not in SUSPECT_FIELDS
+
+
+def test_a_field_read_again_takes_its_word_confidences_from_that_reading():
+    """The title zone read a second time (pipeline.stages.extract.admin._reread_title_zone): the words of
+    its trích yếu are not the page's — under its boxes the page holds a stamp's words, or none —
+    so the confidences come from the re-read ('thỉ' at 70 %), and the doubtful mark is repaired."""
+    page = _page([("HỌC", 93.0), ("0.NG", 76.0)])  # what the page OCR has under the re-read's boxes
+    ex = _extraction(page, "tăng cường công tác thỉ hành án hành chính")
+    ex.hints["word_conf"] = {"subject": {"tăng": 97.0, "cường": 97.0, "công": 97.0, "tác": 97.0, "thỉ": 70.0,
+                                         "hành": 97.0, "án": 97.0, "chính": 96.0}}  # fmt: skip
+    apply_lexicon(ex, [page])
+    assert ex.fields["subject"] == "tăng cường công tác thi hành án hành chính"
+    assert any("'thỉ' → 'thi'" in i.message for i in ex.issues if i.field == "subject")

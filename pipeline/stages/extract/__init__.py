@@ -13,7 +13,8 @@ administrative procedure) and runs the matching extractor:
 * references and tasks are read from the body text (:mod:`.references`);
 * given the stored page images, the "Nơi nhận" block is OCR'd again on its own (:mod:`.reread`):
   on the page Tesseract reads it in lines shared with the signature block and garbles short
-  entries.
+  entries; so are the signature block (always) and the title zone (when the page's reading gave
+  no type name: a stamp beside it) — values only a second reading gave are named for review.
 
 Fields that are missing, invalid, inconsistent or read with low confidence are flagged per field,
 which sends the record to ``needs_review``.

@@ -56,6 +56,10 @@ AUTHORITY_RE = re.compile(r"^\s*(KT|TL|TM|Q|TUQ|K\.T|T\.L|T\.M)\s*[.,:]\s*(.+)$"
 #: it): a two-letter prefix ending in T followed by a head title is "ký thay" (no other prefix ends
 #: in T).
 GARBLED_KT_RE = re.compile(r"^\s*[A-Z|1!]T\s*[.,:]\s*(.+)$")
+#: "KT." lost under the seal's ring but for its 'T.' ('ce=J{T. CHỦ TỊCH': the ring's letters read
+#: with it): still "ký thay" by the same reasoning, but a guess — :func:`_set_block_fields` caps
+#: the prefix and the deputy title it implies below the review threshold.
+SEALED_KT_RE = re.compile(r"^\s*\S{1,7}T\s*\.\s*(.+)$")
 VV_RE = re.compile(r"^\W{0,2}v\s*[/l|i1\\]\s*v\b\.?\s*:?\s*", re.IGNORECASE)
 
 
@@ -404,6 +408,10 @@ def extract_admin(pages, images=None) -> Extraction:
         subj = _title_subject(after, title_line, h, W)
         if subj:
             ex.set("subject", fix_subject_case(clean_spaces(" ".join(ln.text for ln in subj))), _subject_conf(subj), _ev(subj))
+    elif images is not None and images and images[0] is not None:
+        # no type name under the header: a stamp beside it (the incoming-mail "CV ĐẾN" box in the
+        # margin) joined its lines to the stamp's and Tesseract lost words of both
+        title_line = _reread_title_zone(ex, page, images[0], header_bottom, h)
 
     number = ex.fields.get("number")
     symbol = number.split("/", 1)[1] if number else ex.hints.get("number_symbol")
@@ -419,6 +427,66 @@ def extract_admin(pages, images=None) -> Extraction:
         _read_handwritten_slots(ex, page, images[0])
     _signature_block(ex, pages, images)
     return ex
+
+
+#: How far under the header the title zone is read again, in median line heights: the type name,
+#: a trích yếu of up to five lines and the rule under it (Decree 30, Appendix I, items 4 and 5).
+TITLE_ZONE_LINES = 10.0
+#: Confidence of a trích yếu that only the second reading of the title zone gave: one reading of
+#: free text (the lexicon checks a few words of it at best), where the page's own reading failed —
+#: for the steward.
+REREAD_SUBJECT_MAX_CONF = 0.5
+
+
+def _reread_title_zone(ex: Extraction, page, image, top: float, h: float) -> Line | None:
+    """The type name and the trích yếu read again from the page image when the page's OCR gave no
+    type name under the header (:mod:`.reread`: the band under the header, the page's full width,
+    as one block of text).
+
+    On the page, Tesseract (psm 4) reads the centred title lines together with whatever stands
+    beside them in the margin — an incoming-mail stamp ("TRUNG TÂM CÔNG BÁO … / CV ĐẾN / Số …")
+    — as shared lines, and loses words of both ("CHỈ" of "CHỈ THỊ", "thi" of the trích yếu). Read
+    as one block the stamp's words come first on each line and the centred part is found as on
+    the page (:func:`_centred_part`). The type name it reads replaces one implied by the number
+    only if the two agree (checked afterwards by :func:`check_number_type` in any case); the
+    trích yếu is kept with confidence at most :data:`REREAD_SUBJECT_MAX_CONF` and named for
+    review, its evidence marked ``reread``. Returns the type-name line, or None."""
+    from pipeline.stages.extract import reread
+
+    rgb = reread.page_rgb(image)
+    if rgb is None or rgb.shape[0] < page.height * 0.9 or rgb.shape[1] < page.width * 0.9:
+        return None
+    W = page.width
+    box = (0, top - 0.3 * h, W, min(page.height, top + TITLE_ZONE_LINES * h))
+    words = reread.reread_block(rgb, box, page.dpi, page=page.page)
+    if not words:
+        return None
+    lines = reread.lines_of(words, page.page)
+    title = None
+    for ln in lines[:4]:
+        if uppercase_ratio(ln.text) < 0.5:
+            continue
+        cand = _title_in_line(ln, W)
+        if cand:
+            title = cand
+            break
+    if title is None:
+        return None
+    title_line, (name, score) = title
+    symbol = ex.hints.get("number_symbol")
+    implied = doc_type_from_number(ex.fields.get("number") or (f"0/{symbol}" if symbol else None))
+    if "doc_type" not in ex.fields or implied == name:
+        ex.set("doc_type", name, title_line.confidence * score, _ev([title_line], method="reread"))
+    subj = _title_subject(lines, title_line, h, W)
+    if subj:
+        text = fix_subject_case(clean_spaces(" ".join(ln.text for ln in subj)))
+        ex.set("subject", text, min(_subject_conf(subj), REREAD_SUBJECT_MAX_CONF), _ev(subj, method="reread"))
+        confs: dict[str, float] = ex.hints.setdefault("word_conf", {}).setdefault("subject", {})
+        for w in (w for ln in subj for w in ln.words):  # for the lexicon: these words are not the page's
+            confs[w.text] = min(confs.get(w.text, 100.0), w.conf)
+        ex.flag("subject", "low_confidence", "the trích yếu was read only by a second OCR of the title zone (the "
+                "page's reading joined it to a stamp beside it): check it against the page")  # fmt: skip
+    return title_line
 
 
 def _read_handwritten_slots(ex: Extraction, page, image) -> None:
@@ -750,19 +818,79 @@ def _signature_block(ex: Extraction, pages, images=None) -> None:
     band = split_at(lines, mid, anchor_top - h, float("inf"), min_gap=1.5 * h)
 
     # Recipients: left half under "Nơi nhận:".
+    heading_unread = False
+    if nn is None and auth is not None:
+        nn = _unread_heading(band, auth, h, mid)
+        heading_unread = nn is not None
     if nn is not None:
         image = images[k] if images is not None and k < len(images) else None
-        _recipients(ex, band, nn, mid, h, page, image)
+        _recipients(ex, band, nn, mid, h, page, image, heading_unread=heading_unread)
 
     block = [ln for ln in band if ln.top >= anchor_top - 0.6 * h and ln.center_x >= mid * 0.95 and ln.x0 >= W * 0.4]
     reading = _read_block(block, anchor_top)
+    other: _Block | None = None  # the reading not taken, for the tone marks of the name
     image = images[k] if images is not None and k < len(images) else None
     if image is not None:
         # the page's OCR may have lost the block under a seal, in part or whole
         again = _reread_block(block, anchor_top, h, page, image)
+        deeper = None
+        if not reading.name_ok and (again is None or not again.name_ok):
+            # no full name in the box: it may stand lower (a tall signature, or lines measured in the
+            # list's smaller font), cut by the box's lower edge
+            deeper = _reread_block(block, anchor_top, h, page, image, min_height=_BLOCK_RETRY_HEIGHT)
+            if deeper is not None and (again is None or deeper.better_than(again)):
+                again = deeper
         if again is not None and again.better_than(reading):
-            reading = again
+            reading, other = again, reading
+            if again is deeper and reading.name_ok:
+                ex.hints["signer_deeper"] = True
+        else:
+            other = again
     _set_block_fields(ex, reading)
+    if ex.hints.get("signer_deeper") and ex.fields.get("signer"):
+        ex.evidence["signer"].method = "reread"
+        ex.flag("signer", "low_confidence", "the signer's name was read only by a second OCR of the signature block "
+                "reaching further down the page: check it against the page")  # fmt: skip
+    if other is not None and other.person and ex.fields.get("signer"):
+        restored = restore_dropped_tones(ex.fields["signer"], other.person)
+        if restored is not None:
+            ex.flag("signer", "low_confidence", f"the two readings of the name differ in a tone mark ('{ex.fields['signer']}' "
+                    f"/ '{other.person}'): the marked syllable is taken (OCR drops a tone mark stacked over a "
+                    "vowel mark; it does not add one): check the name")  # fmt: skip
+            ex.set("signer", restored, min(ex.confidence["signer"], TONE_RESTORED_MAX_CONF), ex.evidence["signer"])
+
+
+#: Confidence of a name whose tone mark was taken from the other reading.
+TONE_RESTORED_MAX_CONF = 0.5
+
+
+def restore_dropped_tones(name: str, other: str) -> str | None:
+    """``name`` with the tone marks that it lacks and ``other`` (a second reading of the same name)
+    has: syllable by syllable, where the two differ only in that ``name``'s syllable has no tone
+    mark (thanh ngang) and ``other``'s has one ('Tuân' / 'Tuấn'). None when nothing is restored,
+    or when the readings differ otherwise (another syllable count, other letters, two different
+    tone marks: 'Tuần' / 'Tuấn' is no evidence either way).
+
+    Tesseract drops a tone mark stacked over a vowel mark (â, ê, ô) — in the development set's
+    readings of signers' names 'Tuân', 'Hiên', 'Nguyên', 'Trân' for Tuấn, Hiền, Nguyễn, Trần, some
+    at 86 % — and was not seen adding one to an unmarked syllable ('Giang', 'Văn', 'Vân', 'Lê'
+    read the same in every reading)."""
+    from pipeline.stages.quality import strip_tone
+
+    a, b = name.split(), other.split()
+    if len(a) != len(b):
+        return None
+    out, changed = [], False
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            out.append(x)
+            continue
+        (bx, tx), (by, ty) = strip_tone(x), strip_tone(y)
+        if bx != by or tx != 0 or ty != 1:
+            return None
+        out.append(y)
+        changed = True
+    return " ".join(out) if changed else None
 
 
 class _Block:
@@ -826,7 +954,14 @@ _BLOCK_REREAD_BELOW = 3.0
 _BLOCK_MIN_HEIGHT = 12.0
 
 
-def _reread_block(block: list[Line], anchor_top: float, h: float, page, image) -> _Block | None:
+#: The second, deeper re-read (when the first found no full name): this many lines from the block's
+#: first line (on the development set's black-and-white scan the name stood 12.8 lines of the
+#: "Nơi nhận" list's font under it).
+_BLOCK_RETRY_HEIGHT = 18.0
+
+
+def _reread_block(block: list[Line], anchor_top: float, h: float, page, image,
+                  min_height: float = _BLOCK_MIN_HEIGHT) -> _Block | None:  # fmt: skip
     """The signature block read again from the page image's red channel, where a red seal is as
     bright as the paper and the black print under it comes out whole (the page's OCR lost
     'Nguyễn' and 'CHỦ' under the seal of real scans; the red channel reads 'CHỦ TỊCH / Nguyễn
@@ -837,7 +972,7 @@ def _reread_block(block: list[Line], anchor_top: float, h: float, page, image) -
     if rgb is None or rgb.shape[0] < page.height * 0.9 or rgb.shape[1] < page.width * 0.9:
         return None
     W = page.width
-    bottom = max([ln.bottom + _BLOCK_REREAD_BELOW * h for ln in block] + [anchor_top + _BLOCK_MIN_HEIGHT * h])
+    bottom = max([ln.bottom + _BLOCK_REREAD_BELOW * h for ln in block] + [anchor_top + min_height * h])
     box = (0.45 * W, anchor_top - 1.0 * h, W - 0.02 * W, min(bottom, page.height))
     red = np.repeat(rgb[..., :1], 3, axis=2)  # the red channel as a grey page
     words = reread.reread_block(red, box, page.dpi, page=page.page)
@@ -848,9 +983,16 @@ def _reread_block(block: list[Line], anchor_top: float, h: float, page, image) -
     return _read_block(lines, anchor_top) if lines else None
 
 
+#: Confidence of an authority prefix read through :data:`SEALED_KT_RE` (and so of the deputy title
+#: it implies): below every review threshold.
+SEALED_PREFIX_MAX_CONF = 0.5
+
+
 def _set_block_fields(ex: Extraction, reading: _Block) -> None:
     prefixes, titles = reading.prefixes, reading.titles
     kinds: list[tuple[str, str]] = []
+    sealed = [ln for ln in prefixes if not AUTHORITY_RE.match(clean_spaces(ln.text))
+              and not GARBLED_KT_RE.match(clean_spaces(ln.text))]  # fmt: skip
     if prefixes:
         parts = []
         for ln in prefixes:
@@ -859,7 +1001,11 @@ def _set_block_fields(ex: Extraction, reading: _Block) -> None:
             p, rest = authority
             kinds.append((p, proper_case_title(rest)))
             parts.append(f"{p}. {proper_case_title(rest)}")
-        ex.set("authority_prefix", "; ".join(parts), min(ln.confidence for ln in prefixes), _ev(prefixes))
+        conf = min(ln.confidence for ln in prefixes)
+        ex.set("authority_prefix", "; ".join(parts), min(conf, SEALED_PREFIX_MAX_CONF) if sealed else conf, _ev(prefixes))
+        if sealed:
+            ex.flag("authority_prefix", "low_confidence", f"'KT.' taken from '{sealed[0].words[0].text}' (a seal over "
+                    "the prefix): check the authority line")  # fmt: skip
     title, title_conf = None, 0.0
     if titles:
         text = clean_spaces(" ".join(ln.text for ln in titles)).strip(" .,;:")
@@ -875,7 +1021,10 @@ def _set_block_fields(ex: Extraction, reading: _Block) -> None:
         if title is None or fuzz.ratio(fold(title), head) >= 75 or fuzz.ratio(fold(title), fold(deputy)) >= 75:
             evidence = _ev(titles or prefixes)
             evidence.method = "rule"
-            ex.set("signer_title", deputy, 0.9 * min(ln.confidence for ln in prefixes), evidence)
+            ex.set("signer_title", deputy, 0.9 * ex.confidence["authority_prefix"], evidence)
+            if sealed:
+                ex.flag("signer_title", "low_confidence", f"'{deputy}' follows from 'KT.', read under a seal: check "
+                        "the title")  # fmt: skip
         else:
             ex.set("signer_title", title, min(title_conf, 0.5), _ev(titles))
             ex.flag("signer_title", "inconsistent", f"'{title}' under 'KT. {kinds[-1][1]}' is no deputy title")
@@ -909,10 +1058,20 @@ def _authority(ln: Line) -> tuple[str, str] | None:
     m = AUTHORITY_RE.match(text)
     if m:
         return m.group(1).replace(".", "").upper(), m.group(2).strip(" ._-")
-    g = GARBLED_KT_RE.match(text)
+    g = GARBLED_KT_RE.match(text) or _sealed_kt(text)
     if g and (known_title(g.group(1)) or match_head_title(g.group(1))):
         return "KT", g.group(1).strip(" ._-")
     return None
+
+
+def _sealed_kt(text: str) -> re.Match | None:
+    """:data:`SEALED_KT_RE` on a line whose first token is garbled (not letters only: 'ce=J{T.'),
+    not a word that happens to end in 'T.'."""
+    m = SEALED_KT_RE.match(text)
+    if m is None:
+        return None
+    first = text.split()[0].rstrip(".,:")
+    return m if not first.isalpha() else None
 
 
 def _clean_title_line(ln: Line) -> Line | None:
@@ -1054,7 +1213,30 @@ def _reread_recipients(lines: list[Line], band: list[Line], mid: float, h: float
     return merged, taken, reread.disagreements(lines, again)
 
 
-def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float, page, image=None) -> None:
+#: Marks that neither start nor end a "Nơi nhận" entry (it starts with its bullet and ends with ';'
+#: or, the last, '.'): a speck or a stroke of the signature beside the list read as '`', '~', '='
+#: ('- Cổng TTĐT tỉnh; `', '~ Như trên', 'Bộ Tài chính: ='). A ':' that ends an entry is its ';'
+#: misread ('CT, PCT UBND tỉnh:'), dropped with it as the ';' is.
+_STRAY_MARKS = "`~=^"
+
+
+def _unread_heading(band: list[Line], auth: Line, h: float, mid: float) -> Line | None:
+    """The line where "Nơi nhận:" stands but was not read as such ('TH' under a stroke of the
+    signature): the left-column line beside the signature block's first line, right above a
+    '- …' entry, in a list that ends with its "Lưu:" line (Decree 30, Appendix I: the list sits
+    left of the signature block, its entries bulleted, the last "Lưu: VT, …"). None otherwise."""
+    left = [ln for ln in band if ln.center_x < mid and ln.top >= auth.top - 1.5 * h]
+    first = next((i for i, ln in enumerate(left[:3]) if ln.text.lstrip().startswith(_BULLETS)), None)
+    if not first:  # none, or no line above the first entry
+        return None
+    head, entry = left[first - 1], left[first]
+    if entry.top - head.bottom > 1.5 * h or head.top > auth.bottom + h or head.text.lstrip().startswith(_BULLETS):
+        return None
+    return head if any(_is_luu(ln.text.lstrip("".join(_BULLETS) + " ")) for ln in left[first:]) else None
+
+
+def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float, page, image=None, *,
+                heading_unread: bool = False) -> None:  # fmt: skip
     """Nơi nhận: one item per "- …;" entry, the last one "Lưu: VT, …".
 
     An entry ends with ';' (the last with '.'), so a line after a ';' starts a new entry even
@@ -1073,6 +1255,8 @@ def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float
     seq: list[tuple[list, tuple, float]] = []
     for i, ln in enumerate(lines):
         words = ln.words
+        if i == 0 and heading_unread and not _is_nn(ln):
+            continue  # the garbled heading ('TH' for "Nơi nhận:"): no entry
         if i == 0 or _is_nn(ln):  # the heading: its words after "Nơi nhận:"
             words = [w for w in words[2:] if not _is_speck(w, h)] if _is_nn(ln) else words
             if not words:
@@ -1096,8 +1280,8 @@ def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float
     unit = _letter_unit(ex.fields.get("number"))
     out = []
     for words in items:
-        t = clean_spaces(" ".join(w.text for w in words)).lstrip("".join(_BULLETS) + " ")
-        t = clean_spaces(re.sub(r"[;.,]+$", "", t)).strip()
+        t = clean_spaces(" ".join(w.text for w in words)).lstrip("".join(_BULLETS) + _STRAY_MARKS + " ")
+        t = clean_spaces(re.sub(rf"[;.,:\s{re.escape(_STRAY_MARKS)}]+$", "", t)).strip()
         t = re.sub(r";(?= [a-zđà-ỹ])", ",", t)  # an entry ends at ';': inside one it is a ','
         if _letters(t) < 2:
             continue
@@ -1110,6 +1294,9 @@ def _recipients(ex: Extraction, band: list[Line], nn: Line, mid: float, h: float
             # the page's OCR and the block read again on its own agree line for line
             conf = max(conf, AGREED_RECIPIENTS_CONF)
         ex.set("recipients", out, conf, FieldEvidence(page=page.page, boxes=boxes))
+        if heading_unread:
+            ex.flag("recipients", "low_confidence", "the 'Nơi nhận:' heading was not read: the bulleted list beside "
+                    "the signature block, ending with its 'Lưu:' line, was taken for it; check the list")  # fmt: skip
         if not _is_luu(out[-1]):
             # Decree 30 (Appendix I): the list ends with "Lưu: VT, …"; without it a line was lost
             ex.flag("recipients", "missing", "the Nơi nhận list does not end with its 'Lưu: VT, …' line: a line "

@@ -258,10 +258,16 @@ FIELDS = ("subject", "issuer", "issuer_parent")
 
 def _word_confs(ex, pages) -> dict[str, dict[str, float]]:
     """Per field: each word's OCR confidence (lower-case key), from the page words inside the
-    field's evidence boxes; a word of a text-layer page counts as 100."""
+    field's evidence boxes; a word of a text-layer page counts as 100. A field read by a second
+    OCR of its zone (``ex.hints["word_conf"]``, e.g. the title zone's re-read: its words are not
+    the page's) takes the confidences of that reading."""
     by_page = {p.page: p for p in pages}
     out: dict[str, dict[str, float]] = {}
     for name in FIELDS:
+        reread_confs = ex.hints.get("word_conf", {}).get(name)
+        if reread_confs is not None:
+            out[name] = {_key(re.sub(r"[,.;:!?)\"”]+$", "", k)): v for k, v in reread_confs.items()}
+            continue
         ev = ex.evidence.get(name)
         page = by_page.get(ev.page) if ev is not None else None
         if page is None or page.text_source == "text_layer":
