@@ -120,6 +120,8 @@ def _digitize(args) -> dict:
     if "info" in inspect.signature(doc.build_record).parameters:
         kwargs["info"] = info
     record = doc.build_record(ref, outputs, **kwargs)
+    if not isinstance(record, dict):  # the model (issue 21 item 5); older trees return its JSON object
+        record = record.to_json()
     return {
         "file": ref.source_file,
         "status": record["status"],

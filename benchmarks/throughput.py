@@ -171,7 +171,7 @@ def bench_sohoa(pdfs: list[Path], workers: int, home: Path, ocr: dict | None = N
         s3.ensure_bucket(resolved.warehouse.bucket)
         # SeaweedFS allocates a new bucket's volumes on its first write (~1 s here): a batch
         # writes into a warehouse that has them already
-        warehouse._put("benchmark/warm-up", b"{}", "application/json")
+        warehouse.objects.put("benchmark/warm-up", b"{}", "application/json")
         # the cluster `sohoa digitize` starts: LocalCluster, one single-thread worker per core
         # asked for, OMP_THREAD_LIMIT=1, the worker plugin registered (pipeline.runtime.executor)
         with dask_client(cluster, resolved) as client:

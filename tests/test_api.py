@@ -19,12 +19,12 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.records.pii import KeyRing, encrypt_fields, keyring_path
-from pipeline.records.record import FIELD_MODELS
+from pipeline.records.record import FIELD_MODELS, FieldEvidence, record_bytes
 from pipeline.runtime.config import LimitSettings, Settings
 from pipeline.runtime.document import DocumentOutcome, base_record
 from pipeline.service.api.app import create_app
 from pipeline.service.api.auth import KeyStore
-from pipeline.signing.sign import RemoteSigner, canonical_bytes
+from pipeline.signing.sign import RemoteSigner
 from pipeline.stages.models import PageResult, SourceRef, Word
 from pipeline.stages.validate import validate_record
 from pipeline.warehouse.layout import Warehouse
@@ -110,26 +110,23 @@ def make_record(
     page = PageResult(page=1, width=scan.width, height=scan.height, dpi=150, text="\n".join((lines or {}).values()),
                       words=scan.words, mean_confidence=91.0, image_sha256=hashlib.sha256(scan.png).hexdigest())
     record = base_record(ref, 1, [page], status="ok", record_type=record_type)
-    record["fields"] = {**FIELD_MODELS[record_type]().model_dump(mode="json"), **fields}
-    record["field_confidence"] = confidence
-    record["field_evidence"] = {
-        name: {"page": 1, "boxes": [list(scan.line_boxes[name])], "method": "rule"}
-        for name in fields if name in scan.line_boxes
-    }
+    record.fields = {**FIELD_MODELS[record_type]().model_dump(mode="json"), **fields}
+    record.field_confidence = confidence
+    evidences = {name: FieldEvidence(page=1, boxes=[scan.line_boxes[name]]) for name in fields if name in scan.line_boxes}
     for name, ev in (evidence or {}).items():  # e.g. a handwritten slot: the box of a line, method handwriting
         box = scan.line_boxes[ev["line"]] if "line" in ev else ev["box"]
-        record["field_evidence"][name] = {"page": 1, "boxes": [list(box)], "method": ev.get("method", "rule"),
-                                          **({"source": ev["source"]} if ev.get("source") else {})}
-    record["validation_errors"] = [i.model_dump() for i in validate_record(record)]
-    record["review_reasons"] = list(reasons)
-    record["status"] = "needs_review" if record["validation_errors"] or record["review_reasons"] else "ok"
+        evidences[name] = FieldEvidence(page=1, boxes=[tuple(box)], method=ev.get("method", "rule"), source=ev.get("source"))
+    record.field_evidence = evidences
+    record.validation_errors = validate_record(record)
+    record.review_reasons = list(reasons)
+    record.status = "needs_review" if record.validation_errors or record.review_reasons else "ok"
     if keyring is not None:
         record = encrypt_fields(record, keyring)
     signed = signer.sign_record(record)
     warehouse.put_page_image(document_id, 1, scan.jpeg)
     write_indexes(warehouse, signed, keyring)
-    warehouse.put_record(document_id, canonical_bytes(signed), status=signed["status"])
-    return signed
+    warehouse.put_record(document_id, record_bytes(signed), status=signed.status)
+    return signed.to_json()
 
 
 def worst_record(warehouse, signer, unit=UNIT_A, number="125/UBND-VP", keyring=None):
@@ -401,11 +398,11 @@ def _check_personal_data(client, env):
     assert name.encode() not in data and pid.encode() not in data  # OCR text and words blanked too
     assert verify_record_bytes(data, [env.settings.signer.trust_anchor.read_bytes()]).ok  # verifiable without keys
     # no object key (subject area, indexes, catalog) and no catalog file holds the id in clear
-    keys = list(env.warehouse._list(""))
+    keys = list(env.warehouse.objects.list(""))
     assert not [k for k in keys if pid in k]
     assert any(k.startswith("subjects/") and doc in k for k in keys)
     for key in (k for k in keys if k.startswith("catalog/")):
-        assert pid.encode() not in env.warehouse._get(key)
+        assert pid.encode() not in (env.warehouse.objects.get(key) or b"")
 
     own = client.get(f"/api/v1/documents/{doc}", headers=env.headers("unit_b")).json()
     assert own["fields"]["full_name"] == name and own["fields"]["personal_id"] == pid

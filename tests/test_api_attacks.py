@@ -75,11 +75,11 @@ class Server:
 
 
 def _keys_under(warehouse, prefix: str) -> list[str]:
-    return list(warehouse._list(prefix))
+    return list(warehouse.objects.list(prefix))
 
 
 def _objects_under(warehouse, prefix: str) -> list[bytes]:
-    return [warehouse._get(k) or b"" for k in _keys_under(warehouse, prefix)]
+    return [warehouse.objects.get(k) or b"" for k in _keys_under(warehouse, prefix)]
 
 
 def _multipart(files: list[tuple[str, bytes]], boundary: str = "sohoa-test-boundary") -> tuple[bytes, str]:
@@ -306,8 +306,8 @@ def test_a_dossier_belongs_to_the_first_unit_whatever_the_unit_codes(s3_server, 
     audit.write_receipt(env.warehouse, "alpha", legacy, {"document_id": "ab" * 32, "source_file": "cũ.png",
                                                          "received_at": "2020-01-01T00:00:00+00:00"})
     audit._owners_complete.discard(env.warehouse.bucket)  # noqa: SLF001
-    if env.warehouse._exists(audit.OWNERS_COMPLETE_KEY):  # noqa: SLF001 - the app's start wrote it already
-        env.warehouse.client.remove_object(env.warehouse.bucket, audit.OWNERS_COMPLETE_KEY)
+    if env.warehouse.objects.exists(audit.OWNERS_COMPLETE_KEY):  # the app's start wrote it already
+        env.warehouse.objects.remove(audit.OWNERS_COMPLETE_KEY)
     assert audit.dossier_owner(env.warehouse, legacy) == "alpha"  # from the receipts
     assert audit.backfill_dossier_owners(env.warehouse) == 1
     assert audit._owner_versions(env.warehouse, legacy) and audit.dossier_owner(env.warehouse, legacy) == "alpha"

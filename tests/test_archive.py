@@ -35,12 +35,12 @@ def _record(spec, *, dossier=None, pages=None, status="ok", record_type="admin_d
     pages = pages or [_page(1), _page(2)]
     record = base_record(ref, len(pages), pages, status=status, record_type=record_type)
     if record_type == "admin_document":
-        record["fields"] = {k: getattr(spec, k) for k in edxml.PACKAGE_FIELDS} | {"recipients": list(spec.recipients)}
+        record.fields = {k: getattr(spec, k) for k in edxml.PACKAGE_FIELDS} | {"recipients": list(spec.recipients)}
     else:
-        record["fields"] = {"business_code": "0388025909", "business_name": "Hộ kinh doanh Minh Anh",
-                            "issuer": spec.issuer, "date": spec.date}
+        record.fields = {"business_code": "0388025909", "business_name": "Hộ kinh doanh Minh Anh",
+                         "issuer": spec.issuer, "date": spec.date}
     assert validate_record(record) == []
-    return record
+    return record.to_json()  # as the archive reads it: the stored JSON form
 
 
 @pytest.fixture(scope="module")
@@ -183,11 +183,11 @@ def test_an_edxml_package_round_trips_the_fields_and_fills_a_record(generated):
     ocr["fields"]["subject"] = "Về việc bị đọc sai"
     ocr["review_reasons"] = [{"field": "number", "kind": "missing", "message": "no number"}]
     ocr["status"] = "needs_review"
-    filled = edxml.apply_package(ocr, read)
-    assert {k: filled["fields"][k] for k in read.fields} == read.fields
-    assert filled["field_evidence"]["number"]["source"] == "package" and filled["status"] == "ok"
-    assert filled["version"] == 2 and filled["history"][-1]["by"] == f"edxml:{AGENCY}"
-    assert set(filled["history"][-1]["changed_fields"]) == {"number", "subject"}
+    filled = edxml.apply_package(ocr, read)  # the stored record, loaded into the model
+    assert {k: filled.fields[k] for k in read.fields} == read.fields
+    assert filled.field_evidence["number"].source == "package" and filled.status == "ok"
+    assert filled.version == 2 and filled.history[-1].by == f"edxml:{AGENCY}"
+    assert set(filled.history[-1].changed_fields) == {"number", "subject"}
 
     # gateways zip the attachment and write dd/mm/yyyy: read both; a bad agency code is refused
     import base64

@@ -448,7 +448,7 @@ def test_the_page_task_reads_a_born_digital_page_from_its_text_layer_and_says_so
     assert page.text == text_layer_words(data, 1, page.dpi).text  # the layer's own characters, no OCR
     assert out.image_jpeg[:2] == b"\xff\xd8" and out.text_pdf.startswith(b"%PDF")  # stored and searchable
     ref = SourceRef(document_id="0" * 64, source_file="notice.pdf", size=len(data), original_key="originals/00/0")
-    record = build_record(ref, [out], settings=settings, info=info)
+    record = build_record(ref, [out], settings=settings, info=info).to_json()  # as stored
     assert record["pages"][0]["text_source"] == "text_layer"
     assert record["provenance"]["signatures"] == []
     assert all(ev["source"] == "text_layer" for ev in record["field_evidence"].values() if ev["method"] != "handwriting")

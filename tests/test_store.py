@@ -46,7 +46,7 @@ def test_every_artefact_is_stored_before_the_record(warehouse_settings, signer_s
     warehouse.ensure_bucket()
     ref, record, outputs = _document("a")
     signed = store_document(Runtime(settings=settings, warehouse=warehouse), ref, record, outputs)
-    assert warehouse.get_record(ref.document_id)["signature"] == signed["signature"]
+    assert warehouse.get_record(ref.document_id)["signature"] == signed.signature
     assert all(warehouse.get_page_image(ref.document_id, n) == outputs[0].image_jpeg for n in range(1, PAGES + 1))
     assert warehouse.get_pdf(ref.document_id)
 

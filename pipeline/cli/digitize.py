@@ -159,7 +159,7 @@ def attach_packages(resolved: Settings, warehouse, packages: dict) -> int:
                 new = encrypt_fields(new, keyring)
             signed, data = signer.sign_record_bytes(new)
             write_indexes(warehouse, signed, keyring)
-            warehouse.put_record(document_id, data, status=signed["status"])
+            warehouse.put_record(document_id, data, status=signed.status)
             updated += 1
     finally:
         signer.close()

@@ -40,7 +40,7 @@ def stored_artefacts(settings: Settings, document_id: str) -> tuple[str, bytes, 
         try:
             original = wh.get_original(document_id)
         except WarehouseError:
-            original = wh._get(wh.original_key(document_id))  # noqa: SLF001 - what is stored, to be reported
+            original = wh.objects.get(wh.original_key(document_id))  # what is stored, to be reported
         return f"document {document_id}", data, wh.get_pdf(document_id), original
 
 
@@ -78,7 +78,7 @@ def cmd_get(args: argparse.Namespace) -> int:
         try:
             original = wh.get_original(document_id)
         except WarehouseError as exc:  # no retained version has its hash: what is stored, which verify names
-            original = wh._get(wh.original_key(document_id))  # noqa: SLF001
+            original = wh.objects.get(wh.original_key(document_id))
             print(f"sohoa: warning: {exc}", file=sys.stderr)
     written = {}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,6 @@ Agency codes follow the national structure already used for unit codes (``000.00
 from __future__ import annotations
 
 import base64
-import copy
 import io
 import json
 import re
@@ -62,6 +61,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from pipeline.records.archive import AGENCY_CODE
+from pipeline.records.record import FieldEvidence, Record, load_record
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 PACKAGE_SOURCE = "package"
@@ -324,22 +324,25 @@ def read_package(data: bytes) -> Package:
                    attachments=attachments, page_amount=int(pages) if pages and pages.isdigit() else None, trace=trace)
 
 
-def apply_package(record: Mapping[str, Any], package: Package, *, by: str | None = None,
-                  at: datetime | None = None) -> dict[str, Any]:
+def apply_package(record: Record | Mapping[str, Any], package: Package, *, by: str | None = None,
+                  at: datetime | None = None) -> Record:
     """The next version (unsigned) of the record digitized from a package's attachment: the
     package's metadata fills the fields (evidence ``method``/``source``: ``package``, confidence
     1.0) — it is the sender's own data, so it wins over what OCR read; the history says which
     fields the package changed. A record of another type than admin_document is returned as is."""
     from pipeline.service.review import apply_correction
 
-    if record.get("record_type") != "admin_document" or not package.fields:
-        return dict(record)
+    current = record if isinstance(record, Record) else load_record(record)
+    if current.record_type != "admin_document" or not package.fields:
+        return current
     sender = package.sender.code if package.sender else "unknown"
-    new = apply_correction(record, package.fields, reason=f"metadata of the edXML package from {sender}",
+    new = apply_correction(current, package.fields, reason=f"metadata of the edXML package from {sender}",
                            by=by or f"edxml:{sender}", at=at)
+    evidence = dict(new.field_evidence)
     for name in package.fields:
-        old = copy.deepcopy((record.get("field_evidence") or {}).get(name) or {})
-        new["field_evidence"][name] = {**old, "method": PACKAGE_SOURCE, "source": PACKAGE_SOURCE}
+        old = current.field_evidence.get(name) or FieldEvidence()
+        evidence[name] = old.model_copy(update={"method": PACKAGE_SOURCE, "source": PACKAGE_SOURCE})
+    new.field_evidence = evidence
     return new
 
 

@@ -109,7 +109,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal, NotRequired, TypedDict
+from typing import Any, Final, Literal, NotRequired, TypedDict, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -124,8 +124,9 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_unwrap,
     aes_key_wrap,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from pipeline.records.record import PiiEnvelope, Record
 from pipeline.runtime.errors import ConfigurationError, SohoaError
 
 #: Fields that hold personal data of private persons, per record type.
@@ -192,33 +193,6 @@ class UnknownKeyError(PiiDecryptionError):
     """The record names a key id that the key ring does not hold."""
 
     code = "pii_unknown_key"
-
-
-# --- the envelope as stored in a record ------------------------------------------------------
-
-
-class PiiEnvelope(BaseModel):
-    """The ``pii`` member of a record: personal data encrypted at rest (Decree 13/2023)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enc: Literal["A256GCM"] = Field(description="Content encryption: AES-256-GCM")
-    alg: Literal["A256KW", "ECDH-ES+A256KW"] = Field(
-        description="Data key wrapping (the envelope's version): 'ECDH-ES+A256KW', AES-256 key wrap "
-        "(RFC 3394) with a key agreed between an ephemeral X25519 key and the public key 'kid'; "
-        "'A256KW' (v1, read only), AES-256 key wrap with the symmetric key 'kid'"
-    )
-    kid: str = Field(description="Id of the key-encryption key")
-    epk: str | None = Field(
-        default=None, description="Ephemeral X25519 public key, base64url (alg 'ECDH-ES+A256KW' only)"
-    )
-    iv: str = Field(description="GCM nonce, base64url")
-    ct: str = Field(description="Ciphertext with its 16-byte tag, base64url")
-    wrapped_key: str = Field(description="The wrapped data key, base64url")
-    fields: list[str] = Field(default_factory=list, description="Names of the encrypted fields (never values)")
-    blind_index: list[str] = Field(
-        default_factory=list, description="'kid:HMAC-SHA256' of each subject id (số định danh, mã số thuế)"
-    )
 
 
 # --- key ring ------------------------------------------------------------------------------
@@ -498,12 +472,18 @@ def identifiers_in_text(text: str) -> list[str]:
     return sorted(found)
 
 
-def subject_values(record: Mapping[str, Any]) -> list[str]:
+def _fields_and_text(record: Record | Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
+    if isinstance(record, Record):
+        return record.fields, record.text
+    return record.get("fields") or {}, str(record.get("text") or "")
+
+
+def subject_values(record: Record | Mapping[str, Any]) -> list[str]:
     """The subject ids (số định danh, mã số thuế) of a record: its subject fields, and the
     personal ids and labelled tax codes in its text or any text field (:func:`identifiers_in_text`)."""
-    fields = record.get("fields") or {}
+    fields, text = _fields_and_text(record)
     values = {str(fields[f]) for f in SUBJECT_FIELDS if fields.get(f)}
-    values.update(identifiers_in_text(str(record.get("text") or "")))
+    values.update(identifiers_in_text(text))
     for name, value in fields.items():
         if isinstance(value, str) and name not in SUBJECT_FIELDS:
             values.update(identifiers_in_text(value))
@@ -522,27 +502,62 @@ def _fields_quoting_ids(fields: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _aad(record: Mapping[str, Any]) -> bytes:
-    return b"\n".join(
-        [_AAD_PREFIX, str(record.get("document_id", "")).encode(), str(record.get("record_type", "")).encode()]
+    return _aad_of(record.get("document_id", ""), record.get("record_type", ""))
+
+
+def _aad_of(document_id: object, record_type: object) -> bytes:
+    return b"\n".join([_AAD_PREFIX, str(document_id).encode(), str(record_type).encode()])
+
+
+def is_encrypted(record: Record | Mapping[str, Any]) -> bool:
+    return record.pii is not None if isinstance(record, Record) else bool(record.get("pii"))
+
+
+def _pii_names(record_type: object, fields: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fields to encrypt: the type's personal fields, and any text field quoting an id."""
+    names = PII_FIELDS.get(str(record_type), ())
+    return names + tuple(n for n in _fields_quoting_ids(fields) if n not in names)
+
+
+def _seal(payload: Mapping[str, Any], aad: bytes, subjects: list[str], keyring: KeyRing) -> PiiEnvelope:
+    """The envelope of ``payload`` (the removed values) under the ring's current key."""
+    kid = keyring.current_kid
+    data_key = AESGCM.generate_key(bit_length=256)
+    iv = secrets.token_bytes(12)
+    plaintext = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    ct = AESGCM(data_key).encrypt(iv, plaintext, aad)
+    return PiiEnvelope(
+        enc=ENC,
+        kid=kid,
+        iv=_b64e(iv),
+        ct=_b64e(ct),
+        fields=sorted(payload["fields"]),
+        blind_index=sorted({blind_index(s, keyring, kid=kid) for s in subjects}),
+        **_wrap(data_key, keyring),
     )
 
 
-def is_encrypted(record: Mapping[str, Any]) -> bool:
-    return bool(record.get("pii"))
+@overload
+def encrypt_fields(record: Record, keyring: KeyRing, *, protect_text: bool = True) -> Record: ...
+@overload
+def encrypt_fields(record: Mapping[str, Any], keyring: KeyRing, *, protect_text: bool = True) -> dict[str, Any]: ...
+def encrypt_fields(
+    record: Record | Mapping[str, Any], keyring: KeyRing, *, protect_text: bool = True
+) -> Record | dict[str, Any]:
+    """A copy of ``record`` with its personal data in one envelope under ``pii`` (module doc): the
+    model (:class:`~pipeline.records.record.Record`, what the pipeline stores) or a record's JSON
+    object (a stored record read back), the same kind coming back.
 
-
-def encrypt_fields(record: Mapping[str, Any], keyring: KeyRing, *, protect_text: bool = True) -> dict[str, Any]:
-    """A copy of ``record`` with its personal data in one envelope under ``pii`` (module doc).
-
-    Records of a type without PII fields and without subject ids come back unchanged (a
-    shallow copy: no deep copy of the word boxes of every page for an official letter). A
-    record that already has an envelope is returned unchanged (idempotent).
+    Records of a type without PII fields and without subject ids come back unchanged (not deep
+    copied: no copy of the word boxes of every page for an official letter). A record that
+    already has an envelope is returned unchanged (idempotent).
     ``protect_text=False`` leaves the OCR text in clear (only for types whose text holds no
     personal data)."""
+    if isinstance(record, Record):
+        return _encrypt_record(record, keyring, protect_text=protect_text)
     if is_encrypted(record):
         return dict(record)
-    names = PII_FIELDS.get(str(record.get("record_type")), ())
-    names = names + tuple(n for n in _fields_quoting_ids(record.get("fields") or {}) if n not in names)
+    names = _pii_names(record.get("record_type"), record.get("fields") or {})
     subjects = subject_values(record)
     if not names and not subjects:
         return dict(record)
@@ -573,22 +588,43 @@ def encrypt_fields(record: Mapping[str, Any], keyring: KeyRing, *, protect_text:
             if issue.get("field") in names and issue.get("message") not in (None, REDACTED):
                 payload["issues"].setdefault(member, {})[str(i)] = issue["message"]
                 issue["message"] = REDACTED
-
-    kid = keyring.current_kid
-    data_key = AESGCM.generate_key(bit_length=256)
-    iv = secrets.token_bytes(12)
-    plaintext = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    ct = AESGCM(data_key).encrypt(iv, plaintext, _aad(out))
-    envelope = PiiEnvelope(
-        enc=ENC,
-        kid=kid,
-        iv=_b64e(iv),
-        ct=_b64e(ct),
-        fields=sorted(payload["fields"]),
-        blind_index=sorted({blind_index(s, keyring, kid=kid) for s in subjects}),
-        **_wrap(data_key, keyring),
-    )
+    envelope = _seal(payload, _aad(out), subjects, keyring)
     out["pii"] = envelope.model_dump(exclude_none=True)  # a v1 envelope keeps its exact members
+    return out
+
+
+def _encrypt_record(record: Record, keyring: KeyRing, *, protect_text: bool) -> Record:
+    """:func:`encrypt_fields` of the model: the same envelope and payload as of its JSON object."""
+    if record.pii is not None:
+        return record
+    names = _pii_names(record.record_type, record.fields)
+    subjects = subject_values(record)
+    if not names and not subjects:
+        return record
+    text_ids = identifiers_in_text(record.text)  # as above: an id in the text protects the text
+    out = record.model_copy(deep=True)
+    fields = dict(out.fields)
+    payload: dict[str, Any] = {"v": 1, "fields": {}, "issues": {}}
+    for name in names:
+        if fields.get(name) is not None:
+            payload["fields"][name] = fields[name]
+            fields[name] = None
+    out.fields = fields
+    if (names or text_ids) and protect_text:
+        payload["text"], out.text = out.text, ""
+        page_text = []
+        for page in out.pages:
+            page_text.append({"text": page.text, "words": [w.text for w in page.words]})
+            page.text = ""
+            for w in page.words:
+                w.text = ""
+        payload["pages"] = page_text
+    for member, issues in (("validation_errors", out.validation_errors), ("review_reasons", out.review_reasons)):
+        for i, issue in enumerate(issues):
+            if issue.field in names and issue.message != REDACTED:
+                payload["issues"].setdefault(member, {})[str(i)] = issue.message
+                issue.message = REDACTED
+    out.pii = _seal(payload, _aad_of(out.document_id, out.record_type), subjects, keyring)
     return out
 
 
@@ -729,12 +765,15 @@ def writer_keyring(pii_keyring: Path | None, pii_encryption: str | None) -> KeyR
     return None
 
 
-def blind_indexes_of(record: Mapping[str, Any], keyring: KeyRing | None = None) -> list[str]:
+def blind_indexes_of(record: Record | Mapping[str, Any], keyring: KeyRing | None = None) -> list[str]:
     """The subject blind indexes of a record: from its envelope, else computed with ``keyring``
     from clear subject ids (records written before encryption); empty without either."""
-    env = record.get("pii") or {}
-    if env.get("blind_index"):
-        return sorted(env["blind_index"])
+    if isinstance(record, Record):
+        stored = record.pii.blind_index if record.pii is not None else []
+    else:
+        stored = (record.get("pii") or {}).get("blind_index") or []
+    if stored:
+        return sorted(stored)
     if keyring is None:
         return []
     return sorted({blind_index(s, keyring) for s in subject_values(record)})

@@ -5,6 +5,16 @@ history, signature) around the typed ``fields`` of its record type. The JSON Sch
 ``schemas/`` are generated from these models (``sohoa schemas --write``) and versioned by file
 name: ``schemas/<record_type>.v<N>.schema.json``. A test proves they match.
 
+The pipeline passes the :class:`Record` itself, not a dict, from building
+(:func:`pipeline.runtime.document.build_record`) through personal-data encryption
+(:func:`pipeline.records.pii.encrypt_fields`), signing (:meth:`pipeline.signing.sign.RemoteSigner.sign_record_bytes`)
+and storage (:func:`pipeline.warehouse.store.store_document`); review loads a stored record back into it
+(:func:`load_record`). It becomes JSON in one place, :meth:`Record.to_json` (its canonical bytes:
+:func:`record_bytes`), which gives exactly the JSON the dict-built records had, so the records stored before
+load and dump to their own bytes (``tests/test_typed_record.py``). ``fields`` stays the sparse JSON object the
+extractor fills (a value of the wrong type is a per-field issue for review, found by the JSON Schema check);
+:meth:`Record.typed_fields` reads it as the type's model.
+
 Record types:
 
 * ``admin_document`` — văn bản hành chính (Decree 30/2020/NĐ-CP layout).
@@ -14,12 +24,14 @@ Record types:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import rfc8785
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.records.pii import PiiEnvelope
+from pipeline.runtime.errors import SchemaValidationError
 from pipeline.stages.models import ErrorItem, PageResult, Status
 
 RecordType = Literal["admin_document", "household_business_registration", "birth_certificate"]
@@ -46,6 +58,25 @@ def schema_id(record_type: str, version: int | None = None) -> str:
 def schema_file_name(record_type: str, version: int | None = None) -> str:
     version = version or SCHEMA_VERSIONS[record_type]
     return f"{record_type}.v{version}.schema.json"
+
+
+def _iso_datetime(value: str) -> str:
+    datetime.fromisoformat(value)  # ValueError (a validation error) when it is no ISO 8601 date-time
+    return value
+
+
+#: An ISO 8601 date-time kept as the string it was written as: the record's timestamps are signed
+#: as text, and the pipeline has always written ``provenance.processed_at`` with ``Z`` and a history
+#: entry's ``at`` with ``+00:00`` (:meth:`datetime.isoformat`); a ``datetime`` would rewrite one of
+#: them, and a record read back and signed again must keep its bytes. Schema: ``format: date-time``.
+Timestamp = Annotated[str, AfterValidator(_iso_datetime), Field(json_schema_extra={"format": "date-time"})]
+
+
+def timestamp(at: datetime, *, zulu: bool = False) -> str:
+    """A record timestamp (:data:`Timestamp`) of an aware ``at``: as history entries are written
+    (``+00:00``), or with ``zulu`` as ``provenance.processed_at`` is (``Z``, pydantic's form)."""
+    text = at.isoformat()
+    return text.removesuffix("+00:00") + "Z" if zulu and text.endswith("+00:00") else text
 
 
 class _Strict(BaseModel):
@@ -133,11 +164,38 @@ class BirthCertificateFields(_Strict):
     signer_title: str | None = None
 
 
-FIELD_MODELS: dict[str, type[BaseModel]] = {
+#: The typed ``fields`` of a record, whichever its type (:meth:`Record.typed_fields`).
+RecordFields = AdminDocumentFields | HouseholdBusinessFields | BirthCertificateFields
+
+FIELD_MODELS: dict[str, type[RecordFields]] = {
     "admin_document": AdminDocumentFields,
     "household_business_registration": HouseholdBusinessFields,
     "birth_certificate": BirthCertificateFields,
 }
+
+
+class PiiEnvelope(BaseModel):
+    """The ``pii`` member of a record: personal data encrypted at rest (Decree 13/2023)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enc: Literal["A256GCM"] = Field(description="Content encryption: AES-256-GCM")
+    alg: Literal["A256KW", "ECDH-ES+A256KW"] = Field(
+        description="Data key wrapping (the envelope's version): 'ECDH-ES+A256KW', AES-256 key wrap "
+        "(RFC 3394) with a key agreed between an ephemeral X25519 key and the public key 'kid'; "
+        "'A256KW' (v1, read only), AES-256 key wrap with the symmetric key 'kid'"
+    )
+    kid: str = Field(description="Id of the key-encryption key")
+    epk: str | None = Field(
+        default=None, description="Ephemeral X25519 public key, base64url (alg 'ECDH-ES+A256KW' only)"
+    )
+    iv: str = Field(description="GCM nonce, base64url")
+    ct: str = Field(description="Ciphertext with its 16-byte tag, base64url")
+    wrapped_key: str = Field(description="The wrapped data key, base64url")
+    fields: list[str] = Field(default_factory=list, description="Names of the encrypted fields (never values)")
+    blind_index: list[str] = Field(
+        default_factory=list, description="'kid:HMAC-SHA256' of each subject id (số định danh, mã số thuế)"
+    )
 
 
 # --- envelope --------------------------------------------------------------------------
@@ -177,7 +235,7 @@ class Provenance(_Strict):
     page_sha256: list[str] = Field(default_factory=list, description="SHA-256 of each page raster as rendered")
     pipeline_version: str
     engines: dict[str, str] = Field(default_factory=dict)
-    processed_at: datetime
+    processed_at: Timestamp
     searchable_pdf_sha256: str | None = None
     unit: str | None = None
     dossier: str | None = None
@@ -190,7 +248,7 @@ class Provenance(_Strict):
 
 class HistoryEntry(_Strict):
     version: int
-    at: datetime
+    at: Timestamp
     by: str
     action: Literal["digitized", "corrected", "resigned"]
     reason: str | None = None
@@ -201,10 +259,16 @@ class StoredPage(PageResult):
     """A page as kept in the record (OCR words with boxes and confidences)."""
 
 
+# What the pipeline passes from building (pipeline.runtime.document.build_record) through personal-data
+# encryption, signing and storage, and what review loads a stored record into (Record.model_validate).
+# It becomes JSON in one place, Record.to_json. (Not in the docstring: that is the schemas' description.)
 class Record(_Strict):
     """Envelope common to every record type; ``fields`` is the typed payload."""
 
-    schema_: str = Field(alias="$schema", description="URI of the JSON Schema this record follows")
+    # two aliases, not ``alias``: the JSON member is "$schema", and code (and mypy) construct by the name
+    schema_: str = Field(
+        validation_alias="$schema", serialization_alias="$schema", description="URI of the JSON Schema this record follows"
+    )
     record_type: RecordType
     schema_version: int
     document_id: str = Field(description="SHA-256 (hex) of the source bytes", pattern="^[0-9a-f]{64}$")
@@ -229,7 +293,49 @@ class Record(_Strict):
     )
     signature: dict[str, Any] | None = None
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    #: an assignment is checked as the construction is (the record is built member by member)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON (what is signed and stored): the ONE place a record becomes JSON
+        (:func:`record_bytes`, the signature's payload, the schema check, the catalog row).
+
+        Two members the writers have always left out when empty are left out: ``pii`` (a record
+        without personal data has none, not ``null``) and a v1 envelope's ``epk``; everything
+        else is dumped whole, so a record built here has the bytes the dict-built record had."""
+        exclude: dict[str, bool | set[str]] = {}
+        if self.pii is None:
+            exclude["pii"] = True
+        elif self.pii.epk is None:
+            exclude["pii"] = {"epk"}
+        return self.model_dump(mode="json", by_alias=True, exclude=exclude or None)
+
+    def typed_fields(self) -> RecordFields:
+        """``fields`` as the typed model of the record type (:data:`FIELD_MODELS`). ``fields`` itself
+        stays the sparse JSON object the extractor filled (what is signed: no member is added), and a
+        value of the wrong type is a per-field validation issue (:func:`pipeline.stages.validate.validate_record`),
+        not an error; this raises :class:`pydantic.ValidationError` on such a value."""
+        return FIELD_MODELS[self.record_type].model_validate(self.fields)
+
+
+def load_record(data: Mapping[str, Any]) -> Record:
+    """A stored record (its JSON object, e.g. :meth:`Warehouse.get_record`) as the model, its types
+    checked (``Record.model_validate``); one that is no record raises
+    :class:`~pipeline.runtime.errors.SchemaValidationError` (the API answers 422), not pydantic's error."""
+    try:
+        return Record.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "/".join(str(p) for p in first["loc"]) or "(record)"
+        raise SchemaValidationError(
+            f"record {data.get('document_id')!r} does not load: {exc.error_count()} error(s), first {where}: {first['msg']}"
+        ) from exc
+
+
+def record_bytes(record: Record) -> bytes:
+    """RFC 8785 canonical JSON of a record: the bytes that are stored and, but for the signature's
+    value, signed (:mod:`pipeline.signing.sign`)."""
+    return rfc8785.dumps(record.to_json())
 
 
 def record_json_schema(record_type: str) -> dict[str, Any]:

@@ -13,13 +13,23 @@ import io
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
 
 from pipeline import __version__
-from pipeline.records.record import SCHEMA_VERSIONS, FieldIssue, Provenance, schema_id
+from pipeline.records.record import (
+    SCHEMA_VERSIONS,
+    FieldIssue,
+    HistoryEntry,
+    Provenance,
+    Record,
+    RecordType,
+    StoredPage,
+    schema_id,
+    timestamp,
+)
 from pipeline.runtime.clients import engine_versions, runtime_for
 from pipeline.runtime.config import Settings
 from pipeline.runtime.errors import SohoaError
@@ -305,10 +315,10 @@ def finalize_document(
     return DocumentOutcome(
         document_id=ref.document_id,
         source_file=ref.source_file,
-        status=record["status"],
+        status=record.status,
         pages=page_count,
-        review_reasons=[f"{i['field']}: {i['message']}" for i in record["review_reasons"] + record["validation_errors"]],
-        fields=record["fields"],
+        review_reasons=[f"{i.field}: {i.message}" for i in record.review_reasons + record.validation_errors],
+        fields=record.fields,
         seconds=time.perf_counter() - started,
     )
 
@@ -323,57 +333,51 @@ def base_record(
     *,
     status: Status,
     error: ErrorItem | None = None,
-    record_type: str = "admin_document",
+    record_type: RecordType = "admin_document",
     lang: str = "vie",
     ocr_engine: str = "library",
-) -> dict[str, Any]:
+) -> Record:
+    """The record of a document before extraction (and the whole record of a failed one)."""
+    now = datetime.now(UTC).replace(microsecond=0)
     provenance = Provenance(
         source_sha256=ref.document_id,
         source_size=ref.size,
         page_sha256=[p.image_sha256 for p in page_results],
         pipeline_version=__version__,
         engines=engine_versions(lang, ocr_engine),
-        processed_at=datetime.now(UTC).replace(microsecond=0),
+        processed_at=timestamp(now, zulu=True),
         unit=ref.unit,
         dossier=ref.dossier,
     )
-    return {
-        "$schema": schema_id(record_type),
-        "record_type": record_type,
-        "schema_version": SCHEMA_VERSIONS[record_type],
-        "document_id": ref.document_id,
-        "version": 1,
-        "source_file": ref.source_file,
-        "page_count": page_count,
-        "status": status,
-        "error": error.model_dump(mode="json") if error else None,
-        "fields": {},
-        "field_confidence": {},
-        "field_evidence": {},
-        "validation_errors": [],
-        "review_reasons": [],
-        "text": "\n\n".join(p.text for p in page_results),
-        "pages": [p.model_dump(mode="json") for p in page_results],
-        "provenance": provenance.model_dump(mode="json"),
-        "history": [
-            {
-                "version": 1,
-                "at": provenance.processed_at.isoformat(),
-                "by": f"sohoa {__version__}",
-                "action": "digitized",
-                "reason": None,
-                "changed_fields": [],
-            }
-        ],
-        "signature": None,
-    }
+    return Record(
+        schema_=schema_id(record_type),
+        record_type=record_type,
+        schema_version=SCHEMA_VERSIONS[record_type],
+        document_id=ref.document_id,
+        version=1,
+        source_file=ref.source_file,
+        page_count=page_count,
+        status=status,
+        error=error.model_copy() if error else None,
+        text="\n\n".join(p.text for p in page_results),
+        pages=stored_pages(page_results),
+        provenance=provenance,
+        history=[HistoryEntry(version=1, at=timestamp(now), by=f"sohoa {__version__}", action="digitized")],
+    )
+
+
+def stored_pages(results: list[PageResult]) -> list[StoredPage]:
+    """The pages as the record keeps them (the OCR results, words shared, not copied)."""
+    return [StoredPage.model_validate(p, from_attributes=True) for p in results]
 
 
 def build_record(
     ref: SourceRef, outputs: list[PageOutput], *, settings: Settings | None = None, info: DocumentInfo | None = None
-) -> dict[str, Any]:
+) -> Record:
     """Quality gate, extraction and validation over the pages of one document; ``info`` brings the
-    PDF's embedded signatures (kept in the provenance, and evidence for issuer, signer and date)."""
+    PDF's embedded signatures (kept in the provenance, and evidence for issuer, signer and date).
+    The record comes back as the model (its envelope's types checked as it is built); the JSON
+    Schema of its type is checked on its JSON form (:func:`pipeline.stages.validate.validate_record`)."""
     from pipeline.runtime.config import OcrSettings
     from pipeline.stages.extract import extract
     from pipeline.stages.quality import assess_page_text
@@ -386,9 +390,6 @@ def build_record(
     images = [o.image_jpeg if o.result.text_source == "ocr" else None for o in outputs]
     extraction = extract(results, images=images, model_dir=settings.model_dir if settings else None,
                          signatures=signatures)  # fmt: skip
-    record = base_record(ref, len(results), results, status="ok", record_type=extraction.record_type,
-                         ocr_engine=settings.ocr.engine if settings is not None else "library")
-    record["provenance"]["signatures"] = signatures
     sources = {p.page: p.text_source for p in results}
     for ev in extraction.evidence.values():
         if ev.source is None:
@@ -401,19 +402,22 @@ def build_record(
             review.append(
                 FieldIssue(field="text", kind="quality", message=f"page {page.page}: " + "; ".join(report.reasons))
             )
-    record["pages"] = [p.model_dump(mode="json") for p in results]
+    record_type = cast(RecordType, extraction.record_type)
+    record = base_record(ref, len(results), results, status="ok", record_type=record_type,
+                         ocr_engine=settings.ocr.engine if settings is not None else "library")  # fmt: skip
+    record.provenance.signatures = signatures
+    record.fields = extraction.fields
+    record.field_confidence = extraction.confidence
+    record.field_evidence = dict(extraction.evidence)
     from pipeline.records.archive import image_check_issue
 
-    shortfall = image_check_issue(record)  # Circular 02/2019/TT-BNV: the scan's resolution (colour: at export)
+    document = record.to_json()  # one JSON form for both checks (neither reads review_reasons)
+    shortfall = image_check_issue(document)  # Circular 02/2019/TT-BNV: the scan's resolution (colour: at export)
     if shortfall is not None:
-        review.append(FieldIssue(**shortfall))
-    record["fields"] = extraction.fields
-    record["field_confidence"] = extraction.confidence
-    record["field_evidence"] = {k: v.model_dump(mode="json") for k, v in extraction.evidence.items()}
-    validation = validate_record(record)
-    record["validation_errors"] = [i.model_dump() for i in validation]
-    record["review_reasons"] = [i.model_dump() for i in review]
-    record["status"] = "needs_review" if (validation or review) else "ok"
+        review.append(FieldIssue.model_validate(shortfall))
+    record.validation_errors = validate_record(document)
+    record.review_reasons = review
+    record.status = "needs_review" if (record.validation_errors or review) else "ok"
     return record
 
 

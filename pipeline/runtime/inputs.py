@@ -57,7 +57,7 @@ class S3InputFile:
         """The object's bytes; an S3 outage is ridden out by the one retry layer (the same
         budget as the warehouse's, :mod:`pipeline.runtime.retry`), a refusal raised at once."""
         from pipeline.runtime.retry import DEFAULT_POLICY
-        from pipeline.warehouse.layout import s3_call  # deferred: loads minio, only for s3:// inputs
+        from pipeline.warehouse.objects import s3_call  # deferred: loads minio, only for s3:// inputs
 
         def get() -> bytes:
             resp = self.client.get_object(self.bucket, self.key)  # type: ignore[attr-defined]
@@ -122,7 +122,7 @@ def iter_s3_inputs(url: str, *, secure: bool | None = None) -> Iterator[S3InputF
     from minio import Minio
 
     from pipeline.runtime.errors import ConfigurationError
-    from pipeline.warehouse.layout import single_layer_pool  # deferred with minio: only for s3:// inputs
+    from pipeline.warehouse.objects import single_layer_pool  # deferred with minio: only for s3:// inputs
 
     parts = urlsplit(url)
     secure = s3_input_secure(url, secure)

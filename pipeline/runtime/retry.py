@@ -1,7 +1,7 @@
 """The one retry layer (issue 21 item 4): transient errors retried once, at the service boundary.
 
 Every request to a remote service is retried here and nowhere else: each S3 request in
-:meth:`pipeline.warehouse.layout.Warehouse._call` (the minio client's urllib3 pool retries nothing:
+:meth:`pipeline.warehouse.objects.ObjectStore.call` (the minio client's urllib3 pool retries nothing:
 ``Retry(0)``), each CSC request in :meth:`pipeline.signing.sign.RemoteSigner._post` and each PAdES
 transaction in :meth:`pipeline.signing.sign.RemoteSigner.sign_pdf`. Only errors that say so are retried:
 a :class:`~pipeline.runtime.errors.SohoaError` with ``transient`` (S3 or signer unreachable, a 5xx);

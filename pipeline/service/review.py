@@ -23,7 +23,6 @@ said again in words with their value and threshold (:func:`explain`).
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import threading
@@ -33,7 +32,17 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pipeline.records.pii import KeyRing, decrypt_fields, encrypt_fields
-from pipeline.records.record import FIELD_MODELS
+from pipeline.records.record import (
+    FIELD_MODELS,
+    SCHEMA_VERSIONS,
+    FieldEvidence,
+    FieldIssue,
+    HistoryEntry,
+    Record,
+    load_record,
+    schema_id,
+    timestamp,
+)
 from pipeline.stages.validate import semantic_issues, validate_record
 from pipeline.warehouse.layout import Warehouse
 from pipeline.warehouse.store import write_indexes
@@ -63,12 +72,13 @@ def _named(name: str) -> str:
     return f"{label(name)} ({name})" if label(name) != name else name
 
 
-def flagged_fields(record: Mapping[str, Any]) -> list[str]:
+def flagged_fields(record: Record | Mapping[str, Any]) -> list[str]:
     """Fields that have a validation error or a review reason, in first-seen order."""
-    seen: dict[str, None] = {}
-    for issue in list(record.get("validation_errors") or []) + list(record.get("review_reasons") or []):
-        seen.setdefault(issue["field"], None)
-    return list(seen)
+    if isinstance(record, Record):
+        names = [i.field for i in record.validation_errors + record.review_reasons]
+    else:
+        names = [i["field"] for i in list(record.get("validation_errors") or []) + list(record.get("review_reasons") or [])]
+    return list(dict.fromkeys(names))
 
 
 def _normalize(value: Any) -> Any:
@@ -117,13 +127,13 @@ def check_values(fields: Mapping[str, Any], accepted: Iterable[str] = ()) -> Non
         check(name, value)
 
 
-def check_corrected(record: Mapping[str, Any], changed: Iterable[str], document_id: str) -> None:
+def check_corrected(record: Record, changed: Iterable[str], document_id: str) -> None:
     """Refuse a corrected record (unsigned, personal data in clear) whose changed fields do
     not match the record's schema, or whose number or issuer is too long for its index key."""
     changed = set(changed)
-    fields = record.get("fields") or {}
+    fields = record.fields
     semantic = {(i.field, i.message) for i in semantic_issues(fields)}
-    invalid = [i for i in validate_record({**record, "signature": None})
+    invalid = [i for i in validate_record(record.model_copy(update={"signature": None}))
                if i.field in changed and (i.field, i.message) not in semantic]
     if invalid:
         raise CorrectionError("giá trị sửa không hợp lệ: " + "; ".join(explain(i.model_dump()) + f" ({i.field})" for i in invalid[:5]))
@@ -139,50 +149,56 @@ def check_corrected(record: Mapping[str, Any], changed: Iterable[str], document_
 
 
 def apply_correction(
-    record: Mapping[str, Any],
+    record: Record | Mapping[str, Any],
     fields: Mapping[str, Any],
     *,
     reason: str,
     by: str,
     accepted: Iterable[str] = (),
     at: datetime | None = None,
-) -> dict[str, Any]:
-    """The next version of ``record`` (unsigned). Pure: nothing is read or written."""
-    if record.get("status") == "failed":
+) -> Record:
+    """The next version of ``record`` (unsigned). Pure: nothing is read or written, ``record`` is
+    not changed. A stored record (its JSON object, personal data decrypted) is loaded into the
+    model first (:func:`~pipeline.records.record.load_record`: a record that is not one raises
+    :class:`~pipeline.runtime.errors.SchemaValidationError`). The new version follows the current schema of its type:
+    a record read under an older one (v1, v2) gains the members the newer one added, with their
+    defaults (``pages[].text_source``: ``ocr``), so it still validates."""
+    current = record if isinstance(record, Record) else load_record(record)
+    if current.status == "failed":
         raise CorrectionError("hồ sơ xử lý lỗi không có trường nào để sửa; hãy tải bản quét lên lại")
     if not reason or not reason.strip():
         raise CorrectionError("cần ghi lý do hiệu đính")
-    flagged = flagged_fields(record)
-    _check_field_names(record["record_type"], list(fields) + list(accepted), flagged)
-    new = copy.deepcopy(dict(record))
-    changed = sorted(k for k, v in fields.items() if _normalize(v) != new["fields"].get(k))
+    flagged = flagged_fields(current)
+    _check_field_names(current.record_type, list(fields) + list(accepted), flagged)
+    new = current.model_copy(deep=True)
+    new.schema_, new.schema_version = schema_id(new.record_type), SCHEMA_VERSIONS[new.record_type]
+    values, confidence, evidence = dict(new.fields), dict(new.field_confidence), dict(new.field_evidence)
+    changed = sorted(k for k, v in fields.items() if _normalize(v) != values.get(k))
     for name in changed:
-        new["fields"][name] = _normalize(fields[name])
-        new["field_confidence"][name] = 1.0
-        evidence = new["field_evidence"].get(name) or {}
-        new["field_evidence"][name] = {**evidence, "method": "steward"}
+        values[name] = _normalize(fields[name])
+        confidence[name] = 1.0
+        old = evidence.get(name)
+        evidence[name] = old.model_copy(update={"method": "steward"}) if old else FieldEvidence(method="steward")
+    new.fields, new.field_confidence, new.field_evidence = values, confidence, evidence
+    new.signature = None
     confirmed = set(changed) | set(accepted) | {k for k in fields if k not in changed}
-    validation = validate_record({**new, "signature": None})
-    new["validation_errors"] = [i.model_dump() for i in validation]
-    new["review_reasons"] = [r for r in new.get("review_reasons", []) if r["field"] not in confirmed]
+    new.validation_errors = validate_record(new)
+    reasons = [r for r in new.review_reasons if r.field not in confirmed]
     # a required field still empty keeps the record in review, whatever was accepted
-    reasons_for = {r["field"] for r in new["review_reasons"]}
-    for name in missing_required(new):
+    reasons_for = {r.field for r in reasons}
+    for name in _missing_required(new.record_type, new.fields):
         if name not in reasons_for:
-            new["review_reasons"].append({"field": name, "kind": "missing",
-                                          "message": f"{label(name)} còn trống: trường bắt buộc, cần nhập"})
-    new["status"] = "ok" if not new["validation_errors"] and not new["review_reasons"] else "needs_review"
-    new["version"] = int(record.get("version", 1)) + 1
+            reasons.append(FieldIssue(field=name, kind="missing", message=f"{label(name)} còn trống: trường bắt buộc, cần nhập"))
+    new.review_reasons = reasons
+    new.status = "ok" if not new.validation_errors and not new.review_reasons else "needs_review"
+    new.version = current.version + 1
     when = (at or datetime.now(UTC)).replace(microsecond=0)
     note = reason.strip()
     accepted_only = sorted(confirmed - set(changed))
     if accepted_only:
         note += f" (chấp nhận như đã đọc: {', '.join(accepted_only)})"
-    new["history"] = list(new.get("history") or []) + [
-        {"version": new["version"], "at": when.isoformat(), "by": by, "action": "corrected",
-         "reason": note, "changed_fields": changed}
-    ]
-    new["signature"] = None
+    new.history = [*new.history, HistoryEntry(version=new.version, at=timestamp(when), by=by, action="corrected",
+                                              reason=note, changed_fields=changed)]  # fmt: skip
     return new
 
 
@@ -197,8 +213,13 @@ def correct_record(
     accepted: Iterable[str] = (),
     expected_version: int | None = None,
     keyring: KeyRing | None = None,
-) -> dict[str, Any]:
-    """Correct a stored record: new version, validated, signed (``signer.sign_record``), stored.
+) -> Record:
+    """Correct a stored record: new version, validated, signed (``signer.sign_record_bytes``), stored.
+
+    The stored record is loaded into the model (:func:`~pipeline.records.record.load_record`), corrected on the
+    model (:func:`apply_correction`), and goes back through the pipeline's own path: encrypted
+    (:func:`~pipeline.records.pii.encrypt_fields`), signed, its indexes and bytes written
+    (:func:`~pipeline.records.record.record_bytes`, the one JSON form).
 
     A record whose personal data is encrypted is decrypted with ``keyring`` (as a steward),
     corrected, and encrypted again under the current key before it is signed.
@@ -210,26 +231,27 @@ def correct_record(
     """
     check_values(fields, accepted)
     with _locks[document_id]:
-        current = warehouse.get_record(document_id)
-        if current is None:
+        stored = warehouse.get_record(document_id)
+        if stored is None:
             raise LookupError(f"không có hồ sơ {document_id}")
-        if expected_version is not None and int(current.get("version", 1)) != expected_version:
+        if expected_version is not None and int(stored.get("version", 1)) != expected_version:
             raise VersionConflict(
-                f"hồ sơ đã được sửa thành phiên bản {current.get('version', 1)} (bạn đang sửa phiên bản {expected_version}): "
+                f"hồ sơ đã được sửa thành phiên bản {stored.get('version', 1)} (bạn đang sửa phiên bản {expected_version}): "
                 "tải lại hồ sơ rồi áp dụng lại các sửa đổi"
             )
-        if current.get("pii"):
+        if stored.get("pii"):
             if keyring is None:
                 raise CorrectionError("dữ liệu cá nhân của hồ sơ được mã hóa: cần bộ khóa dữ liệu cá nhân để hiệu đính")
-            current = decrypt_fields(current, keyring, role="steward")
-        fields = normalize_dates(current["record_type"], fields)  # dd/mm/yyyy typed at the desk → ISO 8601
+            stored = decrypt_fields(stored, keyring, role="steward")
+        current = load_record(stored)  # Record.model_validate: the stored JSON as the model
+        fields = normalize_dates(current.record_type, fields)  # dd/mm/yyyy typed at the desk → ISO 8601
         unsigned = apply_correction(current, fields, reason=reason, by=by, accepted=accepted)
-        check_corrected(unsigned, unsigned["history"][-1]["changed_fields"], document_id)  # before signing
+        check_corrected(unsigned, unsigned.history[-1].changed_fields, document_id)  # before signing
         if keyring is not None:
             unsigned = encrypt_fields(unsigned, keyring)
         signed, data = signer.sign_record_bytes(unsigned)
         write_indexes(warehouse, signed, keyring)  # the corrected values must be found
-        warehouse.put_record(document_id, data, status=signed["status"])
+        warehouse.put_record(document_id, data, status=signed.status)
         return signed
 
 
@@ -456,8 +478,11 @@ def issues_view(record: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def missing_required(record: Mapping[str, Any]) -> list[str]:
-    fields = record.get("fields") or {}
-    return [n for n in required_fields(record.get("record_type", "")) if fields.get(n) in (None, "", [])]
+    return _missing_required(record.get("record_type", ""), record.get("fields") or {})
+
+
+def _missing_required(record_type: str, fields: Mapping[str, Any]) -> list[str]:
+    return [n for n in required_fields(record_type) if fields.get(n) in (None, "", [])]
 
 
 # --- history and search --------------------------------------------------------------------

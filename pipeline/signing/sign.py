@@ -17,13 +17,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import httpx
 import rfc8785
 
 from pipeline.embedded.signer.algorithms import ALGORITHM_NAMES, ECDSA_OIDS, HASHES, OID_RSASSA_PSS, pss_params
+from pipeline.records.record import Record
 from pipeline.runtime.config import SignerSettings
 from pipeline.runtime.errors import SignerUnavailableError, SigningError
 
@@ -31,9 +33,10 @@ SIGNATURE_FORMAT = "sohoa-jcs-detached/1"
 HASH_OID = HASHES["sha256"][0]
 
 
-def canonical_bytes(record: dict[str, Any]) -> bytes:
-    """RFC 8785 canonical JSON of a record (what is stored and what is signed)."""
-    return rfc8785.dumps(record)
+def canonical_bytes(value: Any) -> bytes:
+    """RFC 8785 canonical JSON of a JSON value: a record's JSON object (what is stored and what is
+    signed; of the model: :func:`pipeline.records.record.record_bytes`) or one of its members."""
+    return rfc8785.dumps(value)  # any JSON value; rfc8785 raises on others
 
 
 def _member_order(key: str) -> bytes:
@@ -48,20 +51,20 @@ def assemble(members: dict[str, bytes]) -> bytes:
     return b"{" + b",".join(rfc8785.dumps(k) + b":" + members[k] for k in sorted(members, key=_member_order)) + b"}"
 
 
-def canonical_members(record: dict[str, Any]) -> dict[str, bytes]:
+def canonical_members(record: Mapping[str, Any]) -> dict[str, bytes]:
     """The canonical JSON of each top-level member of a record but its ``signature``: computed
     once, it serves the part digests, the signing input and the stored bytes (:func:`assemble`)."""
     return {key: canonical_bytes(value) for key, value in record.items() if key != "signature"}
 
 
-def _signature_without_value(record: dict[str, Any]) -> dict[str, Any]:
+def _signature_without_value(record: Mapping[str, Any]) -> dict[str, Any]:
     sig = dict(record.get("signature") or {})
     sig.pop("value", None)
     sig.pop("digest", None)
     return sig
 
 
-def signing_input(record: dict[str, Any], members: dict[str, bytes] | None = None) -> bytes:
+def signing_input(record: Mapping[str, Any], members: dict[str, bytes] | None = None) -> bytes:
     """The bytes a record signature covers: the record without ``signature.value`` and
     ``signature.digest`` (the SHA-256 of these bytes, kept for display). ``members``: the
     record's :func:`canonical_members`, when the caller has them already."""
@@ -69,7 +72,7 @@ def signing_input(record: dict[str, Any], members: dict[str, bytes] | None = Non
     return assemble({**members, "signature": canonical_bytes(_signature_without_value(record))})
 
 
-def part_digests(record: dict[str, Any], members: dict[str, bytes] | None = None) -> dict[str, str]:
+def part_digests(record: Mapping[str, Any], members: dict[str, bytes] | None = None) -> dict[str, str]:
     """SHA-256 of the canonical JSON of each top-level member (JSON pointer → hex), so that
     verification can name the part of a record that changed after signing. ``members``: the
     record's :func:`canonical_members`, when the caller has them already."""
@@ -222,13 +225,31 @@ class RemoteSigner:
         result = self._post("signatures/signHash", body)
         return [base64.b64decode(s) for s in result["signatures"]]
 
-    def sign_record(self, record: dict[str, Any]) -> dict[str, Any]:
+    @overload
+    def sign_record(self, record: Record) -> Record: ...
+    @overload
+    def sign_record(self, record: Mapping[str, Any]) -> dict[str, Any]: ...
+    def sign_record(self, record: Record | Mapping[str, Any]) -> Record | dict[str, Any]:
         """A copy of ``record`` with its ``signature`` block filled (see module docstring)."""
         return self.sign_record_bytes(record)[0]
 
-    def sign_record_bytes(self, record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-        """The signed record (a shallow copy of ``record`` with its ``signature`` block: the two
-        share their members, change neither afterwards) and its canonical bytes, to store."""
+    @overload
+    def sign_record_bytes(self, record: Record) -> tuple[Record, bytes]: ...
+    @overload
+    def sign_record_bytes(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]: ...
+    def sign_record_bytes(self, record: Record | Mapping[str, Any]) -> tuple[Record | dict[str, Any], bytes]:
+        """The signed record and its canonical bytes, to store.
+
+        ``record``: the model (what the pipeline stores: its JSON form, :meth:`Record.to_json`, is
+        what is signed, and the bytes are exactly :func:`~pipeline.records.record.record_bytes` of
+        the signed model), or a record's JSON object (a stored record; a shallow copy with its
+        ``signature`` block comes back: the two share their members, change neither afterwards)."""
+        if isinstance(record, Record):
+            signed_json, data = self._sign_json(record.to_json())
+            return record.model_copy(update={"signature": signed_json["signature"]}), data
+        return self._sign_json(record)
+
+    def _sign_json(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
         signed = dict(record)
         signed.pop("signature", None)
         members = canonical_members(signed)

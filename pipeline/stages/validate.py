@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 
 from pipeline.records.identifiers import is_valid_personal_id, is_valid_tax_code
-from pipeline.records.record import SCHEMA_VERSIONS, FieldIssue, record_json_schema, schema_file_name
+from pipeline.records.record import SCHEMA_VERSIONS, FieldIssue, Record, record_json_schema, schema_file_name
 from pipeline.runtime.errors import SchemaValidationError
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
@@ -69,7 +70,7 @@ _PERSONAL_ID_FIELDS = ("personal_id", "owner_personal_id")
 _TAX_CODE_FIELDS = ("business_code", "tax_code")
 
 
-def semantic_issues(fields: dict[str, Any]) -> list[FieldIssue]:
+def semantic_issues(fields: Mapping[str, Any]) -> list[FieldIssue]:
     issues = []
     for name in _PERSONAL_ID_FIELDS:
         value = fields.get(name)
@@ -82,8 +83,11 @@ def semantic_issues(fields: dict[str, Any]) -> list[FieldIssue]:
     return issues
 
 
-def validate_record(record: dict[str, Any]) -> list[FieldIssue]:
-    """Validate a record dict; return per-field issues, raise on envelope errors."""
+def validate_record(record: Record | Mapping[str, Any]) -> list[FieldIssue]:
+    """Validate a record against the JSON Schema it names (the published contract), on its JSON
+    form (:meth:`Record.to_json` for the model); return per-field issues, raise on envelope errors."""
+    if isinstance(record, Record):
+        record = record.to_json()
     record_type = record.get("record_type")
     if record_type not in SCHEMA_VERSIONS:
         raise SchemaValidationError(f"unknown record_type {record_type!r}")

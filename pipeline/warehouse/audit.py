@@ -40,6 +40,7 @@ from typing import Any
 
 from pipeline.runtime.errors import WarehouseError
 from pipeline.warehouse.layout import Warehouse
+from pipeline.warehouse.objects import ListedObject
 
 
 def utc_now() -> datetime:
@@ -66,17 +67,17 @@ _ENTRY_HASH = re.compile(r"-([0-9a-f]{64})\.json$")
 
 def _put_json(warehouse: Warehouse, key: str, payload: dict[str, Any], *, retain: bool = False) -> None:
     """Write one JSON object (create-only key). ``retain``: compliance-mode retention."""
-    kwargs: dict[str, Any] = {"retention": warehouse.retention()} if retain else {}
-    warehouse._put(key, _entry_data(payload), "application/json", **kwargs)  # noqa: SLF001 - see module docstring
+    retention = warehouse.objects.retention() if retain else None
+    warehouse.objects.put(key, _entry_data(payload), "application/json", retention=retention)
 
 
 def _get_json(warehouse: Warehouse, key: str) -> dict[str, Any] | None:
-    data = warehouse._get(key)  # noqa: SLF001
+    data = warehouse.objects.get(key)
     return json.loads(data) if data else None
 
 
 def _keys(warehouse: Warehouse, prefix: str) -> list[str]:
-    return list(warehouse._list(prefix))  # noqa: SLF001
+    return list(warehouse.objects.list(prefix))
 
 
 def _days(since: date | None, until: date | None) -> Iterable[date] | None:
@@ -118,20 +119,16 @@ class VerifiedLog:
     tampered: list[TamperedEntry] = field(default_factory=list)
 
 
-def _versions_by_key(warehouse: Warehouse, prefix: str) -> dict[str, list[Any]]:
-    objs = warehouse._call(  # noqa: SLF001 - see module docstring
-        f"versions {prefix}",
-        lambda: list(warehouse.client.list_objects(warehouse.bucket, prefix=prefix, recursive=True, include_version=True)),
-    )
-    out: dict[str, list[Any]] = {}
-    for obj in objs:
-        out.setdefault(obj.object_name, []).append(obj)
+def _versions_by_key(warehouse: Warehouse, prefix: str) -> dict[str, list[ListedObject]]:
+    out: dict[str, list[ListedObject]] = {}
+    for obj in warehouse.objects.versions(prefix):
+        out.setdefault(obj.key, []).append(obj)
     return out
 
 
-def _oldest(versions: list[Any]) -> Any:
+def _oldest(versions: list[ListedObject]) -> ListedObject:
     never = datetime.max.replace(tzinfo=UTC)
-    live = [v for v in versions if not getattr(v, "is_delete_marker", False)] or versions
+    live = [v for v in versions if not v.is_delete_marker] or versions
     # listed newest first: among equal times the one listed last is the older
     return min(reversed(live), key=lambda v: v.last_modified or never)
 
@@ -145,15 +142,15 @@ def _verified_entries(warehouse: Warehouse, area: str, since: date | None, until
     for prefix in prefixes:
         for key, versions in sorted(_versions_by_key(warehouse, prefix).items()):
             reasons = []
-            markers = sum(1 for v in versions if getattr(v, "is_delete_marker", False))
+            markers = sum(1 for v in versions if v.is_delete_marker)
             if markers:
                 reasons.append("deleted (delete marker)")
             if len(versions) - markers > 1:
                 reasons.append(f"rewritten ({len(versions) - markers} versions of a write-once entry)")
             original = _oldest(versions)
             data = None
-            if not getattr(original, "is_delete_marker", False):
-                data = warehouse._get(key, original.version_id)  # noqa: SLF001
+            if not original.is_delete_marker:
+                data = warehouse.objects.get(key, original.version_id)
             match = _ENTRY_HASH.search(key)
             if data is not None and match and hashlib.sha256(data).hexdigest() != match.group(1):
                 reasons.append("content does not match the SHA-256 in its key")
@@ -272,7 +269,7 @@ def write_receipt(warehouse: Warehouse, unit: str, dossier: str, receipt: dict[s
     """Record that ``unit`` received a document in ``dossier`` (first receipt kept)."""
     document_id = receipt["document_id"]
     key = receipt_key(unit, dossier, document_id)
-    if warehouse._exists(key):  # noqa: SLF001 - the same file uploaded again: keep the first receipt
+    if warehouse.objects.exists(key):  # the same file uploaded again: keep the first receipt
         return
     _put_json(warehouse, holder_key(document_id, unit, dossier), {"unit": unit, "dossier": dossier})
     _put_json(warehouse, key, {**receipt, "unit": unit, "dossier": dossier})
@@ -302,7 +299,14 @@ def dossier_receipts(warehouse: Warehouse, dossier: str, unit: str | None = None
 
 
 def dossier_units(warehouse: Warehouse) -> list[str]:
-    return sorted(p[len("dossiers/"):].strip("/") for p in warehouse._list("dossiers/", recursive=False))  # noqa: SLF001
+    """Units that received a dossier."""
+    return sorted(p[len("dossiers/"):].strip("/") for p in warehouse.objects.list("dossiers/", recursive=False))
+
+
+def dossier_codes(warehouse: Warehouse, unit: str) -> list[str]:
+    """Codes (mã hồ sơ) of the dossiers ``unit`` received, as listed (one LIST request)."""
+    prefix = f"dossiers/{unit}/"
+    return [p[len(prefix):].strip("/") for p in warehouse.objects.list(prefix, recursive=False)]
 
 
 def iter_receipts(warehouse: Warehouse) -> Iterator[dict[str, Any]]:
@@ -329,7 +333,7 @@ def _owners_backfilled(warehouse: Warehouse) -> bool:
     bucket = warehouse.bucket
     if bucket in _owners_complete:
         return True
-    if warehouse._exists(OWNERS_COMPLETE_KEY):  # noqa: SLF001
+    if warehouse.objects.exists(OWNERS_COMPLETE_KEY):
         _owners_complete.add(bucket)
         return True
     return False
@@ -359,13 +363,9 @@ def backfill_dossier_owners(warehouse: Warehouse) -> int:
     return written
 
 
-def _owner_versions(warehouse: Warehouse, dossier: str) -> list[Any]:
+def _owner_versions(warehouse: Warehouse, dossier: str) -> list[ListedObject]:
     key = owner_key(dossier)
-    return warehouse._call(  # noqa: SLF001 - see module docstring
-        f"versions {key}",
-        lambda: [o for o in warehouse.client.list_objects(warehouse.bucket, prefix=key, include_version=True)
-                 if o.object_name == key and not getattr(o, "is_delete_marker", False)],
-    )
+    return [o for o in warehouse.objects.versions(key) if o.key == key and not o.is_delete_marker]
 
 
 def _earliest_receiver(warehouse: Warehouse, dossier: str, units: Iterable[str]) -> str | None:
@@ -394,7 +394,7 @@ def dossier_owner(warehouse: Warehouse, dossier: str) -> str | None:
     if versions:
         # Versions are listed newest first; the oldest write wins (ties: the one listed last).
         oldest = min(reversed(versions), key=lambda o: o.last_modified or datetime.max.replace(tzinfo=UTC))
-        data = warehouse._get(owner_key(dossier), oldest.version_id)  # noqa: SLF001
+        data = warehouse.objects.get(owner_key(dossier), oldest.version_id)
         if data:
             return json.loads(data)["unit"]
     if _owners_backfilled(warehouse):

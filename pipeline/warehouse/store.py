@@ -24,6 +24,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.records.pii import KeyRing, blind_indexes_of, encrypt_fields, subject_values
+from pipeline.records.record import Record, record_bytes
 from pipeline.runtime.clients import Runtime
 from pipeline.runtime.errors import SohoaError
 from pipeline.runtime.retry import deadline
@@ -37,11 +38,11 @@ log = logging.getLogger("sohoa.store")
 COPY_TYPE = "Bản sao điện tử từ bản chính (số hóa)"
 
 
-def subject_keys(record: Mapping[str, Any], keyring: KeyRing | None) -> list[str]:
+def subject_keys(record: Record, keyring: KeyRing | None) -> list[str]:
     """Keys of the per-subject area for a record: the blind indexes of its subject ids
     (số định danh cá nhân, mã số thuế) — never the ids themselves when a key ring is
     configured; the clear ids only in a deployment without one."""
-    if keyring is not None or record.get("pii"):
+    if keyring is not None or record.pii is not None:
         return blind_indexes_of(record, keyring)
     return subject_values(record)
 
@@ -52,27 +53,24 @@ def subject_lookup_keys(identifier: str, keyring: KeyRing | None) -> list[str]:
     return keyring.blind_indexes(identifier) if keyring is not None else [identifier]
 
 
-def record_summary(record: Mapping[str, Any]) -> dict[str, Any]:
-    fields = record.get("fields") or {}
-    return {
-        "document_id": record["document_id"],
-        "record_type": record["record_type"],
-        "status": record["status"],
-        "number": fields.get("number"),
-        "issuer": fields.get("issuer"),
-        "date": fields.get("date"),
-        "doc_type": fields.get("doc_type"),
-        "source_file": record["source_file"],
-    }
+def record_summary(record: Record | Mapping[str, Any]) -> dict[str, Any]:
+    """What a lookup index entry says of a record (the model, or a stored record's JSON object)."""
+    if isinstance(record, Record):
+        head = {"document_id": record.document_id, "record_type": record.record_type, "status": record.status}
+        fields, source_file = record.fields, record.source_file
+    else:
+        head = {k: record[k] for k in ("document_id", "record_type", "status")}
+        fields, source_file = record.get("fields") or {}, record["source_file"]
+    return {**head, **{k: fields.get(k) for k in ("number", "issuer", "date", "doc_type")}, "source_file": source_file}
 
 
 #: Concurrent warehouse writes of one document's artefacts (page images, PDF, indexes).
 ARTEFACT_WRITERS = 4
 
 
-def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], outputs: list[PageOutput]) -> dict[str, Any]:
+def store_document(runtime: Runtime, ref: SourceRef, record: Record, outputs: list[PageOutput]) -> Record:
     """Build and sign the searchable PDF, encrypt the personal data of the record, sign it,
-    write everything. Returns the signed (encrypted) record."""
+    write everything. Returns the signed (encrypted) record; ``record`` itself is not changed."""
 
     wh = runtime.warehouse
     with deadline(wh.retry_policy.budget_s), ThreadPoolExecutor(
@@ -90,75 +88,82 @@ def store_document(runtime: Runtime, ref: SourceRef, record: dict[str, Any], out
             wait(writes)
         for write in writes:
             write.result()  # the first failure (S3 unavailable past the budget) is the document's
-        wh.put_record(ref.document_id, data, status=signed["status"])  # the commit point, last
+        wh.put_record(ref.document_id, data, status=signed.status)  # the commit point, last
         wh.clear_failed(ref.document_id)
     return signed
 
 
-def _sign(runtime: Runtime, record: dict[str, Any], outputs: list[PageOutput]) -> tuple[dict[str, Any], bytes, bytes]:
+def _sign(runtime: Runtime, record: Record, outputs: list[PageOutput]) -> tuple[Record, bytes, bytes]:
     """The signed searchable PDF, then the record (which carries the PDF's hash) encrypted and
     signed: ``(signed record, its bytes, PDF)``."""
     settings = runtime.settings
     keyring = runtime.keyring
-    title = record["fields"].get("number") or record["source_file"]
+    title = record.fields.get("number") or record.source_file
     pdf = build_searchable_pdf(
         [(o.image_jpeg, o.result.width, o.result.height, o.result.dpi, o.text_pdf) for o in outputs],
-        title=f"{title} — {record['source_file']}",
+        title=f"{title} — {record.source_file}",
         producer=f"sohoa {__version__}",
         words=[o.result.words for o in outputs],
     )
     if settings.sign_pdf:
         pdf = runtime.signer.sign_pdf(
             pdf,
-            signer_name=record["fields"].get("issuer") or "sohoa",
+            signer_name=record.fields.get("issuer") or "sohoa",
             reason=COPY_TYPE,
-            location=record["fields"].get("place") or "Việt Nam",
+            location=record.fields.get("place") or "Việt Nam",
             visible=False,
         )
-    record["provenance"]["searchable_pdf_sha256"] = hashlib.sha256(pdf).hexdigest()
+    provenance = record.provenance.model_copy(update={"searchable_pdf_sha256": hashlib.sha256(pdf).hexdigest()})
+    record = record.model_copy(update={"provenance": provenance})
     if keyring is not None:
         record = encrypt_fields(record, keyring)  # before signing: the signature covers the stored form
     signed, data = runtime.signer.sign_record_bytes(record)
     return signed, data, pdf
 
 
-def write_indexes(wh: Warehouse, record: Mapping[str, Any], keyring: KeyRing | None) -> None:
+def write_indexes(wh: Warehouse, record: Record, keyring: KeyRing | None) -> None:
     """Everything that finds a record again, written before the record itself: the lookup
-    indexes by number and issuer, the per-subject area, and the catalog delta."""
+    indexes by number and issuer, the per-subject area, and the catalog delta (the catalog reads
+    the record's JSON form, as it reads stored records when it is rebuilt)."""
     from pipeline.warehouse.catalog import catalog_add
 
     summary = record_summary(record)
-    fields = record.get("fields") or {}
+    fields = record.fields
     if fields.get("number"):
-        wh.put_index("number", fields["number"], record["document_id"], summary)
+        wh.put_index("number", fields["number"], record.document_id, summary)
     if fields.get("issuer"):
-        wh.put_index("issuer", fields["issuer"], record["document_id"], summary)
+        wh.put_index("issuer", fields["issuer"], record.document_id, summary)
     for key in subject_keys(record, keyring):
-        wh.put_subject_entry(key, record["document_id"], summary)
-    catalog_add(wh, record, keyring=keyring)
+        wh.put_subject_entry(key, record.document_id, summary)
+    catalog_add(wh, record.to_json(), keyring=keyring)
 
 
-def store_failed(runtime: Runtime, ref: SourceRef, record: dict[str, Any]) -> bool:
+def store_failed(runtime: Runtime, ref: SourceRef, record: Record) -> bool:
     """Record a failed document in the records and the failed area. Signed when the signer
     answers; a failure to sign or store is itself kept in the record's error. Returns whether
     the warehouse accepted it (False only when the warehouse itself is unavailable). Signing and
     the writes share one retry deadline (the retry budget)."""
-    from pipeline.signing.sign import canonical_bytes
     from pipeline.warehouse.catalog import catalog_add
 
     wh = runtime.warehouse
     with deadline(wh.retry_policy.budget_s):
+        data: bytes | None = None
         try:
-            record = runtime.signer.sign_record(record)  # the signer client retries a transient error
+            record, data = runtime.signer.sign_record_bytes(record)  # the signer client retries a transient error
         except SohoaError as exc:
-            record["error"]["message"] += f" (record left unsigned: {exc.message})"
+            if record.error is not None:
+                unsigned = f"{record.error.message} (record left unsigned: {exc.message})"
+                record = record.model_copy(update={"error": record.error.model_copy(update={"message": unsigned})})
+        document = record.to_json()
+        if data is None:
+            data = record_bytes(record)
         try:
-            wh.put_failed(ref.document_id, {"document_id": ref.document_id, "source_file": ref.source_file, "error": record["error"]})
+            wh.put_failed(ref.document_id, {"document_id": ref.document_id, "source_file": ref.source_file, "error": document["error"]})
             try:
-                catalog_add(wh, record, keyring=runtime.keyring)
+                catalog_add(wh, document, keyring=runtime.keyring)
             except SohoaError as exc:  # the failed area and the record matter; `sohoa catalog rebuild` recovers
                 log.warning("catalog: failed document %s not catalogued: %s", ref.document_id, exc.message)
-            wh.put_record(ref.document_id, canonical_bytes(record), status="failed")
+            wh.put_record(ref.document_id, data, status="failed")
         except SohoaError:
             return False
     return True

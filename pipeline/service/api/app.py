@@ -1061,7 +1061,7 @@ def _add_review_routes(app: FastAPI, svc: Service, auth) -> None:
                 svc.warehouse, svc.signer(), document_id, body.fields, reason=body.reason,
                 by=f"steward:{principal.key_id}", accepted=body.accepted, expected_version=body.expected_version,
                 keyring=svc.keyring,
-            )
+            ).to_json()  # the API answers with the record's JSON form, as stored
         except LookupError as exc:
             raise HTTPException(404, detail=str(exc)) from exc
         except review.VersionConflict as exc:
@@ -1107,7 +1107,7 @@ def crop_evidence(image_bytes: bytes, boxes: list[list[int]], geometry: dict[str
 
 def dossier_summaries(svc: Service, unit: str, *, limit: int = 200) -> list[dict[str, Any]]:
     """The dossiers a unit received, newest first, with their documents' statuses."""
-    codes = [p[len(f"dossiers/{unit}/"):].strip("/") for p in svc.warehouse._list(f"dossiers/{unit}/", recursive=False)]  # noqa: SLF001
+    codes = audit.dossier_codes(svc.warehouse, unit)
     # a dossier code ends with its date (yyMMdd) and sequence: the newest first, only those shown are read
     codes.sort(key=lambda c: c.rsplit("-", 2)[-2:] if c.count("-") >= 2 else ["", c], reverse=True)
     out = []

@@ -59,8 +59,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.records.pii import KeyRing, blind_indexes_of, is_encrypted, subject_values
-from pipeline.runtime.errors import ConfigurationError, SohoaError, WarehouseError
+from pipeline.runtime.errors import ConfigurationError, SohoaError
 from pipeline.warehouse.layout import Warehouse
+from pipeline.warehouse.objects import ListedObject
 
 log = logging.getLogger("sohoa.catalog")
 
@@ -243,14 +244,6 @@ def latest_rows(table: pa.Table) -> pa.Table:
 
 
 @dataclasses.dataclass(frozen=True)
-class CatalogObject:
-    key: str
-    etag: str
-    size: int
-    last_modified: datetime | None
-
-
-@dataclasses.dataclass(frozen=True)
 class Manifest:
     generation: int
     parts: tuple[str, ...]
@@ -272,36 +265,18 @@ class Manifest:
         return cls(int(raw["generation"]), tuple(raw["parts"]), int(raw.get("rows", 0)), str(raw.get("written_at", "")))
 
 
-def list_objects(warehouse: Warehouse, prefix: str) -> list[CatalogObject]:
+def list_objects(warehouse: Warehouse, prefix: str) -> list[ListedObject]:
     """Current objects under ``prefix`` with their ETags."""
-    objs = warehouse._call(
-        f"list {prefix}",
-        lambda: list(warehouse.client.list_objects(warehouse.bucket, prefix=prefix, recursive=True)),
-    )
-    return [
-        CatalogObject(o.object_name, (o.etag or "").strip('"'), int(o.size or 0), o.last_modified)
-        for o in objs
-        if not getattr(o, "is_dir", False)
-    ]
+    return warehouse.objects.objects(prefix)
 
 
 def read_manifest(warehouse: Warehouse) -> Manifest | None:
-    data = warehouse._get(MANIFEST_KEY)
+    data = warehouse.objects.get(MANIFEST_KEY)
     return Manifest.from_json(data) if data else None
 
 
 def remove_objects(warehouse: Warehouse, keys: list[str]) -> None:
-    from minio.deleteobjects import DeleteObject
-
-    for start in range(0, len(keys), 1000):
-        batch = [DeleteObject(k) for k in keys[start : start + 1000]]
-
-        def remove(batch: list[DeleteObject] = batch) -> list[Any]:
-            return list(warehouse.client.remove_objects(warehouse.bucket, batch))
-
-        errors = warehouse._call("remove catalog objects", remove)
-        if errors:
-            raise WarehouseError(f"catalog: could not remove {len(errors)} objects, e.g. {errors[0].name}: {errors[0].message}")
+    warehouse.objects.remove_many(keys, what="catalog")
 
 
 def delta_key(document_id: str, version: int, at: datetime) -> str:
@@ -319,7 +294,7 @@ def catalog_add(warehouse: Warehouse, record: Mapping[str, Any], *, keyring: Key
     at = datetime.now(UTC)
     row = catalog_row(record, keyring=keyring, at=at)
     data = parquet_bytes(rows_table([row]))
-    warehouse._put(delta_key(row["document_id"], row["version"], at), data, "application/vnd.apache.parquet")
+    warehouse.objects.put(delta_key(row["document_id"], row["version"], at), data, "application/vnd.apache.parquet")
 
 
 def write_generation(
@@ -334,14 +309,14 @@ def write_generation(
     parts = []
     for i, start in enumerate(range(0, max(table.num_rows, 1), rows_per_part)):
         key = f"{folder}part-{i:05d}.parquet"
-        warehouse._put(key, parquet_bytes(table.slice(start, rows_per_part)), "application/vnd.apache.parquet")
+        warehouse.objects.put(key, parquet_bytes(table.slice(start, rows_per_part)), "application/vnd.apache.parquet")
         parts.append(key)
     manifest = Manifest(generation, tuple(parts), table.num_rows, datetime.now(UTC).isoformat(timespec="seconds"))
     current = read_manifest(warehouse)
     if (current.generation if current else 0) != (expected.generation if expected else 0):
         remove_objects(warehouse, parts)
         raise CatalogConflictError("catalog: another compaction committed meanwhile; run it again")
-    warehouse._put(MANIFEST_KEY, manifest.to_json(), "application/json")
+    warehouse.objects.put(MANIFEST_KEY, manifest.to_json(), "application/json")
     if expected:
         remove_objects(warehouse, [k for k in expected.parts if k not in manifest.parts])
     return manifest
@@ -349,7 +324,7 @@ def write_generation(
 
 def _download_tables(warehouse: Warehouse, keys: list[str]) -> list[pa.Table]:
     def one(key: str) -> pa.Table | None:
-        data = warehouse._get(key)
+        data = warehouse.objects.get(key)
         return read_parquet_bytes(data) if data else None
 
     if len(keys) <= 4:
@@ -432,17 +407,17 @@ class Catalog:
 
     # -- loading ------------------------------------------------------------------------
 
-    def _local_path(self, obj: CatalogObject) -> Path:
+    def _local_path(self, obj: ListedObject) -> Path:
         name = hashlib.sha256(obj.key.encode()).hexdigest()[:24]
         etag = re.sub(r"[^0-9A-Za-z-]", "", obj.etag) or "noetag"
         suffix = ".json" if obj.key.endswith(".json") else ".parquet"
         return self.cache_dir / f"{name}-{etag}{suffix}"
 
-    def _fetch(self, obj: CatalogObject) -> Path:
+    def _fetch(self, obj: ListedObject) -> Path:
         path = self._local_path(obj)
         if path.exists():
             return path
-        data = self.warehouse._get(obj.key)
+        data = self.warehouse.objects.get(obj.key)
         if data is None:
             raise _Vanished(obj.key)
         fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".dl-")
@@ -451,7 +426,7 @@ class Catalog:
         Path(tmp).replace(path)
         return path
 
-    def _snapshot(self) -> list[CatalogObject]:
+    def _snapshot(self) -> list[ListedObject]:
         listed = {o.key: o for o in list_objects(self.warehouse, CATALOG_PREFIX)}
         wanted = [o for k, o in sorted(listed.items()) if k.startswith(DELTA_PREFIX) and k.endswith(".parquet")]
         manifest_obj = listed.get(MANIFEST_KEY)
