@@ -25,13 +25,17 @@ itself (and its nanny: ``dask worker`` exits) and raises :class:`WorkerRefused`,
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 import os
 from pathlib import Path
 
+from distributed.core import Status
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from pipeline.runtime.errors import ConfigurationError
+from pipeline.runtime.errors import ConfigurationError, SohoaError
+from workers.memory import keep_page_buffers
 
 log = logging.getLogger("sohoa.worker")
 
@@ -49,7 +53,7 @@ def check_key_material(settings=None, pii_keyring: Path | None = None) -> str:
     ``settings``: the run's (from the driver); ``pii_keyring``: a ring file the worker's own
     environment names (``SOHOA_PII_KEYRING`` read by ``workers.preload``). Raises
     :class:`~pipeline.runtime.errors.ConfigurationError` with the reason."""
-    from pipeline.records.pii import KeyRing
+    from pipeline.records.pii import KeyRing  # deferred: loads cryptography, pydantic
 
     if settings is not None and settings.pii_encryption:
         ring = KeyRing.from_json(settings.pii_encryption)
@@ -92,10 +96,6 @@ async def leave(worker, reason: str = "sohoa-worker-refused") -> None:
     """Stop this worker process for good, then exit; ``dask worker`` ends with it. A worker
     still starting (``--preload``) just exits: its nanny's start fails and it closes. A running
     one first tells its nanny not to start it again (a nanny restarts a worker that dies)."""
-    import asyncio
-
-    from distributed.core import Status
-
     nanny = getattr(worker, "nanny", None)
     if nanny and getattr(worker, "status", None) not in (Status.init, Status.undefined):
         try:
@@ -117,9 +117,7 @@ class SohoaWorkerPlugin(WorkerPlugin):
 
     def setup(self, worker) -> None:
         os.environ["OMP_THREAD_LIMIT"] = "1"
-        from pipeline._exec import tesseract
-        from pipeline.runtime.errors import SohoaError
-        from workers.memory import keep_page_buffers
+        from pipeline._exec import tesseract  # deferred: loads tesserocr, PIL, pytesseract
 
         try:  # what every document needs, checked once, here: a worker that lacks it never joins
             keys = check_key_material(self.settings, self.pii_keyring)
@@ -137,13 +135,13 @@ class SohoaWorkerPlugin(WorkerPlugin):
             if ocr is not None and ocr.line_images_pnm:  # opt-in, off by default: patches libtesseract's GOT
                 log.info("line images as PNM: %s", tesseract.line_images_as_pnm())
         try:
-            from pipeline.stages.extract import load_model
+            from pipeline.stages.extract import load_model  # deferred: optional dependency, its absence is handled here
 
             load_model(self.settings.model_dir if self.settings else None)
         except ImportError:  # extraction model support not installed in this build
             pass
         if self.settings is not None and self.settings.warehouse is not None:
-            from pipeline.runtime.clients import runtime_for
+            from pipeline.runtime.clients import runtime_for  # deferred: loads minio, urllib3, stamina
 
             runtime_for(self.settings)
         import_stages()
@@ -152,15 +150,13 @@ class SohoaWorkerPlugin(WorkerPlugin):
 
 def one_thread_per_task() -> None:
     """OpenCV's parallel loops in the calling thread only: a worker runs one task per core."""
-    import cv2
+    import cv2  # deferred: loads cv2
 
     cv2.setNumThreads(1)
 
 
 def import_stages() -> None:
     """Import what the tasks of :mod:`pipeline.runtime.document` import on first use."""
-    import importlib
-
     for name in ("pipeline.runtime.document", "pipeline.stages.load", "pipeline.stages.deskew", "pipeline.stages.cleanup", "pipeline.stages.ocr",
                  "pipeline.stages.quality", "pipeline.stages.validate", "pipeline.warehouse.store", "pipeline.stages.pdf", "pipeline.signing.pades",
                  "pyhanko.sign.signers", "pyhanko.sign.signers.csc_signer",

@@ -8,6 +8,7 @@ encryption ring with the run's settings (``pipeline.records.pii``)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -16,9 +17,7 @@ async def dask_setup(worker) -> None:
     """Install the worker plugin; a worker that lacks what it needs (Tesseract's language data,
     a PII key ring its environment names in ``SOHOA_PII_KEYRING``) fails to start, with the
     reason, instead of failing every document (issue 22)."""
-    from pathlib import Path
-
-    from workers.plugin import SohoaWorkerPlugin, WorkerRefused, leave
+    from workers.plugin import SohoaWorkerPlugin, WorkerRefused, leave  # deferred: loads dask, distributed, numpy
 
     keyring = os.environ.get("SOHOA_PII_KEYRING")  # this preload is an edge: it reads the environment
     plugin = SohoaWorkerPlugin(pii_keyring=Path(keyring) if keyring else None)

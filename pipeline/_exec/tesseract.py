@@ -25,6 +25,7 @@ built without OpenMP and reads in the calling thread only.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import re
 import subprocess
@@ -40,6 +41,7 @@ import pytesseract
 import tesserocr
 from PIL import Image
 
+from pipeline._exec import linkpatch
 from pipeline.runtime.errors import MissingDependencyError, OcrError, OcrTimeoutError
 
 PATTERNS_FILE = Path(__file__).with_name("data") / "vie.user-patterns"
@@ -298,8 +300,6 @@ def line_image_writer():
     """The import slot of ``pixWriteMem`` in the libtesseract ``tesserocr`` loaded
     (:class:`pipeline._exec.linkpatch.Slot`) with the addresses of its Leptonica's ``pixWriteMem`` and
     ``pixWriteMemPnm``; None where Tesseract is not version 5 or the slot is not found."""
-    from pipeline._exec import linkpatch
-
     if not tesseract_version("library").startswith("5."):
         return None
     tess = linkpatch.loaded_library("libtesseract")
@@ -329,8 +329,6 @@ def line_images_as_pnm() -> bool:
     hence off by default. Nothing is changed (``False``) unless the library is Tesseract 5 and
     its import of ``pixWriteMem`` is found and bound to Leptonica's.
     """
-    from pipeline._exec import linkpatch
-
     found = line_image_writer()  # libtesseract is loaded with tesserocr's extension module
     if found is None:
         return False
@@ -340,7 +338,5 @@ def line_images_as_pnm() -> bool:
 
 def line_images_redirected() -> bool:
     """Whether this process's libtesseract writes its line images as PNM (the opt-in applied)."""
-    import ctypes
-
     found = line_image_writer()
     return found is not None and ctypes.c_void_p.from_address(found[0].address).value == found[2]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cli.common import Command, add_common_options, cli_actor, settings_from_args
+from pipeline.embedded.services import running_services
 from pipeline.runtime.errors import ExitCode
 
 
@@ -61,7 +62,7 @@ def cache_dir_for(home: Path, endpoint: str, bucket: str) -> Path:
 
 
 def _keyring(path: Path | None):
-    from pipeline.records.pii import KeyRing
+    from pipeline.records.pii import KeyRing  # deferred: loads numpy, cryptography, pydantic
 
     return KeyRing.load(path) if path is not None and Path(path).exists() else None
 
@@ -79,9 +80,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def cmd_find(args: argparse.Namespace) -> int:
-    from pipeline.embedded.services import running_services
-    from pipeline.warehouse.catalog.index import Catalog
-    from pipeline.warehouse.layout import Warehouse
+    from pipeline.warehouse.catalog.index import Catalog  # deferred: loads minio, urllib3, duckdb
+    from pipeline.warehouse.layout import Warehouse  # deferred: loads minio, urllib3, stamina
 
     settings = settings_from_args(args)
     with running_services(settings, need_signer=False) as resolved:
@@ -117,7 +117,7 @@ def cmd_find(args: argparse.Namespace) -> int:
 def log_reuse(warehouse, args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     """Write the reuse event and the audit entry of a lookup that returned ``rows``. The
     subject id itself is never logged (personal data): only that the query was by subject."""
-    from pipeline.warehouse import audit
+    from pipeline.warehouse import audit  # deferred: loads minio, urllib3, stamina
 
     query = {k: str(v) for k, v in {
         "number": args.number, "issuer": args.issuer, "from": args.date_from, "to": args.date_to,
@@ -132,9 +132,8 @@ def log_reuse(warehouse, args: argparse.Namespace, rows: list[dict[str, Any]]) -
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipeline.embedded.services import running_services
-    from pipeline.service import dashboard
-    from pipeline.warehouse.layout import Warehouse
+    from pipeline.service import dashboard  # deferred: loads minio, urllib3, stamina
+    from pipeline.warehouse.layout import Warehouse  # deferred: loads minio, urllib3, stamina
 
     settings = settings_from_args(args)
     with running_services(settings, need_signer=False) as resolved:
@@ -152,9 +151,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from pipeline.embedded.services import running_services
-    from pipeline.warehouse.catalog.index import compact, rebuild
-    from pipeline.warehouse.layout import Warehouse
+    from pipeline.warehouse.catalog.index import compact, rebuild  # deferred: loads minio, urllib3, duckdb
+    from pipeline.warehouse.layout import Warehouse  # deferred: loads minio, urllib3, stamina
 
     settings = settings_from_args(args)
     with running_services(settings, need_signer=False) as resolved:

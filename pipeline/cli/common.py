@@ -5,12 +5,14 @@ never from :mod:`pipeline.cli` (which imports them): no cycle."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.runtime.config import ClusterSettings, Settings, settings_from_env
-from pipeline.runtime.errors import ExitCode
+from pipeline.runtime.errors import ExitCode, PortInUseError
 
 #: a command: parsed arguments in, exit code out
 Command = Callable[[argparse.Namespace], int]
@@ -25,9 +27,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 def cli_actor():
     """Who acts from the command line, for the audit and reuse logs: the OS user."""
-    import getpass
-
-    from pipeline.warehouse.audit import Actor
+    from pipeline.warehouse.audit import Actor  # deferred: loads minio, urllib3, stamina
 
     try:
         user = getpass.getuser()
@@ -56,10 +56,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def check_listen_address(host: str, port: int) -> None:
     """Refuse early, with a typed error, an address a server could not listen on (a port in
     use, or a host that is not this machine's): before services start, not after."""
-    import socket
-
-    from pipeline.runtime.errors import PortInUseError
-
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
@@ -80,8 +76,6 @@ def run_server_command(fn, args: argparse.Namespace) -> int:
     """A command that runs a server (``serve``): its address checked first, and a server that
     could not start (uvicorn exits with 3, the code we use for a missing dependency) reported
     as the bad address it is."""
-    from pipeline.runtime.errors import PortInUseError
-
     check_listen_address(args.host, args.port)
     try:
         return int(fn(args))

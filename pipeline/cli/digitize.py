@@ -8,11 +8,15 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from pipeline.cli.common import Command, add_common_options, settings_from_args
+from pipeline.embedded.services import running_services
 from pipeline.runtime.config import Settings
 from pipeline.runtime.errors import ExitCode, SohoaError
+from pipeline.runtime.executor import DaskExecutor, InlineExecutor, dask_client
+from pipeline.service.api.auth import UNIT_PATTERN
 
 log = logging.getLogger("sohoa")
 
@@ -36,19 +40,15 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> N
 
 
 def cmd_digitize(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from tqdm import tqdm  # deferred: loads tqdm
 
-    from pipeline.embedded.services import running_services
-    from pipeline.runtime.executor import DaskExecutor, InlineExecutor, dask_client
-    from pipeline.runtime.inputs import InputFile, iter_inputs
-    from pipeline.runtime.orchestrate import BatchRunner
-    from pipeline.warehouse.layout import Warehouse
+    from pipeline.runtime.inputs import InputFile, iter_inputs  # deferred: loads numpy, PIL, pydantic
+    from pipeline.runtime.orchestrate import BatchRunner  # deferred: loads minio, urllib3, numpy
+    from pipeline.warehouse.layout import Warehouse  # deferred: loads minio, urllib3, stamina
 
     os.environ["OMP_THREAD_LIMIT"] = "1"  # the process edge: inline OCR runs here too
     settings = settings_from_args(args)
     if args.unit is not None:
-        from pipeline.service.api.auth import UNIT_PATTERN
-
         if not UNIT_PATTERN.match(args.unit):
             print(f"sohoa: --unit {args.unit!r}: a unit code is letters, digits, '.', '-', '_' (e.g. 000.00.01.H53)", file=sys.stderr)
             return ExitCode.bad_args
@@ -56,7 +56,6 @@ def cmd_digitize(args: argparse.Namespace) -> int:
     missing = [i.path for i in inputs if isinstance(i, InputFile) and i.explicit and not i.path.exists()]
     if missing:
         raise SohoaError(f"no such file or folder: {', '.join(map(str, missing))}")
-    import tempfile
 
     unpacked = tempfile.TemporaryDirectory(prefix="sohoa-edxml-")
     inputs, packages = unpack_packages(inputs, Path(unpacked.name))
@@ -104,8 +103,8 @@ def cmd_digitize(args: argparse.Namespace) -> int:
 def unpack_packages(inputs: list, folder: Path) -> tuple[list, dict]:
     """Explicitly named edXML packages among ``inputs``, recognised by content: each replaced by its
     attachment (written to ``folder``); returns the inputs and {document id of the attachment: package}."""
-    from pipeline.records import edxml
-    from pipeline.runtime.inputs import InputFile, document_id_of
+    from pipeline.records import edxml  # deferred: loads numpy, pydantic
+    from pipeline.runtime.inputs import InputFile, document_id_of  # deferred: loads numpy, PIL, pydantic
 
     out: list = []
     packages: dict[str, edxml.Package] = {}
@@ -137,10 +136,14 @@ def unpack_packages(inputs: list, folder: Path) -> tuple[list, dict]:
 def attach_packages(resolved: Settings, warehouse, packages: dict) -> int:
     """Fill the records digitized from packages' attachments with the packages' metadata
     (``source: package``): a new version, signed and stored. Returns how many were updated."""
-    from pipeline.records import edxml
-    from pipeline.records.pii import KeyRing, decrypt_fields, encrypt_fields
-    from pipeline.signing.sign import RemoteSigner
-    from pipeline.warehouse.store import write_indexes
+    from pipeline.records import edxml  # deferred: loads numpy, pydantic
+    from pipeline.records.pii import (  # deferred: loads numpy, cryptography, pydantic
+        KeyRing,
+        decrypt_fields,
+        encrypt_fields,
+    )
+    from pipeline.signing.sign import RemoteSigner  # deferred: loads numpy, cryptography, pydantic
+    from pipeline.warehouse.store import write_indexes  # deferred: loads minio, urllib3, pikepdf
 
     keyring = KeyRing.load(resolved.pii_keyring) if resolved.pii_keyring else None
     signer = RemoteSigner(resolved.resolved_signer())

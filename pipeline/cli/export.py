@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from pipeline.cli.common import Command, add_common_options, cli_actor, settings_from_args
+from pipeline.embedded.services import running_services
 from pipeline.runtime.config import Settings
 from pipeline.runtime.errors import ExitCode, SohoaError
 
@@ -64,8 +65,7 @@ EXPORT_FORMATS = ("jsonl", "archive-csv", "archive-xlsx", "archive-xml", "archiv
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pipeline.embedded.services import running_services
-    from pipeline.warehouse.layout import Warehouse
+    from pipeline.warehouse.layout import Warehouse  # deferred: loads minio, urllib3, stamina
 
     settings = settings_from_args(args)
     if getattr(args, "format", "jsonl") != "jsonl":
@@ -78,23 +78,25 @@ def cmd_export(args: argparse.Namespace) -> int:
             warehouse = Warehouse(resolved.resolved_warehouse())
             keyring = None
             if args.decrypt:
-                from pipeline.records.pii import KeyRing
+                from pipeline.records.pii import KeyRing  # deferred: loads numpy, cryptography, pydantic
 
                 keyring = KeyRing.load(resolved.resolved_pii_keyring())
-                from pipeline.warehouse.audit import write_audit
+                from pipeline.warehouse.audit import write_audit  # deferred: loads minio, urllib3, stamina
 
                 # fail closed: no personal data leaves before the access is logged
                 write_audit(warehouse, cli_actor(), "export.decrypt", detail={"scope": "every record", "phase": "start"})
             for record in warehouse.iter_records():
                 view = record
                 if keyring is not None and record.get("pii"):
-                    from pipeline.records.pii import decrypt_fields
+                    from pipeline.records.pii import decrypt_fields  # deferred: loads numpy, cryptography, pydantic
 
                     view = decrypt_fields(record, keyring, role="admin")
                     decrypted.append(record["document_id"])
                 line = export_line(view, stored=record)
                 if args.table:
-                    from pipeline.warehouse.catalog.index import RECORD_TYPE_NAMES
+                    from pipeline.warehouse.catalog.index import (
+                        RECORD_TYPE_NAMES,  # deferred: loads minio, urllib3, duckdb
+                    )
 
                     f = line["fields"]
                     number = f.get("number") or f.get("business_code")
@@ -118,9 +120,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def export_archive(args: argparse.Namespace, settings: Settings) -> int:
     """``sohoa export --format archive-*|edxml``: files under the output folder (see the parser's help)."""
-    from pipeline.embedded.services import running_services
-    from pipeline.records import archive, edxml
-    from pipeline.warehouse.layout import Warehouse
+    from pipeline.records import archive, edxml  # deferred: loads numpy, pydantic
+    from pipeline.warehouse.layout import Warehouse  # deferred: loads minio, urllib3, stamina
 
     if args.decrypt:
         raise SohoaError("--decrypt applies to JSON Lines only: archive and edXML exports use no personal data")

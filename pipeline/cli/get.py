@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
 from pipeline.cli.common import Command, add_common_options, cli_actor, settings_from_args
+from pipeline.embedded.services import running_services
 from pipeline.runtime.config import Settings
-from pipeline.runtime.errors import ExitCode, SohoaError
+from pipeline.runtime.errors import DocumentNotFoundError, ExitCode, SohoaError, WarehouseError
 
 log = logging.getLogger("sohoa")
 
@@ -27,9 +29,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> N
 def stored_artefacts(settings: Settings, document_id: str) -> tuple[str, bytes, bytes | None, bytes | None]:
     """Record bytes, searchable PDF and original of a stored document. The original is the
     retained version whose hash matches; when none does, the current bytes (which then fail)."""
-    from pipeline.embedded.services import running_services
-    from pipeline.runtime.errors import WarehouseError
-    from pipeline.warehouse.layout import Warehouse
+    from pipeline.warehouse.layout import Warehouse  # deferred: loads minio, urllib3, stamina
 
     with running_services(settings, need_signer=False) as resolved:
         wh = Warehouse(resolved.resolved_warehouse())
@@ -54,12 +54,8 @@ def cmd_get(args: argparse.Namespace) -> int:
     """``sohoa get ID -o DIR``: DIR/record.json (the stored bytes, any changed byte fails its
     signature), DIR/searchable.pdf and DIR/original.<ext> exactly as stored. Audited: the PDF
     and the original show the person a record concerns."""
-    import re
-
-    from pipeline.embedded.services import running_services
-    from pipeline.runtime.errors import DocumentNotFoundError, WarehouseError
-    from pipeline.warehouse.audit import write_audit
-    from pipeline.warehouse.layout import Warehouse
+    from pipeline.warehouse.audit import write_audit  # deferred: loads minio, urllib3, stamina
+    from pipeline.warehouse.layout import Warehouse  # deferred: loads minio, urllib3, stamina
 
     document_id = args.document_id.strip().lower()
     if not re.fullmatch(r"[0-9a-f]{64}", document_id):
@@ -86,7 +82,7 @@ def cmd_get(args: argparse.Namespace) -> int:
         if content is None:
             continue
         if name == "original":
-            from pipeline.stages.load import sniff_media_type
+            from pipeline.stages.load import sniff_media_type  # deferred: loads numpy, PIL, pydantic
 
             try:
                 name = ORIGINAL_NAMES.get(sniff_media_type(content), "original.bin")

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from pipeline.cli.common import Command, add_common_options, settings_from_args
-from pipeline.runtime.errors import ExitCode
+from pipeline.runtime.errors import ConfigurationError, ExitCode
 
 
 def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> None:
@@ -37,8 +37,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> N
 
 
 def cmd_pii(args: argparse.Namespace) -> int:
-    from pipeline.records.pii import KeyRing, keyring_path
-    from pipeline.runtime.errors import ConfigurationError
+    from pipeline.records.pii import KeyRing, keyring_path  # deferred: loads numpy, cryptography, pydantic
 
     settings = settings_from_args(args)
     path = Path(args.keyring or settings.pii_keyring or keyring_path(settings.home))

@@ -23,7 +23,11 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> N
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
-    from pipeline.stages.validate import generate_schemas, schemas_dir, write_schemas
+    from pipeline.stages.validate import (  # deferred: loads numpy, jsonschema, pydantic
+        generate_schemas,
+        schemas_dir,
+        write_schemas,
+    )
 
     if args.write:
         for path in write_schemas():

@@ -7,11 +7,14 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from pipeline.cli.common import Command, add_common_options, settings_from_args
+from pipeline.embedded.services import running_services
 from pipeline.runtime.errors import ExitCode
-from pipeline.service.api.auth import ROLES, KeyStore
+from pipeline.runtime.executor import DaskExecutor, dask_client
+from pipeline.service.api.auth import ROLES, KeyStore, UnitNames
 
 
 def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> None:
@@ -62,8 +65,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services (own sessions, so they did not get the signal) lived on. Our handler turns the
     re-raised signal (or one that comes before or after uvicorn runs) into an exception that
     unwinds those blocks; SIGINT already does so (KeyboardInterrupt)."""
-    import threading
-
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -79,11 +80,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, settings) -> int:
-    import uvicorn
+    import uvicorn  # deferred: loads uvicorn
 
-    from pipeline.embedded.services import running_services
-    from pipeline.runtime.executor import DaskExecutor, dask_client
-    from pipeline.service.api.app import create_app
+    from pipeline.service.api.app import create_app  # deferred: loads minio, urllib3, fastapi
 
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     keys = KeyStore.for_home(settings.home)
@@ -111,8 +110,6 @@ def cmd_apikey(args: argparse.Namespace) -> int:
             print(f"sohoa: {exc}", file=sys.stderr)
             return ExitCode.bad_args
         if getattr(args, "unit_name", None):
-            from pipeline.service.api.auth import UnitNames
-
             UnitNames.for_home(settings_from_args(args).home).set(args.unit, args.unit_name)
         print(token)
         print(f"key id {stored.key_id}, unit {stored.unit}, role {stored.role}: keep the key now, it is not shown again",

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from pipeline.cli.common import Command, settings_from_args
+from pipeline.embedded.signer import serve
 from pipeline.runtime.errors import ExitCode
 
 log = logging.getLogger("sohoa")
@@ -24,15 +25,13 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> N
 
 
 def cmd_signer(args: argparse.Namespace) -> int:
-    from pipeline.embedded.signer import serve
-
     settings = settings_from_args(args)
     state = Path(args.state or (settings.home / "signer"))
     passphrase = os.environ.get("SOHOA_SIGNER_PASSPHRASE") or None
     user, password, pin = (os.environ.get(k) for k in ("SOHOA_SIGNER_USER", "SOHOA_SIGNER_PASSWORD", "SOHOA_SIGNER_PIN"))
     if password and pin:
         # first start of a deployment: create the state with the configured client credentials
-        from pipeline.embedded.signer import keystore
+        from pipeline.embedded.signer import keystore  # deferred: loads certomancer, cryptography, yaml
 
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         secret = keystore.resolve_passphrase(state, passphrase)

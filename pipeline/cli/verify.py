@@ -33,7 +33,11 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> N
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from pipeline.signing.verify import verify_original, verify_pdf, verify_record_bytes
+    from pipeline.signing.verify import (  # deferred: loads numpy, cryptography, pydantic
+        verify_original,
+        verify_pdf,
+        verify_record_bytes,
+    )
 
     settings = settings_from_args(args)
     configured = settings.signer.trust_anchor if settings.signer is not None else None  # SOHOA_TRUST_ANCHOR

@@ -226,7 +226,7 @@ class EmbeddedS3:
     def ensure_bucket(self, bucket: str | None = None) -> None:
         """Create ``bucket`` (default: this server's) with Object Lock and versioning, as the
         setup identity: the service identity may not create buckets."""
-        from pipeline.warehouse.layout import Warehouse
+        from pipeline.warehouse.layout import Warehouse  # deferred: loads minio, urllib3, stamina
 
         if self.setup_settings is None:
             raise WarehouseUnavailableError("embedded S3 server not started")

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from pipeline.embedded.s3server import EmbeddedS3
 from pipeline.embedded.supervise import (
     Watchdog,
     classify,
@@ -35,6 +36,7 @@ from pipeline.embedded.supervise import (
     write_state,
 )
 from pipeline.runtime.config import Settings, SignerSettings
+from pipeline.runtime.errors import ConfigurationError, SignerUnavailableError, WarehouseError
 
 log = logging.getLogger("sohoa.services")
 
@@ -54,7 +56,7 @@ class SupervisedSigner:
     State file: ``<home>/signer/service.json`` (``signer.pid`` stays the signer's own)."""
 
     def __init__(self, state_dir: Path):
-        from pipeline.embedded.signer.embedded import EmbeddedSigner
+        from pipeline.embedded.signer.embedded import EmbeddedSigner  # deferred: loads certomancer, cryptography, yaml
 
         self.state_dir = Path(state_dir)
         self.signer = EmbeddedSigner(self.state_dir)
@@ -100,8 +102,6 @@ class SupervisedSigner:
                 self.signer.port = int(info["url"].rsplit(":", 1)[1])  # a take-over keeps the port
                 break
             if time.monotonic() > deadline:
-                from pipeline.runtime.errors import SignerUnavailableError
-
                 raise SignerUnavailableError(
                     f"the embedded signer of {self.state_dir} (pid {info.get('pid')}, owned by pid "
                     f"{info.get('owner_pid')}) does not answer; `sohoa services status` shows it"
@@ -113,7 +113,7 @@ class SupervisedSigner:
 
     def _settings_of(self, url: str) -> SignerSettings:
         """The client settings of a signer another command runs (as EmbeddedSigner.start makes them)."""
-        from pipeline.embedded.signer.embedded import client_settings
+        from pipeline.embedded.signer.embedded import client_settings  # deferred: loads certomancer, cryptography, yaml
 
         return client_settings(self.state_dir, url)
 
@@ -180,8 +180,6 @@ def running_services(settings: Settings, *, need_signer: bool = True) -> Iterato
         if not settings.home.exists():  # the embedded services' state: their user's alone
             settings.home.mkdir(parents=True, mode=0o700)
         if settings.warehouse is None:
-            from pipeline.embedded.s3server import EmbeddedS3
-
             # two identities: the setup one (Admin) creates the bucket in start(); the service
             # one (no Admin: no bucket deletion, no lock or versioning change) is all that the
             # settings carry on, to the workers and the API
@@ -197,13 +195,12 @@ def running_services(settings: Settings, *, need_signer: bool = True) -> Iterato
             signing = signer.start()
             settings = settings.replace(signer=replace(signing, retry_budget_s=settings.retry_budget_s))
         if settings.pii_keyring is None:
-            from pipeline.records.pii import KeyRing, keyring_path
+            from pipeline.records.pii import KeyRing, keyring_path  # deferred: loads numpy, cryptography, pydantic
 
             path = keyring_path(settings.home)
             KeyRing.load_or_create(path)
             settings = settings.replace(pii_keyring=path)
-        from pipeline.runtime.errors import ConfigurationError, WarehouseError
-        from pipeline.warehouse.layout import Warehouse
+        from pipeline.warehouse.layout import Warehouse  # deferred: loads minio, urllib3, stamina
 
         warehouse = Warehouse(settings.resolved_warehouse())
         try:

@@ -148,8 +148,8 @@ def field_table() -> str:
 def colour_mode_of_jpeg(data: bytes) -> str:
     """``bitonal``, ``grey`` or ``colour`` of a stored page image (JPEG; lossy, so a bitonal scan is a
     grey image whose pixels are nearly all near black or white)."""
-    import numpy as np
-    from PIL import Image
+    import numpy as np  # deferred: loads numpy
+    from PIL import Image  # deferred: loads PIL
 
     with Image.open(io.BytesIO(data)) as im:
         if im.mode == "1":
@@ -438,7 +438,7 @@ def write_schema() -> Path:
 def validate_export(document: Mapping[str, Any]) -> list[str]:
     """Errors of an archive export (the JSON form, or what :func:`read_table` / :func:`read_xml` give)
     against the committed schema; [] when valid. Also: a null field must be listed as steward's."""
-    import jsonschema
+    import jsonschema  # deferred: loads jsonschema
 
     validator = jsonschema.Draft202012Validator(load_schema(), format_checker=jsonschema.FormatChecker())
     errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]

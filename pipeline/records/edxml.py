@@ -330,7 +330,7 @@ def apply_package(record: Record | Mapping[str, Any], package: Package, *, by: s
     package's metadata fills the fields (evidence ``method``/``source``: ``package``, confidence
     1.0) — it is the sender's own data, so it wins over what OCR read; the history says which
     fields the package changed. A record of another type than admin_document is returned as is."""
-    from pipeline.service.review import apply_correction
+    from pipeline.service.review import apply_correction  # deferred: loads minio, urllib3, pikepdf
 
     current = record if isinstance(record, Record) else load_record(record)
     if current.record_type != "admin_document" or not package.fields:

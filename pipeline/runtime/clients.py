@@ -32,7 +32,7 @@ class Runtime:
     def signer(self):
         """The remote signer client (built on first use)."""
         if self._signer is None:
-            from pipeline.signing.sign import RemoteSigner
+            from pipeline.signing.sign import RemoteSigner  # deferred: loads numpy, cryptography, pydantic
 
             if self.settings.signer is None:
                 raise RuntimeError("no signer configured")
@@ -43,7 +43,7 @@ class Runtime:
     def keyring(self):
         """The PII key ring (loaded on first use), or None when none is configured."""
         if self._keyring is None:
-            from pipeline.records.pii import writer_keyring
+            from pipeline.records.pii import writer_keyring  # deferred: loads numpy, cryptography, pydantic
 
             # a worker has no ring file: it encrypts with the public part the settings carry
             self._keyring = writer_keyring(self.settings.pii_keyring, self.settings.pii_encryption)
@@ -91,11 +91,11 @@ def engine_versions(lang: str = "vie", ocr_engine: str = "library") -> dict[str,
     """Versions of every engine and model that shapes a record (bound into its provenance);
     ``ocr_engine``: the engine that read the pages ("library": tesserocr's Tesseract, "cli":
     the executable's — two different Tesseract versions)."""
-    import cv2
-    import numpy
-    import PIL
+    import cv2  # deferred: loads cv2, numpy
+    import numpy  # deferred: loads numpy
+    import PIL  # deferred: loads PIL
 
-    from pipeline._exec import tesseract
+    from pipeline._exec import tesseract  # deferred: loads tesserocr, numpy, PIL
 
     versions = {
         "sohoa": __version__,
@@ -105,7 +105,7 @@ def engine_versions(lang: str = "vie", ocr_engine: str = "library") -> dict[str,
         "numpy": numpy.__version__,
     }
     try:
-        import spacy
+        import spacy  # deferred: optional dependency, its absence is handled here
 
         versions["spacy"] = spacy.__version__
     except ImportError:  # pragma: no cover
@@ -117,7 +117,7 @@ def engine_versions(lang: str = "vie", ocr_engine: str = "library") -> dict[str,
                 versions[f"tessdata.{part}.sha256"] = _file_sha256(path)
                 break
     try:
-        from pipeline.stages.extract import model_version
+        from pipeline.stages.extract import model_version  # deferred: optional dependency, its absence is handled here
 
         versions["extraction_model"] = model_version()
     except ImportError:

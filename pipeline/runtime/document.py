@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline import __version__
+from pipeline.records.archive import image_check_issue
 from pipeline.records.record import (
     SCHEMA_VERSIONS,
     FieldIssue,
@@ -31,9 +32,13 @@ from pipeline.records.record import (
     timestamp,
 )
 from pipeline.runtime.clients import engine_versions, runtime_for
-from pipeline.runtime.config import Settings
+from pipeline.runtime.config import OcrSettings, Settings
 from pipeline.runtime.errors import SohoaError
+from pipeline.stages.extract import extract
+from pipeline.stages.load import PDF, probe, render_page
 from pipeline.stages.models import DocumentInfo, ErrorItem, PageOutput, PageResult, SourceRef, Status
+from pipeline.stages.pdfsource import page_source, read_signatures
+from pipeline.stages.quality import assess_page_text
 
 
 @dataclass
@@ -79,12 +84,8 @@ def prepare_document(ref: SourceRef, settings: Settings) -> DocumentInfo | Error
 def prepare_bytes(data: bytes, settings: Settings) -> DocumentInfo:
     """Probe the source, and read the signatures a PDF carries (evidence for issuer and date,
     kept in the record's provenance; :func:`pipeline.stages.pdfsource.read_signatures` never raises)."""
-    from pipeline.stages.load import PDF, probe
-
     info = probe(data, settings.limits)
     if info.media_type == PDF:
-        from pipeline.stages.pdfsource import read_signatures
-
         info.signatures = [sig.to_json() for sig in read_signatures(data)]
     return info
 
@@ -110,9 +111,8 @@ def process_page_bytes(
     data: bytes, info: DocumentInfo, page: int, settings: Settings, *, fetch_seconds: float = 0.0
 ) -> PageOutput | ErrorItem:
     """Load, deskew, clean up and OCR one page of ``data`` (the source bytes)."""
-    from pipeline.stages.cleanup import cleanup_page
-    from pipeline.stages.deskew import deskew_page
-    from pipeline.stages.load import PDF, render_page
+    from pipeline.stages.cleanup import cleanup_page  # deferred: loads cv2
+    from pipeline.stages.deskew import deskew_page  # deferred: loads tesserocr, cv2, pytesseract
 
     stage = "load"
     timings: dict[str, float] = {}
@@ -123,8 +123,6 @@ def process_page_bytes(
         stamps: list[tuple[int, int, int, int]]  # pixels (pdfsource.Box): the PDF's e-signature stamps
         layer, stamps = None, []
         if info.media_type == PDF:
-            from pipeline.stages.pdfsource import page_source
-
             t0 = time.perf_counter()
             layer, stamps = page_source(data, raster.page, raster.dpi)
             timings["pdf_text"] = time.perf_counter() - t0
@@ -187,7 +185,7 @@ def text_layer_page(layer, raster, settings: Settings, timings: dict) -> PageOut
     set's born-digital notice, where OCR of the same pages made 2.6 %) and its word boxes are in
     the pixels of the page as rendered, which is stored unchanged (no deskew: a born-digital page
     has no skew). None when the layer's geometry is not the rendered page's: the page is OCR'd."""
-    from pipeline._exec.tesseract import glyphless_font_pdf
+    from pipeline._exec.tesseract import glyphless_font_pdf  # deferred: loads tesserocr, pytesseract
 
     height, width = raster.image.shape[:2]
     if abs(layer.width - width) > 2 or abs(layer.height - height) > 2:
@@ -216,8 +214,8 @@ def without_stamp_text(stamps, raster, processed, words, text: str, conf: float)
     PDF), never text of the page, its issuer or its trích yếu. Their boxes come from the PDF
     (:func:`pipeline.stages.pdfsource.stamp_regions`) and are carried onto the deskewed page. A page
     turned by a quarter keeps its words (best effort). Returns (words, text, confidence, dropped)."""
-    from pipeline.stages.deskew import map_box
-    from pipeline.stages.ocr import mean_confidence, words_to_text
+    from pipeline.stages.deskew import map_box  # deferred: loads tesserocr, cv2, pytesseract
+    from pipeline.stages.ocr import mean_confidence, words_to_text  # deferred: loads tesserocr, cv2, pytesseract
 
     if processed.orientation:
         return words, text, conf, 0
@@ -241,8 +239,8 @@ def read_page(processed, settings: Settings):
 
     Returns ``(page, ocr_result, seconds spent on orientation)``.
     """
-    from pipeline.stages.deskew import detect_orientation, reorient
-    from pipeline.stages.ocr import ocr_page
+    from pipeline.stages.deskew import detect_orientation, reorient  # deferred: loads tesserocr, cv2, pytesseract
+    from pipeline.stages.ocr import ocr_page  # deferred: loads tesserocr, cv2, pytesseract
 
     result = ocr_page(processed, settings.ocr, settings.limits)
     image = settings.image
@@ -271,7 +269,7 @@ def finalize_document(
     settings: Settings,
 ) -> DocumentOutcome:
     """Everything after OCR for one document, ending with the record stored (the commit point)."""
-    from pipeline.warehouse.store import store_document, store_failed
+    from pipeline.warehouse.store import store_document, store_failed  # deferred: loads pikepdf, cryptography
 
     started = time.perf_counter()
     runtime = runtime_for(settings)
@@ -378,10 +376,7 @@ def build_record(
     PDF's embedded signatures (kept in the provenance, and evidence for issuer, signer and date).
     The record comes back as the model (its envelope's types checked as it is built); the JSON
     Schema of its type is checked on its JSON form (:func:`pipeline.stages.validate.validate_record`)."""
-    from pipeline.runtime.config import OcrSettings
-    from pipeline.stages.extract import extract
-    from pipeline.stages.quality import assess_page_text
-    from pipeline.stages.validate import validate_record
+    from pipeline.stages.validate import validate_record  # deferred: loads jsonschema
 
     ocr_settings = settings.ocr if settings else OcrSettings()
     results = [o.result for o in outputs]
@@ -409,7 +404,6 @@ def build_record(
     record.fields = extraction.fields
     record.field_confidence = extraction.confidence
     record.field_evidence = dict(extraction.evidence)
-    from pipeline.records.archive import image_check_issue
 
     document = record.to_json()  # one JSON form for both checks (neither reads review_reasons)
     shortfall = image_check_issue(document)  # Circular 02/2019/TT-BNV: the scan's resolution (colour: at export)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, Protocol
@@ -64,7 +65,7 @@ class DaskExecutor:
         return self.client.submit(fn, *args, **kwargs)
 
     def wait_any(self, futures: list[Any]) -> list[Any]:
-        from distributed import wait
+        from distributed import wait  # deferred: loads dask, distributed, numpy
 
         done, _ = wait(futures, return_when="FIRST_COMPLETED")
         return list(done)
@@ -101,22 +102,22 @@ LOCAL_SCHEDULER_HTTP = "127.0.0.1:0"
 def dask_client(cluster: ClusterSettings, settings: Settings | None = None) -> Iterator[Any]:
     """A Client on the scheduler at ``cluster.scheduler_address``, or on a new LocalCluster whose
     workers run with ``OMP_THREAD_LIMIT=1`` and one ``ocr`` resource per single-thread worker."""
-    import dask
-    from distributed import Client, LocalCluster
+    import dask  # deferred: loads dask, yaml, psutil
+    from distributed import Client, LocalCluster  # deferred: loads dask, distributed, numpy
 
-    from workers.plugin import SohoaWorkerPlugin
+    from workers.plugin import SohoaWorkerPlugin  # deferred: loads dask, distributed, numpy
 
     if cluster.scheduler_address:
         if settings is not None:
-            from pipeline.runtime.orchestrate import remote_scheduler_warnings
+            from pipeline.runtime.orchestrate import (
+                remote_scheduler_warnings,  # deferred: import cycle (pipeline.runtime.orchestrate imports pipeline.runtime.executor)
+            )
 
             for warning in remote_scheduler_warnings(settings):
                 logging.getLogger("sohoa.executor").warning("%s", warning)
         client = Client(cluster.scheduler_address, timeout="30s")
         local = None
     else:
-        import os
-
         for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core", "distributed.worker"):
             logging.getLogger(name).setLevel(logging.ERROR)  # a local cluster's chatter is noise to a CLI user
         n_workers = cluster.n_workers or os.cpu_count() or 1
@@ -135,7 +136,9 @@ def dask_client(cluster: ClusterSettings, settings: Settings | None = None) -> I
         client = Client(local)
     try:
         if settings is not None:
-            from pipeline.runtime.orchestrate import task_settings
+            from pipeline.runtime.orchestrate import (
+                task_settings,  # deferred: import cycle (pipeline.runtime.orchestrate imports pipeline.runtime.executor)
+            )
 
             settings = task_settings(settings)  # what the tasks carry: the workers check it at join
         # a worker that lacks what the run needs refuses to join: the error (WorkerRefused, with

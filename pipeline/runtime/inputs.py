@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from pipeline.runtime.errors import ConfigurationError
 from pipeline.stages.load import SUPPORTED_SUFFIXES
 
 #: Record statuses after which a document is not processed again (unless forced).
@@ -56,7 +60,7 @@ class S3InputFile:
     def read(self) -> bytes:
         """The object's bytes; an S3 outage is ridden out by the one retry layer (the same
         budget as the warehouse's, :mod:`pipeline.runtime.retry`), a refusal raised at once."""
-        from pipeline.runtime.retry import DEFAULT_POLICY
+        from pipeline.runtime.retry import DEFAULT_POLICY  # deferred: loads stamina
         from pipeline.warehouse.objects import s3_call  # deferred: loads minio, only for s3:// inputs
 
         def get() -> bytes:
@@ -98,10 +102,6 @@ def s3_input_secure(url: str, secure: bool | None = None) -> bool:
     """Whether an ``s3://`` input is read over HTTPS: ``?secure=true|false`` in the URL wins,
     then ``secure`` (``sohoa digitize --s3-secure``), then the port (443: HTTPS; any other or
     none: plain HTTP, the S3 servers of a site's LAN)."""
-    from urllib.parse import parse_qs, urlsplit
-
-    from pipeline.runtime.errors import ConfigurationError
-
     parts = urlsplit(url)
     asked = parse_qs(parts.query).get("secure")
     if asked:
@@ -117,11 +117,8 @@ def s3_input_secure(url: str, secure: bool | None = None) -> bool:
 def iter_s3_inputs(url: str, *, secure: bool | None = None) -> Iterator[S3InputFile]:
     """Supported scans under ``s3://KEY:SECRET@host:port/bucket/prefix[?secure=true]`` (listed
     lazily, sorted by key); HTTPS per :func:`s3_input_secure` (the CA bundle: ``SSL_CERT_FILE``)."""
-    from urllib.parse import unquote, urlsplit
+    from minio import Minio  # deferred: loads minio, urllib3
 
-    from minio import Minio
-
-    from pipeline.runtime.errors import ConfigurationError
     from pipeline.warehouse.objects import single_layer_pool  # deferred with minio: only for s3:// inputs
 
     parts = urlsplit(url)
@@ -169,10 +166,7 @@ def mask_identifiers_in_name(name: str) -> str:
 
     Separators of file names (``-``, ``_``, ``.``, ``+``) count as spaces when looking for ids,
     so an id between them is found as it would be in text (:func:`pipeline.records.pii.identifiers_in_text`)."""
-    import re
-    import unicodedata
-
-    from pipeline.records.pii import identifiers_in_text
+    from pipeline.records.pii import identifiers_in_text  # deferred: loads cryptography
 
     if not name:
         return name

@@ -10,6 +10,7 @@ failed or skipped.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import logging
 import time
@@ -19,9 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from pipeline.runtime.clients import runtime_for
 from pipeline.runtime.config import Settings
-from pipeline.runtime.document import DocumentOutcome, finalize_document, prepare_document, process_page
+from pipeline.runtime.document import DocumentOutcome, base_record, finalize_document, prepare_document, process_page
 from pipeline.runtime.errors import SohoaError, TooLargeError
 from pipeline.runtime.executor import Executor
 from pipeline.runtime.inputs import FINAL_STATUSES, InputFile, S3InputFile, document_id_of, mask_identifiers_in_name
@@ -133,8 +136,6 @@ def submit_document(executor: Executor, ref: SourceRef, info: DocumentInfo | Err
 
 
 def _is_loopback(host: str | None) -> bool:
-    import ipaddress
-
     if not host:
         return False
     if host.lower() == "localhost":
@@ -149,8 +150,6 @@ def remote_scheduler_warnings(settings: Settings) -> list[str]:
     """Why workers of a remote ``--scheduler`` could not reach a service: the warehouse or the
     signer on a loopback address (the embedded ones listen on 127.0.0.1 only) — each document
     would fail on those workers. Empty for a LocalCluster or a scheduler on loopback."""
-    from urllib.parse import urlsplit
-
     address = settings.cluster.scheduler_address
     if not address:
         return []
@@ -183,7 +182,7 @@ def task_settings(settings: Settings) -> Settings:
 
 @functools.lru_cache(maxsize=8)
 def _task_settings(settings: Settings, stamp: int | None) -> Settings:
-    from pipeline.records.pii import with_encryption_keys
+    from pipeline.records.pii import with_encryption_keys  # deferred: loads cryptography
 
     return with_encryption_keys(settings)
 
@@ -277,7 +276,7 @@ class BatchRunner:
         """Merge the batch's catalog deltas into the base, so that readers load a few Parquet
         parts instead of one file per document. Maintenance only: a failure (S3 down, another
         compaction meanwhile) leaves the deltas, which readers take as they are."""
-        from pipeline.warehouse.catalog import compact
+        from pipeline.warehouse.catalog import compact  # deferred: loads duckdb, pyarrow, cryptography
 
         try:
             compact(self.warehouse)
@@ -312,9 +311,7 @@ class BatchRunner:
     def _store_failed_here(self, ref: SourceRef, err: ErrorItem) -> bool:
         """The task itself died (e.g. its worker was lost repeatedly): write the failed record
         from the driver, so that the document is accounted for in the warehouse too."""
-        from pipeline.runtime.clients import runtime_for
-        from pipeline.runtime.document import base_record
-        from pipeline.warehouse.store import store_failed
+        from pipeline.warehouse.store import store_failed  # deferred: loads pikepdf, cryptography
 
         try:
             return store_failed(runtime_for(self.settings), ref, base_record(ref, 0, [], status="failed", error=err))

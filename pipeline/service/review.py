@@ -43,7 +43,10 @@ from pipeline.records.record import (
     schema_id,
     timestamp,
 )
+from pipeline.stages.extract import REQUIRED_FIELDS
+from pipeline.stages.extract.common import fold
 from pipeline.stages.validate import semantic_issues, validate_record
+from pipeline.warehouse.audit import dossier_receipts
 from pipeline.warehouse.layout import Warehouse
 from pipeline.warehouse.store import write_indexes
 
@@ -335,8 +338,6 @@ def label(name: str) -> str:
 
 def required_fields(record_type: str) -> tuple[str, ...]:
     """Fields without which a record of this type is never ``ok`` (:data:`pipeline.stages.extract.REQUIRED_FIELDS`)."""
-    from pipeline.stages.extract import REQUIRED_FIELDS
-
     return tuple(REQUIRED_FIELDS.get(record_type, ()))
 
 
@@ -502,7 +503,7 @@ def history_view(warehouse: Warehouse, document_id: str, anchors: list[bytes], *
     their values before and after, and whether its signature verifies (against ``anchors``;
     revocation is not checked here: ``sohoa verify`` does). ``readable(record)`` gives the view
     of a record the caller may read (personal data decrypted)."""
-    from pipeline.signing.verify import verify_record_bytes
+    from pipeline.signing.verify import verify_record_bytes  # deferred: loads httpx, asn1crypto
 
     out: list[dict[str, Any]] = []
     previous: dict[str, Any] | None = None
@@ -541,8 +542,6 @@ def search_records(warehouse: Warehouse, query: str, *, limit: int = 50, catalog
     catalog (DuckDB over Parquet, no record read but the hits'); dossiers from the receipts of
     one-stop units and the records' provenance. Without it every record is read (a small
     warehouse, tests)."""
-    from pipeline.stages.extract.common import fold
-
     text = query.strip()
     if not text:
         return []
@@ -557,7 +556,6 @@ def search_records(warehouse: Warehouse, query: str, *, limit: int = 50, catalog
                 ids.update((row["document_id"], None) for row in catalog.find(**criteria, limit=limit))
         if re.fullmatch(r"[0-9a-f]{8,64}", text.lower()):
             ids.update((d, None) for d in warehouse.iter_record_ids() if d.startswith(text.lower()))
-        from pipeline.warehouse.audit import dossier_receipts
 
         if "-" in text and len(text) <= 64:
             ids.update((r["document_id"], None) for r in dossier_receipts(warehouse, text))

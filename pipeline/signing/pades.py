@@ -19,6 +19,10 @@ import io
 import time
 from typing import TYPE_CHECKING, Protocol
 
+import aiohttp
+from asn1crypto import algos
+from asn1crypto import x509 as asn1_x509
+
 from pipeline.embedded.signer.algorithms import SCHEME_BY_NAME, pss_params
 from pipeline.runtime.errors import SignerUnavailableError, SigningError, SohoaError
 
@@ -55,7 +59,6 @@ def sign_pdf(
     except SohoaError:
         raise
     except Exception as exc:  # pyHanko/aiohttp errors: name them, keep them typed
-        import aiohttp
 
         chain = list(_causes(exc))
         for cause in chain:
@@ -88,7 +91,7 @@ def _timestamper(url: str, timeout_s: int):
     digest and caches it in the time stamper: one stamper per document meant two TSA round
     trips a document instead of one (~35 ms each on loopback, plus the TSA's own signature).
     Renewed every hour, so that a new TSA certificate is soon reflected in the size estimate."""
-    from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
+    from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper  # deferred: loads pyhanko, pyhanko_certvalidator
 
     now = time.monotonic()
     made, stamper = _timestampers.get((url, timeout_s), (0.0, None))
@@ -100,8 +103,6 @@ def _timestamper(url: str, timeout_s: int):
 
 def _mechanism(algorithm: str):
     """pyHanko's signature mechanism for a record algorithm name (``ecdsa-with-SHA256``, ...)."""
-    from asn1crypto import algos
-
     family, hash_name = SCHEME_BY_NAME[algorithm]
     if family == "ecdsa":
         return algos.SignedDigestAlgorithm({"algorithm": f"{hash_name}_ecdsa"})
@@ -113,9 +114,8 @@ def _mechanism(algorithm: str):
 
 def _signer(client: CSCClient):
     """A pyHanko ``Signer`` whose raw signatures are the CSC client's ``signHash``."""
-    from asn1crypto import x509 as asn1_x509
-    from pyhanko.sign.signers import Signer
-    from pyhanko_certvalidator.registry import SimpleCertificateStore
+    from pyhanko.sign.signers import Signer  # deferred: loads pyhanko, pyhanko_certvalidator
+    from pyhanko_certvalidator.registry import SimpleCertificateStore  # deferred: loads pyhanko_certvalidator
 
     chain = [asn1_x509.Certificate.load(base64.b64decode(c)) for c in client.certificate_chain()]
     mechanism = _mechanism(client.signature_algorithm())
@@ -136,9 +136,11 @@ def _signer(client: CSCClient):
 
 
 async def _sign(client: CSCClient, pdf: bytes, *, signer_name: str, reason: str, location: str, visible: bool) -> bytes:
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import fields, signers
-    from pyhanko.sign.fields import SigFieldSpec
+    from pyhanko.pdf_utils.incremental_writer import (
+        IncrementalPdfFileWriter,  # deferred: loads pyhanko, pyhanko_certvalidator
+    )
+    from pyhanko.sign import fields, signers  # deferred: loads pyhanko, pyhanko_certvalidator
+    from pyhanko.sign.fields import SigFieldSpec  # deferred: loads pyhanko, pyhanko_certvalidator
 
     settings = client.settings
     meta = signers.PdfSignatureMetadata(

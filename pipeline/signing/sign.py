@@ -28,6 +28,7 @@ from pipeline.embedded.signer.algorithms import ALGORITHM_NAMES, ECDSA_OIDS, HAS
 from pipeline.records.record import Record
 from pipeline.runtime.config import SignerSettings
 from pipeline.runtime.errors import SignerUnavailableError, SigningError
+from pipeline.signing.pades import sign_pdf
 
 SIGNATURE_FORMAT = "sohoa-jcs-detached/1"
 HASH_OID = HASHES["sha256"][0]
@@ -100,7 +101,7 @@ class RemoteSigner:
     # --- transport ----------------------------------------------------------------------
 
     def _retry_policy(self):
-        from pipeline.runtime.retry import RetryPolicy
+        from pipeline.runtime.retry import RetryPolicy  # deferred: loads stamina
 
         return RetryPolicy(
             budget_s=self.settings.retry_budget_s,
@@ -113,7 +114,7 @@ class RemoteSigner:
         the one retry layer (:func:`pipeline.runtime.retry.retry`, the signer's budget); a 401 logs in
         again at once within the same try (a restarted signer forgot the token); any other 4xx is
         a :class:`SigningError`, never retried (a wrong PIN must not be tried again)."""
-        from pipeline.runtime.retry import retry
+        from pipeline.runtime.retry import retry  # deferred: loads stamina
 
         def attempt() -> dict[str, Any]:
             for relogin in (False, True):
@@ -283,8 +284,7 @@ class RemoteSigner:
     ) -> bytes:
         """PAdES-sign a PDF through the CSC service (B-T when a TSA is configured): pyHanko
         builds the signature, this client signs its hash (:func:`pipeline.signing.pades.sign_pdf`)."""
-        from pipeline.runtime.retry import retry
-        from pipeline.signing.pades import sign_pdf
+        from pipeline.runtime.retry import retry  # deferred: loads stamina
 
         def attempt() -> bytes:
             return sign_pdf(self, pdf, signer_name=signer_name, reason=reason, location=location, visible=visible)

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from pipeline.embedded.signer.algorithms import AlgorithmError, scheme_from_name, verify_digest
 from pipeline.signing.sign import canonical_bytes, canonical_members, part_digests, signing_input
@@ -66,7 +68,7 @@ def _context(anchors: Sequence[Any], crls: Sequence[bytes], moment: datetime, in
     CRLs given (DER; nothing fetched), revocation checked strictly (``hard-fail``: every
     certificate naming a CRL distribution point needs a valid CRL signed by its issuer) as of
     ``moment``. No CRL given at all: revocation is not checked (``details['revocation']``)."""
-    from pyhanko_certvalidator import ValidationContext
+    from pyhanko_certvalidator import ValidationContext  # deferred: loads pyhanko_certvalidator
 
     return ValidationContext(
         trust_roots=list(anchors),
@@ -86,8 +88,12 @@ def _check_signer(
     path to ``anchors`` (signatures, validity, CA constraints, path length, key usage) and
     revocation at ``at``; then a revocation after ``at`` (see README, "Signature"): with no
     ``trusted_time`` any revocation invalidates; after a trusted time only a compromise does."""
-    from pyhanko_certvalidator import CertificateValidator
-    from pyhanko_certvalidator.errors import PathBuildingError, RevokedError, ValidationError
+    from pyhanko_certvalidator import CertificateValidator  # deferred: loads pyhanko_certvalidator
+    from pyhanko_certvalidator.errors import (  # deferred: loads pyhanko_certvalidator
+        PathBuildingError,
+        RevokedError,
+        ValidationError,
+    )
 
     details["revocation"] = "checked against the CRLs given" if crls else "not checked: no CRL given"
 
@@ -128,7 +134,7 @@ def _describe(exc: Exception) -> str:
         NotYetValidError,
         PathBuildingError,
         RevokedError,
-    )
+    )  # deferred: loads pyhanko_certvalidator
 
     if isinstance(exc, RevokedError):
         reason = getattr(exc.reason, "native", exc.reason)
@@ -145,8 +151,6 @@ def _describe(exc: Exception) -> str:
 
 
 def _asn1_certs(certs: Sequence[x509.Certificate]) -> list[Any]:
-    from asn1crypto import x509 as asn1_x509
-
     return [asn1_x509.Certificate.load(c.public_bytes(_der())) for c in certs]
 
 
@@ -237,9 +241,11 @@ def verify_pdf(
     certificate by the same validator and policy as a record's (:func:`_check_signer`), checked
     at the time-stamp's time (B-T) — or, without a valid time-stamp, at the signer's own time
     with no trusted time, like a record."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import validate_pdf_signature
-    from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
+    from pyhanko.pdf_utils.reader import PdfFileReader  # deferred: loads pyhanko, pyhanko_certvalidator
+    from pyhanko.sign.validation import validate_pdf_signature  # deferred: loads pyhanko, pyhanko_certvalidator
+    from pyhanko.sign.validation.generic_cms import (
+        extract_tst_data_iter,  # deferred: loads pyhanko, pyhanko_certvalidator
+    )
 
     report = VerificationReport(ok=False, what="pdf")
     if record is not None:
@@ -292,6 +298,4 @@ def verify_pdf(
 
 
 def _der():
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     return Encoding.DER

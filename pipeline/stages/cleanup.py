@@ -246,7 +246,9 @@ def cleanup_page(page: ProcessedPage, settings: ImageSettings, max_pixels: int |
     bitonal page gets :func:`clean_bitonal`; a photo, a photocopy and a scan the grey clean-up
     below (a photo's sheet is rectified already; dividing by the background flattens its light
     and shadows)."""
-    from pipeline.stages.deskew import capture_of
+    from pipeline.stages.deskew import (
+        capture_of,  # deferred: import cycle (pipeline.stages.deskew imports pipeline.stages.cleanup)
+    )
 
     if capture_of(page) in ("fax", "bitonal"):
         return clean_bitonal(page, settings, max_pixels, list(page.flags))

@@ -19,12 +19,15 @@ the best three angles.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
 from pipeline._exec import tesseract
 from pipeline.runtime.config import ImageSettings
 from pipeline.runtime.errors import ImageProcessingError, OcrError
+from pipeline.stages.cleanup import seal_mask
 from pipeline.stages.models import ProcessedPage, RasterPage
 
 COARSE_LONG_SIDE = 900  # pixels of the long side for the coarse search
@@ -157,7 +160,6 @@ def text_gray(image: np.ndarray) -> np.ndarray:
     """
     if image.ndim == 2:
         return image
-    from pipeline.stages.cleanup import seal_mask
 
     gray = to_gray(image)
     mask = seal_mask(image, SEAL_MIN_CHROMA)
@@ -333,8 +335,6 @@ def border_mask(gray: np.ndarray) -> np.ndarray | None:
 
 def reorient(page: ProcessedPage, turn: int) -> ProcessedPage:
     """``page`` turned counter-clockwise by ``turn`` (a multiple of 90) — colour and OCR copy alike."""
-    from dataclasses import replace
-
     orientation = (page.orientation + turn) % 360
     flags = [f for f in page.flags if not f.startswith("orientation_corrected")]
     if orientation:

@@ -23,6 +23,7 @@ from pipeline.runtime.errors import (
     DecompressionBombError,
     EmptyFileError,
     EncryptedDocumentError,
+    MissingDependencyError,
     NoPagesError,
     TooLargeError,
     TooManyPagesError,
@@ -115,7 +116,7 @@ def render_page(data: bytes, info: DocumentInfo, page: int, limits: LimitSetting
 
 
 def _pdf_page_count(data: bytes) -> int:
-    import pikepdf
+    import pikepdf  # deferred: loads pikepdf
 
     try:
         with warnings.catch_warnings():
@@ -135,7 +136,7 @@ def _pdf_page_count(data: bytes) -> int:
 
 
 def _pdf_page_size_points(data: bytes, page: int) -> tuple[float, float]:
-    import pikepdf
+    import pikepdf  # deferred: loads pikepdf
 
     with pikepdf.open(io.BytesIO(data)) as pdf:
         box = pdf.pages[page - 1].mediabox
@@ -154,7 +155,7 @@ def _scanned_page_image(data: bytes, page: int, limits: LimitSettings) -> tuple[
     write PDFs): decoded straight from the PDF at its native resolution, which is faster than
     rasterizing and loses nothing. None when the page holds anything else (text, vectors,
     annotations such as a visible signature, several images, masks, rotation): rasterize it."""
-    import pikepdf
+    import pikepdf  # deferred: loads pikepdf
 
     try:
         with warnings.catch_warnings():
@@ -214,7 +215,6 @@ def _render_pdf_page(data: bytes, page: int, limits: LimitSettings) -> tuple[Ima
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=120)
         except FileNotFoundError as exc:  # pragma: no cover - install problem
-            from pipeline.runtime.errors import MissingDependencyError
 
             raise MissingDependencyError("pdftoppm (poppler-utils) is not installed") from exc
         except subprocess.TimeoutExpired as exc:
@@ -258,7 +258,7 @@ def _refuse_huge_pdf_images(data: bytes, page: int, limits: LimitSettings) -> No
     """Refuse a page that paints an image declaring more than ``max_page_pixels`` (a 20000x20000
     scan, or a few kB of Flate that inflate to gigabytes): neither it nor the rasterizer decodes
     it. Images of the page's own resources and of its forms, one level down."""
-    import pikepdf
+    import pikepdf  # deferred: loads pikepdf
 
     try:
         with warnings.catch_warnings():

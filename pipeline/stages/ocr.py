@@ -28,9 +28,10 @@ import numpy as np
 
 from pipeline._exec import tesseract
 from pipeline.runtime.config import LimitSettings, OcrSettings
+from pipeline.stages.deskew import capture_of
 from pipeline.stages.layout import reading_order
 from pipeline.stages.models import ProcessedPage, Word
-from pipeline.stages.quality import is_vietnamese_syllable
+from pipeline.stages.quality import MIN_SYLLABLES_FOR_LANGUAGE, is_vietnamese_syllable, text_metrics
 
 NON_TEXT_MAX_DROP = 0.15  # never drop more than this fraction of a page's characters
 COLOURED_MIN_DISTANCE = 0.125  # chromaticity distance ink ↔ paper of a word in coloured ink
@@ -252,7 +253,6 @@ def ocr_input(image: np.ndarray, dpi: int, ocr_dpi: int) -> tuple[np.ndarray, in
     ``OcrSettings.full_resolution_pages``."""
     if not ocr_dpi or not dpi or dpi <= ocr_dpi * (1 + OCR_DPI_TOLERANCE):
         return image, dpi, 1.0
-    import cv2
 
     factor = ocr_dpi / dpi
     height, width = image.shape[:2]
@@ -374,8 +374,6 @@ def reading_score(text: str, conf: float) -> float:
     """How credible a page's reading is, by Tesseract's own confidence (0–1) plus the share of
     its words that are Vietnamese syllables (:func:`pipeline.stages.quality.text_metrics`; 1.0 for a
     page with too few syllables to judge); 0–2."""
-    from pipeline.stages.quality import MIN_SYLLABLES_FOR_LANGUAGE, text_metrics
-
     metrics = text_metrics(text)
     valid = metrics["valid_syllable_ratio"] if metrics["syllables"] >= MIN_SYLLABLES_FOR_LANGUAGE else 1.0
     return conf / 100.0 + valid
@@ -411,9 +409,6 @@ def needs_plain_reading(page: ProcessedPage, text: str, conf: float) -> bool:
     most (:data:`PLAIN_READING_CAPTURES`), otherwise when the cleaned reading is doubtful by its
     confidence or its share of Vietnamese syllables. Clean flatbed scans — all of the clean,
     office and most heavy pages of benchmarks/ocr_quality.py — are read once."""
-    from pipeline.stages.deskew import capture_of
-    from pipeline.stages.quality import MIN_SYLLABLES_FOR_LANGUAGE, text_metrics
-
     if capture_of(page) in PLAIN_READING_CAPTURES:
         return True
     if not text.strip() or conf < PLAIN_READING_BELOW_CONF:  # nothing read: the clean-up may have erased it

@@ -13,9 +13,12 @@ as PDF/A-2b (the tests validate what it writes).
 from __future__ import annotations
 
 import io
+import subprocess
+import tempfile
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pikepdf
 from pikepdf import Dictionary, Name
@@ -126,7 +129,7 @@ def build_searchable_pdf(
             meta["xmp:CreateDate"] = created.isoformat()
         out.docinfo[Name.Title] = title
         out.docinfo[Name.Producer] = producer
-        import pikepdf.pdfa as pdfa
+        import pikepdf.pdfa as pdfa  # deferred: loads jsonschema, lxml, fontTools
 
         # pdfa.save would also re-open and walk the written file to validate it (0.11 s a
         # document); every document here has the same structure, which the tests validate
@@ -145,10 +148,6 @@ def build_searchable_pdf(
 
 def pdf_text(data: bytes) -> str:
     """Extract the text layer of a PDF (``pdftotext``), for tests and checks."""
-    import subprocess
-    import tempfile
-    from pathlib import Path
-
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.pdf"
         src.write_bytes(data)

@@ -257,7 +257,7 @@ def _read_page(data: bytes, page: int, dpi: int) -> _Page | None:
     Geometry from here on is in points of the page as displayed: crop box origin top-left,
     y down, /Rotate applied, so that "top to bottom" is the reader's.
     """
-    import pypdfium2 as pdfium
+    import pypdfium2 as pdfium  # deferred: loads pypdfium2
 
     pdf = pdfium.PdfDocument(data)
     try:
@@ -318,7 +318,7 @@ def _union(boxes: list[_PtBox]) -> _PtBox:
 
 def _signature_widgets(pg: Any, form: Any, display: _Display) -> list[_Widget]:
     """The page's signature-field widgets: field name and rectangle."""
-    import pypdfium2.raw as raw
+    import pypdfium2.raw as raw  # deferred: loads pypdfium2
 
     out: list[_Widget] = []
     for i in range(raw.FPDFPage_GetAnnotCount(pg)):
@@ -347,7 +347,7 @@ def _words(textpage: Any, own_chars: int, widgets: list[_Widget], display: _Disp
     Grouping in stream order, not by position alone, keeps apart what was drawn apart: the
     two header columns, and the number an e-office system draws into the "Số:" line.
     """
-    import pypdfium2.raw as raw
+    import pypdfium2.raw as raw  # deferred: loads pypdfium2
 
     words: list[_Word] = []
     run: list[tuple[str, _PtBox, _PtBox, bool]] = []
@@ -491,9 +491,15 @@ def read_signatures(data: bytes) -> list[EmbeddedSignature]:
     """
     found: list[tuple[float, int, EmbeddedSignature]] = []
     try:
-        from pyhanko.pdf_utils.reader import PdfFileReader
-        from pyhanko.sign.fields import enumerate_sig_fields
-        from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+        from pyhanko.pdf_utils.reader import (
+            PdfFileReader,  # deferred: loads pyhanko, pyhanko_certvalidator, cryptography
+        )
+        from pyhanko.sign.fields import (
+            enumerate_sig_fields,  # deferred: loads pyhanko, pyhanko_certvalidator, cryptography
+        )
+        from pyhanko.sign.validation.pdf_embedded import (
+            EmbeddedPdfSignature,  # deferred: loads pyhanko, pyhanko_certvalidator, cryptography
+        )
 
         with _HANKO, _quiet("pyhanko", "pyhanko_certvalidator"):
             reader = PdfFileReader(io.BytesIO(data), strict=False)
@@ -555,8 +561,10 @@ def _read_dictionary(d: Any, sig: EmbeddedSignature) -> None:
 
 def _read_times(emb: Any, sig: EmbeddedSignature) -> None:
     """Signing time: /M when it carries an offset, else CMS signingTime; note any disagreement."""
-    from pyhanko.pdf_utils.generic import parse_pdf_date
-    from pyhanko.sign.validation.generic_cms import extract_self_reported_ts
+    from pyhanko.pdf_utils.generic import parse_pdf_date  # deferred: loads pyhanko, pyhanko_certvalidator, cryptography
+    from pyhanko.sign.validation.generic_cms import (
+        extract_self_reported_ts,  # deferred: loads pyhanko, pyhanko_certvalidator, cryptography
+    )
 
     if emb is not None:
         sig.cms_signing_time = extract_self_reported_ts(emb.signer_info)
@@ -600,8 +608,12 @@ def _check(emb: Any, sig: EmbeddedSignature) -> None:
     running one (an async web handler): there it runs in a worker thread. Should validation
     fail all the same, the byte-range digest is still compared with the signed one.
     """
-    from pyhanko.sign.validation import validate_pdf_signature
-    from pyhanko_certvalidator import ValidationContext
+    from pyhanko.sign.validation import (
+        validate_pdf_signature,  # deferred: loads pyhanko, pyhanko_certvalidator, cryptography
+    )
+    from pyhanko_certvalidator import (
+        ValidationContext,  # deferred: loads pyhanko_certvalidator, cryptography, asn1crypto
+    )
 
     context = ValidationContext(trust_roots=[], allow_fetching=False)
     try:
@@ -619,7 +631,9 @@ def _check(emb: Any, sig: EmbeddedSignature) -> None:
 
 
 def _compare_digest(emb: Any, sig: EmbeddedSignature) -> None:
-    from pyhanko.sign.general import find_unique_cms_attribute
+    from pyhanko.sign.general import (
+        find_unique_cms_attribute,  # deferred: loads pyhanko, pyhanko_certvalidator, cryptography
+    )
 
     emb.compute_integrity_info(skip_diff=True)
     signed = find_unique_cms_attribute(emb.signer_info["signed_attrs"], "message_digest").native

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 
 from pipeline.records.identifiers import is_valid_personal_id, is_valid_tax_code
@@ -45,8 +46,6 @@ def _fast_validator(record_type: str, version: int | None = None):
     """A compiled validator of the same schema (jsonschema-rs, ~50x faster): a valid record,
     the common case, is confirmed by it alone; the errors of an invalid one come from
     :func:`_validator`, whose messages and paths the per-field issues are built from."""
-    import jsonschema_rs
-
     return jsonschema_rs.validator_for(load_schema(record_type, version), validate_formats=True)
 
 

@@ -425,6 +425,6 @@ def logged_query(kind: str, value: str, keyring: Any = None) -> dict[str, Any]:
         return {"kind": kind, "number": value}
     if keyring is None:
         return {"kind": kind}
-    from pipeline.records.pii import blind_index
+    from pipeline.records.pii import blind_index  # deferred: loads numpy, cryptography, pydantic
 
     return {"kind": kind, "blind_index": blind_index(value, keyring)}

@@ -125,7 +125,7 @@ def write_indexes(wh: Warehouse, record: Record, keyring: KeyRing | None) -> Non
     """Everything that finds a record again, written before the record itself: the lookup
     indexes by number and issuer, the per-subject area, and the catalog delta (the catalog reads
     the record's JSON form, as it reads stored records when it is rebuilt)."""
-    from pipeline.warehouse.catalog import catalog_add
+    from pipeline.warehouse.catalog import catalog_add  # deferred: loads duckdb, pyarrow
 
     summary = record_summary(record)
     fields = record.fields
@@ -143,7 +143,7 @@ def store_failed(runtime: Runtime, ref: SourceRef, record: Record) -> bool:
     answers; a failure to sign or store is itself kept in the record's error. Returns whether
     the warehouse accepted it (False only when the warehouse itself is unavailable). Signing and
     the writes share one retry deadline (the retry budget)."""
-    from pipeline.warehouse.catalog import catalog_add
+    from pipeline.warehouse.catalog import catalog_add  # deferred: loads duckdb, pyarrow
 
     wh = runtime.warehouse
     with deadline(wh.retry_policy.budget_s):

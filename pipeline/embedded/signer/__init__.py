@@ -37,7 +37,9 @@ def serve(
     config: ServiceConfig | None = None,
 ) -> None:
     """Run the signing service in the foreground (``sohoa signer``); see :func:`.service.serve`."""
-    from pipeline.embedded.signer.service import serve as _serve
+    from pipeline.embedded.signer.service import (
+        serve as _serve,  # deferred: import cycle (pipeline.embedded.signer.service imports pipeline.embedded.signer)
+    )
 
     _serve(Path(state_dir), host, port, passphrase=passphrase, config=config)
 

@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import getpass
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -27,7 +28,9 @@ from pathlib import Path
 from cryptography import x509
 
 from pipeline.embedded.signer import keystore
+from pipeline.embedded.signer.auth import AttemptLimiter
 from pipeline.embedded.signer.config import ServiceConfig
+from pipeline.embedded.signer.keystore import StateLayout
 from pipeline.runtime.errors import ConfigurationError, SohoaError, exit_code_for
 
 
@@ -107,9 +110,6 @@ def _passphrase(args: argparse.Namespace) -> str | None:
 def unlock_user(state_dir: Path, username: str) -> int:
     """Forget the wrong passwords and PINs of ``username`` and lift its locks (the running
     service sees the change: it re-reads the files when they change); how many were lifted."""
-    from pipeline.embedded.signer.auth import AttemptLimiter
-    from pipeline.embedded.signer.keystore import StateLayout
-
     layout = StateLayout(Path(state_dir))
     lifted = 0
     for path in (layout.pin_lockouts_file, layout.login_lockouts_file):
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
-            from pipeline.embedded.signer.service import serve
+            from pipeline.embedded.signer.service import serve  # deferred: loads pydantic
 
             config = ServiceConfig(sad_ttl_s=args.sad_ttl, token_ttl_s=args.token_ttl, public_url=args.public_url)
 
@@ -177,8 +177,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                     tmp = args.port_file.with_suffix(".tmp")
                     tmp.write_text(url)
                     tmp.replace(args.port_file)
-
-            import logging
 
             logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
             serve(args.state, args.host, args.port, passphrase=_passphrase(args), config=config, on_ready=ready, log_level=args.log_level)

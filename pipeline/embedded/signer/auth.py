@@ -11,6 +11,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 import time
@@ -209,7 +210,6 @@ class AttemptLimiter:
         except FileNotFoundError:
             return {}
         except (ValueError, TypeError, AttributeError, OSError):  # a damaged file: start over, loudly
-            import logging
 
             logging.getLogger("sohoa.signer").warning("unreadable lockout file %s: starting with no lockouts", self.path)
             return {}
@@ -217,7 +217,9 @@ class AttemptLimiter:
     def _save(self) -> None:
         if self.path is None:
             return
-        from pipeline.embedded.signer.keystore import _write_json
+        from pipeline.embedded.signer.keystore import (
+            _write_json,  # deferred: import cycle (pipeline.embedded.signer.keystore imports pipeline.embedded.signer.auth)
+        )
 
         _write_json(self.path, {"version": 1, "entries": self._entries}, 0o600)
         self._mtime = self._stat()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pipeline.embedded.s3server import restrict_state  # state dirs 0700, files 0600
 from pipeline.embedded.signer.keystore import StateLayout, read_client_secrets
+from pipeline.embedded.supervise import die_with_parent
 from pipeline.runtime.config import SignerSettings
 from pipeline.runtime.errors import ConfigurationError
 
@@ -86,9 +87,6 @@ class EmbeddedSigner:
         ]
         env = {k: v for k, v in os.environ.items() if k != "SOHOA_SIGNER_PASSPHRASE"}
         # umask 077: whatever the service writes (keys, CRLs, users, url.txt) is its user's alone
-        from pipeline.embedded.supervise import (
-            die_with_parent,  # it ends with its owner, even one killed with SIGKILL (issue 22)
-        )
 
         self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True, umask=STATE_UMASK,
                                       preexec_fn=die_with_parent())  # fmt: skip

@@ -34,6 +34,7 @@ import binascii
 import datetime as dt
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -381,9 +382,9 @@ class SignerService:
 
 def create_app(service: SignerService):
     """The FastAPI application of a :class:`SignerService`."""
-    from fastapi import APIRouter, FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, Response
+    from fastapi import APIRouter, FastAPI, Request  # deferred: loads fastapi, starlette
+    from fastapi.exceptions import RequestValidationError  # deferred: loads fastapi, starlette
+    from fastapi.responses import JSONResponse, Response  # deferred: loads fastapi, starlette
 
     app = FastAPI(title=service.config.name, docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -502,7 +503,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 def make_server(service: SignerService, sock: socket.socket, *, log_level: str = "warning"):
     """A uvicorn server for ``service`` on an already bound socket (not started)."""
-    import uvicorn
+    import uvicorn  # deferred: loads uvicorn
 
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
@@ -539,11 +540,7 @@ def serve(
     url = f"http://{'[' + bound_host + ']' if ':' in bound_host else bound_host}:{bound_port}"
     log.info("sohoa signer on %s (state %s)", url, state_dir)
     if on_ready is not None:
-        import threading
-
         def _notify() -> None:
-            import time
-
             while not server.started and not server.should_exit:
                 time.sleep(0.02)
             if server.started:

@@ -13,6 +13,8 @@ __all__ = ["create_app"]
 
 
 def create_app(*args, **kwargs):  # noqa: D103 - lazy import keeps ``import pipeline.service.api`` light
-    from pipeline.service.api.app import create_app as _create_app
+    from pipeline.service.api.app import (
+        create_app as _create_app,  # deferred: import cycle (pipeline.service.api.app imports pipeline.service.api)
+    )
 
     return _create_app(*args, **kwargs)

@@ -37,6 +37,7 @@ status address without a key (a link in a receipt) is sent to the page that asks
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import queue
 import re
@@ -48,6 +49,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -57,12 +59,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pipeline.cli.catalog import cache_dir_for
 from pipeline.records.pii import PiiAccessDenied, PiiError, decrypt_fields
+from pipeline.runtime.clients import runtime_for
 from pipeline.runtime.config import Settings
+from pipeline.runtime.document import base_record
 from pipeline.runtime.errors import (
     ConfigurationError,
     SchemaValidationError,
@@ -75,13 +81,14 @@ from pipeline.runtime.errors import (
 )
 from pipeline.runtime.inputs import mask_identifiers_in_name, safe_display_name
 from pipeline.runtime.orchestrate import accept_bytes, submit_document
+from pipeline.runtime.retry import RequestRetryBudget
 from pipeline.service import dashboard, review
 from pipeline.service.api.auth import ROLES, KeyStore, Principal, UnitNames
 from pipeline.stages.load import probe
 from pipeline.stages.models import DocumentInfo, ErrorItem, SourceRef
 from pipeline.warehouse import audit
 from pipeline.warehouse.layout import Warehouse, normalize_key_part
-from pipeline.warehouse.store import record_summary, subject_lookup_keys
+from pipeline.warehouse.store import record_summary, store_failed, subject_lookup_keys
 
 log = logging.getLogger("sohoa.api")
 
@@ -211,10 +218,6 @@ class Tracker:
 
     def _store_failed(self, document_id: str, error: dict[str, Any]) -> None:
         """The task itself died: write the failed record from here, as batch runs do."""
-        from pipeline.runtime.clients import runtime_for
-        from pipeline.runtime.document import base_record
-        from pipeline.warehouse.store import store_failed
-
         ref = self._refs.get(document_id)
         if ref is None:
             return
@@ -283,16 +286,13 @@ class Service:
     _catalog: Any = None
 
     def signer(self):
-        from pipeline.runtime.clients import runtime_for
-
         return runtime_for(self.settings).signer
 
     def catalog(self):
         """The catalog (Parquet + DuckDB) the desk searches, refreshed at each search (a listing
         of the catalog's deltas): a record just corrected is found at once."""
         if self._catalog is None:
-            from pipeline.cli.catalog import cache_dir_for
-            from pipeline.warehouse.catalog import Catalog
+            from pipeline.warehouse.catalog import Catalog  # deferred: loads duckdb, pyarrow
 
             wh = self.settings.warehouse
             self._catalog = Catalog(self.warehouse, cache_dir_for(self.settings.home, wh.endpoint, wh.bucket), max_age_s=0)
@@ -300,8 +300,6 @@ class Service:
 
     @property
     def keyring(self):
-        from pipeline.runtime.clients import runtime_for
-
         return runtime_for(self.settings).keyring
 
     def readable(self, record: dict[str, Any], principal: Principal) -> dict[str, Any]:
@@ -590,7 +588,6 @@ def create_app(settings: Settings, *, executor: Any = None, keys: KeyStore, max_
     )
     app.state.service = svc
     app.add_middleware(SecurityHeaders)
-    from pipeline.runtime.retry import RequestRetryBudget
 
     app.add_middleware(RequestRetryBudget)  # a request's S3/signer calls retry 15 s at most: then 503
     install_access_log_redaction()
@@ -643,8 +640,6 @@ def _add_error_handlers(app: FastAPI, svc: Service) -> None:
 
 def _page_for(path: str) -> str | None:
     """The page an officer or steward opens instead of an API address (a link in a receipt)."""
-    from urllib.parse import quote
-
     if m := re.match(r"^/api/v1/dossiers/([^/]+)$", path):
         return "/upload?dossier=" + quote(m.group(1), safe="")
     if m := re.match(r"^/api/v1/documents/([0-9a-f]{64})$", path):
@@ -1084,10 +1079,6 @@ CROP_MIN_MARGIN = 24
 def crop_evidence(image_bytes: bytes, boxes: list[list[int]], geometry: dict[str, Any] | None) -> bytes:
     """The part of a page image around ``boxes`` (page coordinates, scaled to the stored image
     when its size differs from the page's), with a margin, as JPEG."""
-    import io
-
-    from PIL import Image
-
     with Image.open(io.BytesIO(image_bytes)) as opened:
         img = opened.convert("RGB")
         sx = img.width / geometry["width"] if geometry and geometry.get("width") else 1.0

@@ -67,8 +67,12 @@ def classify(pages: list[PageResult]) -> str:
     without a readable heading is known by two or more of its printed field labels."""
     if not pages:
         return "admin_document"
-    from pipeline.stages.extract.common import uppercase_ratio
-    from pipeline.stages.extract.layout import page_lines
+    from pipeline.stages.extract.common import (
+        uppercase_ratio,  # deferred: import cycle (pipeline.stages.extract.common imports pipeline.stages.extract)
+    )
+    from pipeline.stages.extract.layout import (
+        page_lines,  # deferred: import cycle (pipeline.stages.extract.layout imports pipeline.stages.extract)
+    )
 
     page = pages[0]
     top = [ln for ln in page_lines(page) if ln.top < page.height * 0.45] if page.words else []
@@ -96,7 +100,9 @@ def load_model(model_dir: str | Path | None = None):
     path = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
     if _MODEL_LOADED and _MODEL_DIR == path:
         return _MODEL
-    from pipeline.stages.extract.model import load
+    from pipeline.stages.extract.model import (
+        load,  # deferred: import cycle (pipeline.stages.extract.model imports pipeline.stages.extract)
+    )
 
     _MODEL = load(path)
     _MODEL_DIR = path
@@ -106,7 +112,9 @@ def load_model(model_dir: str | Path | None = None):
 
 def model_version(model_dir: str | Path | None = None) -> str:
     """'admin_ner-<version>+<sha256 of the model files, 12 hex>' or 'rules-only'."""
-    from pipeline.stages.extract.model import version
+    from pipeline.stages.extract.model import (
+        version,  # deferred: import cycle (pipeline.stages.extract.model imports pipeline.stages.extract)
+    )
 
     return version(Path(model_dir) if model_dir else (_MODEL_DIR or DEFAULT_MODEL_DIR))
 
@@ -133,24 +141,33 @@ def extract(
         if use_model:
             nlp = load_model(model_dir)
             if nlp is not None:
-                from pipeline.stages.extract.model import apply_model
+                from pipeline.stages.extract.model import (
+                    apply_model,  # deferred: import cycle (pipeline.stages.extract.model imports pipeline.stages.extract)
+                )
 
                 apply_model(ex, pages, nlp)
                 check_number_type(ex)
         if ex.fields.get("subject"):  # the content only, as for a công văn's "V/v …"
             ex.fields["subject"] = strip_ve_viec(ex.fields["subject"])
         apply_lexicon(ex, pages)
-        from pipeline.stages.extract.signatures import apply_signatures
+        from pipeline.stages.extract.signatures import (
+            apply_signatures,  # deferred: import cycle (pipeline.stages.extract.signatures imports pipeline.stages.extract)
+        )
 
         apply_signatures(ex, signatures or [])
-        from pipeline.stages.extract.references import extract_references, extract_tasks
+        from pipeline.stages.extract.references import (  # deferred: import cycle (pipeline.stages.extract.references imports pipeline.stages.extract)
+            extract_references,
+            extract_tasks,
+        )
 
         refs = extract_references(pages)
         tasks = extract_tasks(pages)
         ex.fields["references"] = refs
         ex.fields["tasks"] = tasks
     else:
-        from pipeline.stages.extract.forms import extract_form
+        from pipeline.stages.extract.forms import (
+            extract_form,  # deferred: import cycle (pipeline.stages.extract.forms imports pipeline.stages.extract)
+        )
 
         ex = extract_form(record_type, pages)
     if record_type == "admin_document" and not ex.fields.get("signer_title") and not ex.fields.get("authority_prefix"):

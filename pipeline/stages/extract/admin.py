@@ -19,6 +19,7 @@ Every field gets a confidence (OCR word confidences × how certain the rule is) 
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -50,6 +51,7 @@ from pipeline.stages.extract.common import (
 )
 from pipeline.stages.extract.layout import Line, median_height, page_lines, split_at, words_confidence
 from pipeline.stages.extract.result import Extraction
+from pipeline.stages.quality import strip_tone
 
 AUTHORITY_RE = re.compile(r"^\s*(KT|TL|TM|Q|TUQ|K\.T|T\.L|T\.M)\s*[.,:]\s*(.+)$")
 #: "KT." with its first letter misread ('TT.', 'IT.', 'XT.' — the seal or the signature crosses
@@ -451,7 +453,9 @@ def _reread_title_zone(ex: Extraction, page, image, top: float, h: float) -> Lin
     only if the two agree (checked afterwards by :func:`check_number_type` in any case); the
     trích yếu is kept with confidence at most :data:`REREAD_SUBJECT_MAX_CONF` and named for
     review, its evidence marked ``reread``. Returns the type-name line, or None."""
-    from pipeline.stages.extract import reread
+    from pipeline.stages.extract import (
+        reread,  # deferred: import cycle (pipeline.stages.extract imports pipeline.stages.extract.admin)
+    )
 
     rgb = reread.page_rgb(image)
     if rgb is None or rgb.shape[0] < page.height * 0.9 or rgb.shape[1] < page.width * 0.9:
@@ -494,7 +498,10 @@ def _read_handwritten_slots(ex: Extraction, page, image) -> None:
     recogniser from the slot's pixels (:mod:`.handwriting`). Only a trusted reading becomes the
     value (``method``/``source`` ``handwriting``); otherwise the field stays empty, named in the
     review reasons with the slot's box, and the recogniser's guess is quoted for the steward."""
-    from pipeline.stages.extract import handwriting, reread
+    from pipeline.stages.extract import (  # deferred: import cycle (pipeline.stages.extract imports pipeline.stages.extract.admin)
+        handwriting,
+        reread,
+    )
 
     slots = {name: ex.evidence[name] for name in ("number", "date")
              if name not in ex.fields and name in ex.evidence and ex.evidence[name].method == "handwriting"}  # fmt: skip
@@ -544,8 +551,6 @@ def _ocr_digits(number: str | None) -> str | None:
 def _slot_value(ex: Extraction, name: str, digits: str | None) -> str | None:
     """The field value a trusted reading of a slot makes: 'N/<symbol>' for the number, the ISO
     date with the printed month and year for the day; None when it makes no valid value."""
-    from datetime import date
-
     if not digits or not digits.isdigit():
         return None
     if name == "number":
@@ -604,7 +609,9 @@ _MONTH_YEAR = re.compile(r"^(?P<place>[a-z][a-z .-]{1,40}),\s*(?:ngay)?\s*\S{0,3
 def _date_without_day(text: str):
     """'Quảng Ngãi, tháng 9 năm 2024' (the day written in by hand, 'ngày' — even 'tháng' — lost with it): a date
     match with no value, so that the place is still read and the date sent to review."""
-    from pipeline.stages.extract.common import DateMatch
+    from pipeline.stages.extract.common import (
+        DateMatch,  # deferred: import cycle (pipeline.stages.extract.common imports pipeline.stages.extract.admin)
+    )
 
     f = fold(nfc(text))
     m = _MONTH_YEAR.match(f)
@@ -875,8 +882,6 @@ def restore_dropped_tones(name: str, other: str) -> str | None:
     readings of signers' names 'Tuân', 'Hiên', 'Nguyên', 'Trân' for Tuấn, Hiền, Nguyễn, Trần, some
     at 86 % — and was not seen adding one to an unmarked syllable ('Giang', 'Văn', 'Vân', 'Lê'
     read the same in every reading)."""
-    from pipeline.stages.quality import strip_tone
-
     a, b = name.split(), other.split()
     if len(a) != len(b):
         return None
@@ -966,7 +971,9 @@ def _reread_block(block: list[Line], anchor_top: float, h: float, page, image,
     bright as the paper and the black print under it comes out whole (the page's OCR lost
     'Nguyễn' and 'CHỦ' under the seal of real scans; the red channel reads 'CHỦ TỊCH / Nguyễn
     Hoàng Giang' at 92–97 %). Blue or black ink stays dark. None without a usable image."""
-    from pipeline.stages.extract import reread
+    from pipeline.stages.extract import (
+        reread,  # deferred: import cycle (pipeline.stages.extract imports pipeline.stages.extract.admin)
+    )
 
     rgb = reread.page_rgb(image)
     if rgb is None or rgb.shape[0] < page.height * 0.9 or rgb.shape[1] < page.width * 0.9:
@@ -1192,7 +1199,9 @@ def _reread_recipients(lines: list[Line], band: list[Line], mid: float, h: float
     """The block read again on its own from the page image (:mod:`.reread`), merged line by line
     with the page's reading, how many lines the re-read gave and on how many lines the two
     readings differ; None when there is no usable image or the re-read gives nothing."""
-    from pipeline.stages.extract import reread
+    from pipeline.stages.extract import (
+        reread,  # deferred: import cycle (pipeline.stages.extract imports pipeline.stages.extract.admin)
+    )
 
     rgb = reread.page_rgb(image)
     if rgb is None or rgb.shape[0] < page.height * 0.9 or rgb.shape[1] < page.width * 0.9:

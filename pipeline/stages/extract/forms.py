@@ -19,6 +19,7 @@ import re
 
 from pipeline.records.identifiers import parse_personal_id, validate_tax_code
 from pipeline.records.record import FieldEvidence
+from pipeline.stages.extract.admin import _parent_split
 from pipeline.stages.extract.common import (
     clean_spaces,
     find_date,
@@ -128,8 +129,6 @@ def _header(ex: Extraction, lines: list[Line], width: int, title_key: str) -> No
     left = [ln for ln in lines[:title_idx] if ln.center_x < width * 0.45 and uppercase_ratio(ln.text) > 0.7
             and not fold(ln.text).startswith("so")]  # fmt: skip
     if left and "issuer" not in ex.fields:
-        from pipeline.stages.extract.admin import _parent_split
-
         texts = [clean_spaces(ln.text) for ln in left]
         n = _parent_split(texts)
         ex.set("issuer", proper_case_agency(" ".join(texts[n:])), min(ln.confidence for ln in left),

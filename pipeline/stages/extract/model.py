@@ -232,7 +232,7 @@ def load(path: Path) -> AdminModel | None:
     if not (path / "meta.json").exists():
         return None
     try:
-        import spacy
+        import spacy  # deferred: loads spacy, thinc, urllib3
 
         nlp = spacy.load(path)
     except Exception:  # noqa: BLE001 - no model means rules only, never a failed document
@@ -279,7 +279,7 @@ def signature_region_top(page, multi_page: bool) -> float:
 
 def make_doc(nlp, words) -> tuple[Doc, list]:
     """A Doc with one token per OCR word and a ¶ token between OCR lines; returns (doc, token→word)."""
-    from spacy.tokens import Doc
+    from spacy.tokens import Doc  # deferred: loads spacy, thinc, urllib3
 
     tokens, mapping = [], []
     prev_line = None

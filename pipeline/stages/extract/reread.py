@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -42,7 +44,7 @@ def page_rgb(image: Any) -> np.ndarray | None:
     if image is None:
         return None
     try:
-        from PIL import Image
+        from PIL import Image  # deferred: loads PIL
 
         if isinstance(image, (bytes, bytearray, memoryview)):
             image = Image.open(io.BytesIO(bytes(image)))
@@ -71,9 +73,9 @@ def prepare(rgb: np.ndarray, dpi: int) -> np.ndarray:
     right once the soft grey stroke edges (blur, JPEG) are pushed to the paper. On the 45 office
     scans of benchmarks/extraction.py, Nơi nhận exact: grey crop 93.3 %, normalised 95.6 %,
     stretched 97.8 % (page OCR alone 88.9 %)."""
-    import cv2
+    import cv2  # deferred: loads cv2
 
-    from pipeline.stages.cleanup import normalise_illumination, suppress_seals
+    from pipeline.stages.cleanup import normalise_illumination, suppress_seals  # deferred: loads cv2
 
     gray = normalise_illumination(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dpi)
     gray, _ = suppress_seals(gray, rgb)
@@ -90,8 +92,8 @@ def reread_block(rgb: np.ndarray, box: tuple[float, float, float, float], dpi: i
     """Tesseract on the region ``box`` (x0, y0, x1, y1 in page pixels) of the page image ``rgb``,
     read as one block; words in page coordinates, ``line`` numbered in the block's reading order.
     None when the region is empty or Tesseract is unavailable or fails."""
-    from pipeline._exec import tesseract
-    from pipeline.stages.ocr import parse_tsv
+    from pipeline._exec import tesseract  # deferred: loads tesserocr, PIL, pytesseract
+    from pipeline.stages.ocr import parse_tsv  # deferred: loads tesserocr, cv2, PIL
 
     H, W = rgb.shape[:2]
     x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
@@ -157,9 +159,6 @@ def _pairs(page_lines: list[Line], reread_lines: list[Line]) -> list[tuple[int, 
 
 
 def _same_text(a: Line, b: Line) -> bool:
-    import re
-    import unicodedata
-
     def norm(ln: Line) -> str:
         return re.sub(r"[\s\-–—+•*_.,;:]", "", unicodedata.normalize("NFC", ln.text))
 
