@@ -667,5 +667,5 @@ def test_extraction_benchmark_cache_key_follows_the_ocr_stage_sources(tmp_path, 
         (tmp_path / rel).write_text(f"# {rel}\n")
     before = bench.ocr_fingerprint()
     assert bench.ocr_fingerprint() == before
-    (tmp_path / "pipeline" / "layout.py").write_text("# reading order changed\n")
+    (tmp_path / "pipeline" / "stages" / "layout.py").write_text("# reading order changed\n")
     assert bench.ocr_fingerprint() != before

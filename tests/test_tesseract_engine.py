@@ -122,7 +122,7 @@ def test_reading_in_process_starts_no_thread_even_without_an_openmp_limit():
     """Tesseract's OpenMP threads thrash when pages run in parallel; the library engine reads in the
     calling thread, whatever the environment says."""
     script = (
-        "import numpy as np; from PIL import Image, ImageDraw, ImageFont; from pipeline import tesseract\n"
+        "import numpy as np; from PIL import Image, ImageDraw, ImageFont; from pipeline._exec import tesseract\n"
         "def threads(): return int(next(l for l in open('/proc/self/status') if l.startswith('Threads')).split()[1])\n"
         f"im = Image.new('L', (1800, 400), 255); ImageDraw.Draw(im).text((100, 100), {LINES[1]!r},"
         f" font=ImageFont.truetype({FONT!r}, 54), fill=0)\n"
