@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 mode="${1:-demo}"
 shift || true
 
-APT_PACKAGES=(tesseract-ocr tesseract-ocr-vie poppler-utils fonts-liberation2 fonts-dejavu-core fonts-noto-core)
+APT_PACKAGES=(tesseract-ocr tesseract-ocr-vie poppler-utils fonts-liberation2 fonts-dejavu-core fonts-noto-core fonts-noto-mono)
 if [[ "$mode" == "test" || "$mode" == "bench" ]]; then
   APT_PACKAGES+=(chromium)
 fi

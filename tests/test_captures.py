@@ -165,6 +165,54 @@ def test_a_speckled_fax_reads_and_speckle_is_not_read_as_punctuation():
     assert cer(text) < 0.03, text
 
 
+RECIPIENTS = ["Nơi nhận:", "- Như trên;", "- Bộ Nội vụ;", "- Lưu: VT, VP."]
+
+
+def fax_ink(lines: list[str], pt: float, level: int) -> np.ndarray:
+    """``lines`` at ``pt`` as a 200 × 100 dpi fax brings them, squared by the load stage (every
+    scan line twice): the ink mask at 200 dpi."""
+    px = 200 / 25.4
+    image = Image.new("L", (round(90 * px), round(40 * px)), 255)
+    draw = ImageDraw.Draw(image)
+    size = round(pt * 200 / 72)
+    for i, line in enumerate(lines):
+        draw.text((round(8 * px), round(5 * px) + i * round(size * 1.3)), line, fill=0, font=font(SERIF, size))
+    grey = cv2.GaussianBlur(np.asarray(image), (0, 0), 0.6)
+    half = cv2.resize(grey, (grey.shape[1], grey.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return np.repeat(half < level, 2, axis=0)
+
+
+@pytest.mark.parametrize("level", [135, 150])
+def test_the_dashes_of_the_recipient_list_on_a_fax_are_no_speckle(level):
+    # Decree 30's "Nơi nhận" list at 11 pt: each "-" is a bar about 8 × 2 pixels on a fax,
+    # smaller in area than speckle and a word space from its line; it is a dash by its shape
+    ink = fax_ink(RECIPIENTS, 11, level)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    margin = round(8.5 * 200 / 25.4)
+    dashes = [i for i in range(1, n) if stats[i, cv2.CC_STAT_LEFT] < margin and stats[i, cv2.CC_STAT_HEIGHT] <= 4]
+    assert len(dashes) == 3
+    out, _removed = remove_speckle(ink, 200)
+    for i in dashes:
+        assert out[labels == i].all()
+    # specks of the same area, scattered, still go
+    rng = np.random.default_rng(level)
+    specks = np.zeros_like(ink)
+    for y, x in zip(rng.integers(0, ink.shape[0] - 4, 200), rng.integers(0, ink.shape[1] - 3, 200), strict=True):
+        specks[y : y + 2 * rng.integers(1, 3), x : x + rng.integers(1, 4)] = True  # 1–2 fax lines, doubled
+    specks &= ~cv2.dilate(ink.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    out, _removed = remove_speckle(ink | specks, 200)
+    assert np.count_nonzero(out & specks) <= 0.02 * np.count_nonzero(specks)
+
+
+@pytest.mark.parametrize(("pt", "level"), [(11, 150), (11, 165), (13, 135), (13, 150), (13, 165)])
+def test_the_dots_of_colons_and_semicolons_on_a_fax_are_no_speckle(pt, level):
+    # a semicolon's dot is one or two scan lines on a 200 × 100 dpi fax, as small as a speck and,
+    # after a digit, farther from its letter than a speck near a letter: "11;" read "11,"
+    ink = fax_ink(["Số: 476/TB-VPCP; ngày 20 tháng 11;", "sau: thực hiện; báo cáo: ngay;"], pt, level)
+    out, removed = remove_speckle(ink, 200)
+    assert removed == 0 and np.array_equal(out, ink)
+
+
 # --- phone photo -----------------------------------------------------------------------------
 
 
@@ -269,3 +317,117 @@ def test_a_misread_word_in_a_line_of_text_is_kept_and_a_scribble_is_dropped():
     dropped = non_text_words([*line, misread, far, soup, scribble], 60.0)
     assert misread not in dropped
     assert scribble in dropped and soup in dropped and far in dropped
+
+
+# --- a seal without colour -------------------------------------------------------------------
+
+
+def grey_seal(page: np.ndarray, dpi: int, centre_mm: tuple[float, float], level: int = 140) -> np.ndarray:
+    """``page`` with a round seal multiplied on in grey (a grey scan, a photocopy, a fax: no red to
+    tell it by): a 31 mm double ring, lettering around, a star."""
+    px = dpi / 25.4
+    cx, cy, r = round(centre_mm[0] * px), round(centre_mm[1] * px), 15.5 * px
+    layer = np.zeros(page.shape, np.uint8)
+    cv2.circle(layer, (cx, cy), round(r), 255, max(2, round(0.9 * px)))
+    cv2.circle(layer, (cx, cy), round(0.62 * r), 255, max(1, round(0.45 * px)))
+    for k in range(24):  # lettering: short strokes around the ring
+        a = 2 * np.pi * k / 24
+        p0 = (round(cx + 0.76 * r * np.cos(a)), round(cy + 0.76 * r * np.sin(a)))
+        p1 = (round(cx + 0.88 * r * np.cos(a + 0.05)), round(cy + 0.88 * r * np.sin(a + 0.05)))
+        cv2.line(layer, p0, p1, 255, max(1, round(0.4 * px)))
+    star = [(cx + (0.28 if k % 2 == 0 else 0.11) * r * np.cos(-np.pi / 2 + k * np.pi / 5),
+             cy + (0.28 if k % 2 == 0 else 0.11) * r * np.sin(-np.pi / 2 + k * np.pi / 5)) for k in range(10)]  # fmt: skip
+    cv2.fillPoly(layer, [np.round(star).astype(np.int32)], 255)
+    cover = layer.astype(np.float32) / 255.0
+    return (page * (1 - cover) + np.minimum(page, level) * cover).astype(np.uint8)
+
+
+def test_a_round_seal_without_colour_is_found_by_its_ring_and_text_is_no_seal():
+    from pipeline.stages.cleanup import round_seal
+
+    page = text_page(300, 170, 95)
+    assert round_seal(page, 300) is None  # lines of text, an "O", a "Q": no ring of seal size
+    for dpi, level in ((300, 150), (200, 0)):
+        sealed = grey_seal(text_page(dpi, 170, 95), dpi, (120, 45), level)
+        if level == 0:  # a fax: bitonal
+            sealed = np.where(sealed < 128, 0, 255).astype(np.uint8)
+        found = round_seal(sealed, dpi)
+        assert found is not None
+        x, y, r = (v * 25.4 / dpi for v in found)
+        assert abs(x - 120) < 1.5 and abs(y - 45) < 1.5 and abs(r - 15.5) < 1.5
+
+
+def _ribbon(page: Image.Image, seed: int) -> np.ndarray:
+    """A typewritten page in a worn ribbon's uneven grey: strike strength varying within a few
+    characters, ribbon grain, grey paper (a grey PNG: the seal has no colour left)."""
+    grey = np.asarray(page.convert("L"), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    h, w = grey.shape
+    small = rng.random((h // 18 + 2, w // 18 + 2)).astype(np.float32)
+    strike = 0.35 + 0.3 * cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    out = 228 * (1 - (1 - grey / 255) * strike * rng.uniform(0.75, 1.0, (h, w)).astype(np.float32))
+    return (cv2.GaussianBlur(out, (0, 0), 0.7) + rng.normal(0, 4, (h, w))).clip(0, 255).astype(np.uint8)
+
+
+def test_the_signature_block_of_a_grey_page_reads_with_its_seal_blanked():
+    from pathlib import Path
+
+    from samples import render as render_module
+    from samples.specs import synthetic_specs
+
+    mono = tuple([Path("/usr/share/fonts/truetype/liberation2") / f"LiberationMono-{s}.ttf"]
+                 for s in ("Regular", "Bold", "Italic", "BoldItalic"))  # fmt: skip
+    if not all(p[0].exists() for p in mono):
+        pytest.skip("Liberation Mono not installed")
+    render_module.FONT_FAMILIES.setdefault("mono", mono)
+    spec = next(s for s in synthetic_specs(10, seed=3) if s.number == "890/TB-BTC")  # a train document
+    rendered = render_module.render(spec, font="mono", dpi=300, body_pt=13.0)
+    last, truth = rendered.pages[-1], " ".join(rendered.page_texts[-1].split())
+    sealed = RasterPage(page=len(rendered.pages), image=_ribbon(last, 1), dpi=300, sha256="0" * 64)
+    page, text = read(sealed)
+    # the ring joined the title and the recipient list into lines of its own; without it the
+    # block reads (the seal's grey lettering and star are not read as words either)
+    assert "BỘ TRƯỞNG" in text and "- Lưu: VT, VP." in text, text
+    assert Levenshtein.distance(" ".join(text.split()), truth) / len(truth) < 0.05, text
+    assert "round_seal_blanked" in page.flags
+    # a colour page's seal is told by its red, and never blanked as a ring
+    colour = cleanup_page(deskew_page(raster(np.asarray(last.convert("RGB")), 300), IMAGE), IMAGE)
+    assert "seal_suppressed" in colour.flags and "round_seal_blanked" not in colour.flags
+
+
+# --- misreadings a capture makes, respelt by the dictionary ---------------------------------------
+
+
+def _words(text: str) -> list[Word]:
+    return [Word(text=t, conf=95.0, bbox=(60 * i, 0, 60 * i + 50, 40), line=0) for i, t in enumerate(text.split())]
+
+
+def _respell(text: str, alternatives) -> str:
+    from pipeline.stages.ocr import restore_by_compounds
+
+    words, _n = restore_by_compounds(_words(text), alternatives)
+    return " ".join(w.text for w in words)
+
+
+def test_a_fax_hook_above_read_as_an_acute_is_respelt_where_the_dictionary_decides():
+    from pipeline.stages.ocr import fax_hook_acute
+
+    assert _respell("Thú tướng Chính phú giao", fax_hook_acute) == "Thủ tướng Chính phủ giao"
+    assert _respell("đạo và tố chức thực hiện", fax_hook_acute) == "đạo và tổ chức thực hiện"
+    assert _respell("dài, đùn đấy trách nhiệm", fax_hook_acute) == "dài, đùn đẩy trách nhiệm"
+    assert _respell("THÔNG BẢO Kết luận", fax_hook_acute) == "THÔNG BÁO Kết luận"
+    # never: a word that forms a word as read, stands alone, or pairs only with a neighbour
+    # already taken by its other side or across punctuation or a name
+    for text in ("Ủy ban nhân dân cấp tỉnh quy định", "có hiệu lực kể từ ngày ký", "để thực hiện",
+                 "kết quả đánh giá Bộ Tư pháp", "số lượng"):  # fmt: skip
+        assert _respell(text, fax_hook_acute) == text
+
+
+def test_a_monospace_l_read_as_t_is_respelt_where_the_dictionary_decides():
+    from pipeline.stages.ocr import typewriter_tee
+
+    assert _respell("nâng cao chất tượng cung cấp", typewriter_tee) == "nâng cao chất lượng cung cấp"
+    assert _respell("tăng cường kỷ tuật, kỷ cương", typewriter_tee) == "tăng cường kỷ luật, kỷ cương"
+    assert _respell("các ngành tĩnh vực còn", typewriter_tee) == "các ngành lĩnh vực còn"
+    for text in ("thực hiện tại Bộ", "người tiên phong", "tên gọi"):
+        assert _respell(text, typewriter_tee) == text

@@ -9,7 +9,9 @@ Steps, each cheap (the whole stage stays well under half a second for an A4 page
    background in the OCR copy only — ``color`` keeps the seal, it is part of the record;
 3. salt-and-pepper noise removed with a 3×3 median, only when measured;
 4. uneven illumination and low contrast normalised by dividing by the background (a
-   morphological close of a downscaled copy) and stretching the result.
+   morphological close of a downscaled copy) and stretching the result;
+5. on a page with no colour to tell a seal by (grey, bitonal: a typewriter page, a fax), the
+   round seal found by its ring and blanked (:func:`round_seal`).
 
 The OCR copy stays grayscale: Tesseract's LSTM engine reads clean grey better than a blind
 binarisation.
@@ -161,6 +163,20 @@ SPECKLE_ISOLATION_MM = 0.7
 #: edges are grey rather than jagged: 0.6 read best on the training fax pages of
 #: benchmarks/ocr_quality.py (--split train: 2.13 % character error; none 2.26 %, 1.0 2.47 %)
 BITONAL_SMOOTH_SIGMA = 0.6
+#: ... but a component at least this wide (mm) and :data:`SPECKLE_DASH_MIN_ELONGATION` times as
+#: wide as it is tall is a dash, never speckle, however small its area: the "-" of the "Nơi nhận"
+#: list (Decree 30/2020/NĐ-CP, 11 pt: ~1 mm × 0.25 mm) is 8 × 2 pixels on a 200 × 100 dpi fax,
+#: less than speckle's area, and isolated by a word space; speckle (a fax line's noise) is a dot
+#: or a short vertical run, never a horizontal bar 0.7 mm long
+SPECKLE_DASH_MIN_MM = 0.7
+SPECKLE_DASH_MIN_ELONGATION = 2.0
+#: ... and the marks of a colon or a semicolon (:func:`colon_dots`) are no speckle: the upper at
+#: most this far above the lower (mm; 0.8–1.2 mm at 11–14 pt), which is at most this wide (a
+#: comma's square), the pair clear of letters above and below by this much
+COLON_GAP_MM = 1.5
+COLON_MARK_MAX_MM = 1.0
+COLON_CLEAR_MM = 1.0
+COLON_AFTER_MM = 1.5  # a colon follows its word closely, wider after a digit ("tháng 11;")
 
 
 def remove_speckle(ink: np.ndarray, dpi: int) -> tuple[np.ndarray, int]:
@@ -169,7 +185,8 @@ def remove_speckle(ink: np.ndarray, dpi: int) -> tuple[np.ndarray, int]:
     a component smaller than :data:`SPECKLE_TINY_MM` (squared) goes; one smaller than
     :data:`SPECKLE_MAX_MM` goes when it is isolated, farther than :data:`SPECKLE_ISOLATION_MM`
     from any larger component (diacritics, full stops and the dots of i sit next to their letter).
-    Returns the mask and the number of components removed."""
+    A horizontal bar (:data:`SPECKLE_DASH_MIN_MM`, :data:`SPECKLE_DASH_MIN_ELONGATION`) is a dash
+    and stays, whatever its area. Returns the mask and the number of components removed."""
     px = dpi / 25.4
     tiny, small = max(2, round((SPECKLE_TINY_MM * px) ** 2)), max(3, round((SPECKLE_MAX_MM * px) ** 2))
     mask = ink.astype(np.uint8)
@@ -184,11 +201,49 @@ def remove_speckle(ink: np.ndarray, dpi: int) -> tuple[np.ndarray, int]:
     near = cv2.dilate(big[labels], cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     touched = np.zeros(n, bool)
     touched[np.unique(labels[near.astype(bool) & (labels > 0)])] = True
-    drop = (area > 0) & ((area <= tiny) | ((area <= small) & ~touched))
+    width, height = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    dash = (width >= SPECKLE_DASH_MIN_MM * px) & (width >= SPECKLE_DASH_MIN_ELONGATION * height)
+    drop = (area > 0) & ~dash & ((area <= tiny) | ((area <= small) & ~touched))
     drop[0] = False
+    if drop.any():
+        mark = (area > 0) & (area <= max(small + 1, round((COLON_MARK_MAX_MM * px) ** 2)))
+        drop &= ~colon_dots(stats, drop, mark, area > small, px)
     if not drop.any():
         return ink, 0
     return ink & ~drop[labels], int(np.count_nonzero(drop))
+
+
+def colon_dots(stats: np.ndarray, dropped: np.ndarray, mark: np.ndarray, big: np.ndarray, px: float) -> np.ndarray:
+    """The marks of colons and semicolons among the ``dropped`` components: an upper dot above a
+    lower ``mark`` (a dot, or a semicolon's comma: :data:`COLON_MARK_MAX_MM`), overlapping it
+    horizontally at most :data:`COLON_GAP_MM` above it; the pair right of a letter (a ``big``
+    component ending at most :data:`COLON_AFTER_MM` to its left, level with it) and neither over
+    nor under one (no ``big`` component overlaps it horizontally within :data:`COLON_CLEAR_MM`).
+    A semicolon's dot on a fax is as small as a speck — one or two scan lines at 100 dpi — and
+    went with the speckle ("trấn;" read "trấn,", "Lưu:" read "Lưu.": benchmarks/ocr_quality.py,
+    fax --split train); a speck stacked over another right after a letter and clear of any
+    letter above and below is rare."""
+    out = np.zeros(len(stats), bool)
+    uppers, lowers = np.flatnonzero(dropped), np.flatnonzero(mark)
+    if not len(uppers) or not len(lowers):
+        return out
+    left, top = stats[:, cv2.CC_STAT_LEFT].astype(np.int64), stats[:, cv2.CC_STAT_TOP].astype(np.int64)
+    right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
+    letters = np.flatnonzero(big)
+    gap, clear, after = COLON_GAP_MM * px, COLON_CLEAR_MM * px, COLON_AFTER_MM * px
+    for u in uppers:
+        below = lowers[(left[lowers] < right[u]) & (right[lowers] > left[u])
+                       & (top[lowers] - bottom[u] > 0) & (top[lowers] - bottom[u] <= gap)]  # fmt: skip
+        for low in below:
+            others = letters[letters != low]
+            x0, x1 = min(left[u], left[low]), max(right[u], right[low])
+            y0, y1 = top[u], bottom[low]
+            over = (left[others] < x1) & (right[others] > x0) & (top[others] < y1 + clear) & (bottom[others] > y0 - clear)
+            beside = (right[others] <= x0) & (right[others] >= x0 - after) & (top[others] < y1) & (bottom[others] > y0)
+            if beside.any() and not over.any():
+                out[u] = out[low] = True
+                break
+    return out
 
 
 def repair_dropped_lines(ink: np.ndarray, dpi: int) -> tuple[np.ndarray, int]:
@@ -231,6 +286,11 @@ def clean_bitonal(page: ProcessedPage, settings: ImageSettings, max_pixels: int 
         ink, specks = remove_speckle(ink, page.dpi)
         if specks:
             flags.append(f"despeckled:{specks}")
+    if settings.suppress_seals:
+        seal = round_seal(np.where(ink, 0, 255).astype(np.uint8), page.dpi)
+        if seal is not None:
+            ink = ink & ~round_seal_mask(ink.shape, seal, page.dpi)
+            flags.append("round_seal_blanked")
     gray: np.ndarray = np.where(ink, 0, 255).astype(np.uint8)  # widened: GaussianBlur returns any Mat
     if BITONAL_SMOOTH_SIGMA > 0:
         gray = cv2.GaussianBlur(gray, (0, 0), BITONAL_SMOOTH_SIGMA * page.dpi / 200)
@@ -264,4 +324,84 @@ def cleanup_page(page: ProcessedPage, settings: ImageSettings, max_pixels: int |
         gray, found = suppress_seals(gray, page.color, max(4, round(SEAL_MIN_AREA_300DPI * (page.dpi / 300) ** 2)))
         if found:
             flags.append("seal_suppressed")
+    if settings.suppress_seals and "seal_suppressed" not in flags:  # no colour to tell a seal by: its ring
+        seal = round_seal(gray, page.dpi)
+        if seal is not None:
+            gray = gray.copy()
+            gray[round_seal_mask(gray.shape, seal, page.dpi)] = 255
+            flags.append("round_seal_blanked")
     return replace(page, ocr_image=np.ascontiguousarray(gray), flags=flags)
+
+
+#: round seal (con dấu) on a page without colour to tell it by: a ring this many mm in radius —
+#: an agency's round seal is 30–42 mm across (Decree 99/2016/NĐ-CP, Circular 29/2016/TT-BCA model
+#: seals; 31 mm in samples.render) — whose circumference is inked on at least
+#: :data:`RING_MIN_INK` of its length (the signature crosses it, uneven ink breaks it)
+RING_RADIUS_MM = (13.0, 23.0)
+RING_MIN_INK = 0.85
+RING_SEARCH_DPI = 75  # the ring is looked for on a copy this coarse (a 0.9 mm ring is 2.7 px)
+RING_INK_BELOW_PAPER = 25  # grey levels under the paper's (the median) that count as ink on the ring
+RING_MARGIN_MM = 1.0  # blanked beyond the ring's centre line: the ring's half width, its fringe and the search's error
+
+
+def ring_ink_level(gray: np.ndarray) -> int:
+    """Grey level below which a pixel is ink, for the seal: :data:`RING_INK_BELOW_PAPER` under
+    the paper's (the median grey of the page)."""
+    return int(np.median(gray[::4, ::4])) - RING_INK_BELOW_PAPER
+
+
+def round_seal(gray: np.ndarray, dpi: int) -> tuple[float, float, float] | None:
+    """The round seal of a page whose ink has no colour (a grey typewriter page, a photocopy, a
+    fax): ``(x, y, radius)`` in pixels, or ``None``.
+
+    On a colour page the seal is found by its red (:func:`suppress_seals`); without colour it is
+    grey or black like the text, and Tesseract's layout analysis (one column, ``psm 4``) joins
+    its ring to the lines beside it — the "Nơi nhận" list reads "1U? VF¿" — and loses the
+    signer's name under it (benchmarks/ocr_quality.py, typewriter and fax --split train). Found
+    by its shape: Hough circles of :data:`RING_RADIUS_MM` on a :data:`RING_SEARCH_DPI` copy, kept
+    when the circumference is ink on :data:`RING_MIN_INK` of its length (no line of text is)."""
+    if not dpi:
+        return None
+    scale = RING_SEARCH_DPI / dpi
+    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    s = scale if scale < 1 else 1.0
+    px = RING_SEARCH_DPI / 25.4 if scale < 1 else dpi / 25.4
+    rmin, rmax = int(RING_RADIUS_MM[0] * px), int(np.ceil(RING_RADIUS_MM[1] * px))
+    blurred = cv2.GaussianBlur(small, (0, 0), 1.0)
+    circles = cv2.HoughCircles(blurred, cv2.HOUGH_GRADIENT, dp=1, minDist=rmin, param1=100, param2=25,
+                               minRadius=rmin, maxRadius=rmax)  # fmt: skip
+    if circles is None:
+        return None
+    ink = small < ring_ink_level(small)
+    angles = np.linspace(0, 2 * np.pi, 360, endpoint=False)
+    best = None
+    for x, y, r in circles[0][:10]:
+        for dr in (-1.5, -0.75, 0.0, 0.75, 1.5):
+            xs = np.round(x + (r + dr) * np.cos(angles)).astype(int)
+            ys = np.round(y + (r + dr) * np.sin(angles)).astype(int)
+            inside = (xs >= 1) & (ys >= 1) & (xs < small.shape[1] - 1) & (ys < small.shape[0] - 1)
+            if inside.mean() < 0.99:
+                continue
+            near = ink[ys, xs] | ink[ys - 1, xs] | ink[ys + 1, xs] | ink[ys, xs - 1] | ink[ys, xs + 1]
+            share = float(near.mean())
+            if share >= RING_MIN_INK and (best is None or share > best[0]):
+                best = (share, float(x), float(y), float(r + dr))
+    if best is None:
+        return None
+    return best[1] / s, best[2] / s, best[3] / s
+
+
+def round_seal_mask(shape: tuple[int, ...], seal: tuple[float, float, float], dpi: int) -> np.ndarray:
+    """What to blank of a round seal (:func:`round_seal`): its disc, :data:`RING_MARGIN_MM` beyond
+    the ring's centre line — the ring, its lettering, the star, the faint grey of uneven seal ink
+    and whatever the seal covers. A letter of the signer's name that the seal overlaps loses its
+    part inside — the price of the rule, which :func:`pipeline.stages.ocr.needs_plain_reading` bounds by
+    reading such a page plain too: keeping the strokes that cross the disc kept pieces of ring
+    lettering glued to them, blanking only out to the ring's outer edge left its grey fringe, and
+    blanking the signature's strokes too took letters joined to them; each read worse
+    (benchmarks/ocr_quality.py, typewriter --split train: 4.84 %, 5.22 % and 4.86 % character
+    error, against 4.64 % for the disc)."""
+    x, y, r = seal
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.circle(mask, (int(round(x)), int(round(y))), int(round(r + RING_MARGIN_MM * dpi / 25.4)), 1, thickness=-1)
+    return mask.astype(bool)

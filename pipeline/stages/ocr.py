@@ -11,6 +11,8 @@ After Tesseract, two steps on the words (both switchable in :class:`~pipeline.ru
   ink on the colour page. A page where that would drop more than
   :data:`NON_TEXT_MAX_DROP` of the characters is left as read: it is a bad page, for the
   quality gate to judge, not one with a few stray marks;
+* words a capture systematically misreads are respelt where pyvi's dictionary decides
+  (:func:`restore_by_compounds`): a typewriter's "l" read "t", a fax's hook above read as an acute;
 * the words are put in the reading order of the physical layout (:mod:`pipeline.stages.layout`):
   the two header columns and the signature / "Nơi nhận" block are read block by block.
 """
@@ -22,6 +24,7 @@ import io
 import re
 import time
 import unicodedata
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -29,6 +32,7 @@ import numpy as np
 from pipeline._exec import tesseract
 from pipeline.runtime.config import LimitSettings, OcrSettings
 from pipeline.stages.deskew import capture_of
+from pipeline.stages.extract.lexicon import dictionary, letters_key, match_case
 from pipeline.stages.layout import reading_order
 from pipeline.stages.models import ProcessedPage, Word
 from pipeline.stages.quality import MIN_SYLLABLES_FOR_LANGUAGE, is_vietnamese_syllable, text_metrics
@@ -292,6 +296,11 @@ def ocr_page(
     text. The cost is one more Tesseract pass (~2.2 s a page with ``OMP_THREAD_LIMIT=1``)
     on those pages only. Which reading was kept is appended to ``page.flags``:
     ``reading:cleaned`` (read once), ``reading:cleaned_over_plain`` or ``reading:plain``.
+
+    Then the misreadings a capture makes systematically are respelt where the dictionary decides
+    (:func:`restore_by_compounds`): on a monospaced page "L"/"t" for "l" (:func:`typewriter_ell`,
+    :func:`typewriter_tee`), on a fax an acute for a hook above (:func:`fax_hook_acute`);
+    ``respelt:<n>`` in ``page.flags`` counts them.
     """
     started = time.perf_counter()
     words, text, conf, pdf = _read(page.ocr_image, page, settings, limits, text_pdf)
@@ -304,12 +313,20 @@ def ocr_page(
             reading = "plain"
         else:
             reading = "cleaned_over_plain"
-    flags = [f for f in page.flags if not f.startswith("reading:") and f != "monospace"]
+    flags = [f for f in page.flags if not f.startswith(("reading:", "respelt:")) and f != "monospace"]
+    restored = 0
     if is_monospaced(words):
         flags.append("monospace")
         words, changed = typewriter_ell(words)
-        if changed:
-            text = words_to_text(words)
+        restored += changed
+        words, changed = restore_by_compounds(words, typewriter_tee)
+        restored += changed
+    if capture_of(page) == "fax":
+        words, changed = restore_by_compounds(words, fax_hook_acute)
+        restored += changed
+    if restored:
+        text = words_to_text(words)
+        flags.append(f"respelt:{restored}")
     page.flags[:] = [*flags, f"reading:{reading}"]
     return words, text, conf, pdf, time.perf_counter() - started
 
@@ -355,6 +372,96 @@ def typewriter_ell(words: list[Word]) -> tuple[list[Word], int]:
         if nxt[:1].isupper():
             continue
         out[i] = w.model_copy(update={"text": "l" + m.group(1) + m.group(2)})
+        changed += 1
+    return out, changed
+
+
+#: A word's trailing punctuation (kept as read when the word is respelt) and what breaks a phrase
+_TRAIL = re.compile(r"^([^\W\d_]+)([.,;:!?)]*)$")
+_BREAK = frozenset(".,;:!?)")
+#: Two-syllable administrative terms pyvi's word list lacks (free combinations, not lexicalised
+#: words), which a respelling must not break: the levels of local government (Law on the
+#: Organisation of Local Government 2015: cấp tỉnh, cấp huyện, cấp xã) — "cấp tỉnh" is otherwise
+#: taken for "cấp tính" (acute), a dictionary word, on a fax
+ADMIN_COMPOUNDS = frozenset({"cấp tỉnh", "cấp huyện", "cấp xã", "cấp bộ"})
+
+
+def typewriter_tee(syllable: str) -> list[str]:
+    """Monospace "l" read "t" (:func:`restore_by_compounds`): Liberation Mono's and a typewriter's
+    "l" has a flag at the top and a foot, and Tesseract reads it "t" ("chất tượng", "kỷ tuật",
+    "ngành tĩnh vực" for "chất lượng", "kỷ luật", "lĩnh vực": benchmarks/ocr_quality.py,
+    typewriter --split train)."""
+    return ["l" + syllable[1:]] if syllable.startswith("t") and not syllable.startswith(("th", "tr")) else []
+
+
+_ACUTE, _HOOK = "\u0301", "\u0309"
+
+
+def fax_hook_acute(syllable: str) -> list[str]:
+    """Hỏi (hook above) read as sắc (acute) and back on a fax (:func:`restore_by_compounds`): at
+    100 dpi vertically ("standard" fax resolution) the hook above a letter is one or two scan
+    lines, the shape of an acute ("tố chức", "thú tục", "đấy mạnh" for "tổ chức", "thủ tục",
+    "đẩy mạnh": most of the fax pages' mark errors, benchmarks/ocr_quality.py, fax --split train)."""
+    nfd = unicodedata.normalize("NFD", syllable)
+    if _ACUTE in nfd:
+        return [unicodedata.normalize("NFC", nfd.replace(_ACUTE, _HOOK))]
+    if _HOOK in nfd:
+        return [unicodedata.normalize("NFC", nfd.replace(_HOOK, _ACUTE))]
+    return []
+
+
+def restore_by_compounds(words: list[Word], alternatives: Callable[[str], list[str]]) -> tuple[list[Word], int]:
+    """Words a capture systematically misreads, respelt where the dictionary decides.
+
+    ``alternatives(syllable)`` gives the spellings a lower-case syllable may have been misread
+    from on this capture (:func:`typewriter_tee`, :func:`fax_hook_acute`). A word is respelt when,
+    as read, it forms no two-syllable dictionary word with its neighbour on either side (within
+    the phrase: no punctuation between), and exactly one of its alternatives — a Vietnamese
+    syllable — does ("chất tượng" → "chất lượng": "chất lượng" is a word, "chất tượng" is not).
+    The dictionary is pyvi's word list (:mod:`pipeline.stages.extract.lexicon`). Words that stand alone
+    ("để", "tại") and names are never touched: they form no compound either way. Case and
+    trailing punctuation are kept. Returns the words and how many were respelt."""
+
+    compounds = dictionary().compounds
+    if not compounds:
+        return words, 0
+    parsed = [_TRAIL.match(w.text) for w in words]
+    keys = [letters_key(m.group(1)) if m else "" for m in parsed]
+
+    def linked(a: int) -> bool:  # words a and a + 1 are neighbours within a phrase
+        if a < 0 or a + 1 >= len(words) or words[a].line != words[a + 1].line:
+            return False
+        this, that = parsed[a], parsed[a + 1]
+        if this is None or that is None or set(this.group(2)) & _BREAK:
+            return False
+        # a capitalised word after a lower-case one starts a name or a title ("đánh giá Bộ Tư pháp")
+        return not (this.group(1).islower() and that.group(1)[:1].isupper())
+
+    def pair(a: str, b: str) -> bool:
+        return f"{a} {b}" in compounds or f"{a} {b}" in ADMIN_COMPOUNDS
+
+    def forms(i: int, syllable: str) -> bool:
+        """``syllable`` in place of word i makes a two-syllable word with a neighbour that is
+        not already part of a word on its other side ("hiệu lực kể": "lực" belongs to "hiệu lực")."""
+        left = (linked(i - 1) and pair(keys[i - 1], syllable)
+                and not (linked(i - 2) and pair(keys[i - 2], keys[i - 1])))  # fmt: skip
+        right = (linked(i) and pair(syllable, keys[i + 1])
+                 and not (linked(i + 1) and pair(keys[i + 1], keys[i + 2])))  # fmt: skip
+        return left or right
+
+    out = list(words)
+    changed = 0
+    for i, m in enumerate(parsed):
+        if not m:
+            continue
+        options = [a for a in alternatives(keys[i]) if a != keys[i] and is_vietnamese_syllable(a)]
+        if not options or forms(i, keys[i]):
+            continue
+        hits = [a for a in options if forms(i, a)]
+        if len(hits) != 1:
+            continue
+        keys[i] = hits[0]  # the next word pairs with the word as respelt
+        out[i] = words[i].model_copy(update={"text": match_case(m.group(1), hits[0]) + m.group(2)})
         changed += 1
     return out, changed
 
@@ -406,10 +513,12 @@ def plain_is_better(cleaned: str, cleaned_conf: float, plain: str, plain_conf: f
 def needs_plain_reading(page: ProcessedPage, text: str, conf: float) -> bool:
     """Whether to read the page a second time without clean-up (Tesseract on the grey page as
     deskewed, ~2.2 s with ``OMP_THREAD_LIMIT=1``): always for the captures the clean-up changes
-    most (:data:`PLAIN_READING_CAPTURES`), otherwise when the cleaned reading is doubtful by its
+    most (:data:`PLAIN_READING_CAPTURES`) and for a page whose round seal was blanked without
+    colour to tell it by (:func:`pipeline.stages.cleanup.round_seal_mask`: a letter the seal covers goes
+    with it), otherwise when the cleaned reading is doubtful by its
     confidence or its share of Vietnamese syllables. Clean flatbed scans — all of the clean,
     office and most heavy pages of benchmarks/ocr_quality.py — are read once."""
-    if capture_of(page) in PLAIN_READING_CAPTURES:
+    if capture_of(page) in PLAIN_READING_CAPTURES or "round_seal_blanked" in page.flags:
         return True
     if not text.strip() or conf < PLAIN_READING_BELOW_CONF:  # nothing read: the clean-up may have erased it
         return True

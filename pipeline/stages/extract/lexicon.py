@@ -61,7 +61,7 @@ def _new_tones(word: str) -> str:
     return _OLD_RE.sub(lambda m: _OLD_TO_NEW[m.group(0)], word)
 
 
-def _key(word: str) -> str:
+def letters_key(word: str) -> str:
     return _new_tones(nfc(word).lower())
 
 
@@ -74,13 +74,13 @@ class _Dictionary:
 
 
 @lru_cache(maxsize=1)
-def _dictionary() -> _Dictionary:
+def dictionary() -> _Dictionary:
     compounds: set[str] = set()
     singles: set[str] = set()
     by_fold: dict[str, set[str]] = {}
     phrases: dict[str, set[str]] = {}
     for entry in _word_list():
-        syllables = [_key(s) for s in entry.split()]
+        syllables = [letters_key(s) for s in entry.split()]
         if not syllables or not all(_WORD.match(s) for s in syllables):
             continue
         for s in syllables:
@@ -108,7 +108,7 @@ def _word_list() -> list[str]:
         return []
 
 
-def _match_case(template: str, word: str) -> str:
+def match_case(template: str, word: str) -> str:
     if template.isupper() and len(template) > 1:
         return word.upper()
     if template[:1].isupper():
@@ -132,13 +132,13 @@ def restore_doubtful_marks(tokens: list[str], confs: list[float]) -> tuple[list[
        changed: "dân tình" is a word, and so is "dân tỉnh" read in "Ủy ban nhân dân tỉnh".
 
     Trailing punctuation of a token is kept; tokens of other characters than letters are left alone."""
-    d = _dictionary()
+    d = dictionary()
     if not d.compounds:
         return tokens, []
     out = list(tokens)
     changes: list[tuple[str, str]] = []
     cores = [re.sub(r"[,.;:!?)\"”]+$", "", t) for t in tokens]
-    keys = [_key(_FOREIGN.sub("", c)) for c in cores]
+    keys = [letters_key(_FOREIGN.sub("", c)) for c in cores]
     done: set[int] = set()
     for n in (5, 4, 3):
         for i in range(len(tokens) - n + 1):
@@ -151,7 +151,7 @@ def restore_doubtful_marks(tokens: list[str], confs: list[float]) -> tuple[list[
             if entry is None or len(entry) != 1:
                 continue
             for j, syl in zip(span, next(iter(entry)).split(), strict=True):
-                new = _match_case(_FOREIGN.sub("", cores[j]), syl)
+                new = match_case(_FOREIGN.sub("", cores[j]), syl)
                 if keys[j] != syl or new != cores[j]:
                     out[j] = tokens[j].replace(cores[j], new, 1)
                     changes.append((cores[j], new))
@@ -163,7 +163,7 @@ def restore_doubtful_marks(tokens: list[str], confs: list[float]) -> tuple[list[
         if not _WORD.match(word) or keys[i] in d.singles:
             continue
         spellings = _pair_spellings(d, keys, i, misread=word != core)
-        new = _match_case(word, next(iter(spellings))) if len(spellings) == 1 else core
+        new = match_case(word, next(iter(spellings))) if len(spellings) == 1 else core
         if new != core:
             out[i] = tokens[i].replace(core, new, 1)
             changes.append((core, new))
@@ -194,16 +194,16 @@ def suspect_marks(tokens: list[str], confs: list[float]) -> list[tuple[str, list
     spellings with the same letters do: (as read, those spellings) — "chuyển đôi số", read for
     "chuyển đổi số" at 87 % by Tesseract 5.5 ("chuyển dời", "chuyển đổi", "đối số"). Nothing is
     changed: the field is sent to review with the suggestions."""
-    d = _dictionary()
+    d = dictionary()
     cores = [re.sub(r"[,.;:!?)\"”]+$", "", t) for t in tokens]
-    keys = [_key(c) for c in cores]
+    keys = [letters_key(c) for c in cores]
     out = []
     for i, (core, conf) in enumerate(zip(cores, confs, strict=True)):
         if conf >= MAX_WORD_CONF or not _WORD.match(core) or keys[i] not in d.singles:
             continue
         spellings = sorted(_pair_spellings(d, keys, i) - {keys[i]})
         if spellings:
-            out.append((core, [_match_case(core, s) for s in spellings]))
+            out.append((core, [match_case(core, s) for s in spellings]))
     return out
 
 
@@ -215,7 +215,7 @@ SUSPECT_FIELDS = ("subject",)
 _PROVINCE_BY_FOLD = {re.sub(r"[^a-z ]", "", fold(p)): p for p in PROVINCES}
 _PROVINCE_BY_LAST: dict[str, list[str]] = {}
 for _p in PROVINCES:
-    _PROVINCE_BY_LAST.setdefault(_key(_p.split()[-1]), []).append(_p)
+    _PROVINCE_BY_LAST.setdefault(letters_key(_p.split()[-1]), []).append(_p)
 _TINH = re.compile(r"\b(tỉnh|Tỉnh|TỈNH)\s+")
 
 
@@ -239,7 +239,7 @@ def restore_provinces(text: str) -> tuple[str, list[tuple[str, str]]]:
         else:
             if words:
                 last = words[0].rstrip(",.;:")
-                owners = _PROVINCE_BY_LAST.get(_key(last), [])
+                owners = _PROVINCE_BY_LAST.get(letters_key(last), [])
                 if last[:1].isupper() and len(owners) == 1 and len(owners[0].split()) > 1 and last not in PROVINCES:
                     fixed = (last, owners[0])
         if fixed:
@@ -266,7 +266,7 @@ def _word_confs(ex, pages) -> dict[str, dict[str, float]]:
     for name in FIELDS:
         reread_confs = ex.hints.get("word_conf", {}).get(name)
         if reread_confs is not None:
-            out[name] = {_key(re.sub(r"[,.;:!?)\"”]+$", "", k)): v for k, v in reread_confs.items()}
+            out[name] = {letters_key(re.sub(r"[,.;:!?)\"”]+$", "", k)): v for k, v in reread_confs.items()}
             continue
         ev = ex.evidence.get(name)
         page = by_page.get(ev.page) if ev is not None else None
@@ -276,7 +276,7 @@ def _word_confs(ex, pages) -> dict[str, dict[str, float]]:
         for w in page.words:
             cx, cy = (w.bbox[0] + w.bbox[2]) / 2, (w.bbox[1] + w.bbox[3]) / 2
             if any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in ev.boxes):
-                k = _key(re.sub(r"[,.;:!?)\"”]+$", "", w.text))
+                k = letters_key(re.sub(r"[,.;:!?)\"”]+$", "", w.text))
                 confs[k] = min(confs.get(k, 100.0), float(w.conf))
         out[name] = confs
     return out
@@ -293,7 +293,7 @@ def apply_lexicon(ex, pages) -> None:
             continue
         text, provinces = restore_provinces(value)
         tokens = text.split(" ")
-        word_confs = [confs.get(_key(re.sub(r"[,.;:!?)\"”]+$", "", t)), 100.0) for t in tokens]
+        word_confs = [confs.get(letters_key(re.sub(r"[,.;:!?)\"”]+$", "", t)), 100.0) for t in tokens]
         tokens, marks = restore_doubtful_marks(tokens, word_confs)
         ex.fields[name] = " ".join(tokens)
         if provinces:
