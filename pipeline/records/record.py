@@ -218,7 +218,7 @@ class FieldEvidence(_Strict):
 
     page: int | None = None
     boxes: list[tuple[int, int, int, int]] = Field(default_factory=list)
-    method: str = Field(default="rule", description="'rule', 'model', 'layout', 'handwriting', 'signature' or 'steward'")
+    method: str = Field(default="rule", description="'rule', 'model', 'layout', 'reread' (a second reading of the zone), 'handwriting', 'signature' or 'steward'")
     source: str | None = Field(
         default=None,
         description="What the value was read from: 'ocr' (Tesseract on the page image), 'text_layer' (the PDF's own "
