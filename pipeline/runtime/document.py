@@ -275,18 +275,15 @@ def finalize_document(
     runtime = runtime_for(settings)
     error = info if isinstance(info, ErrorItem) else next((p for p in pages if isinstance(p, ErrorItem)), None)
     page_count = info.page_count if isinstance(info, DocumentInfo) else 0
+
+    def failed(error: ErrorItem, results: list[PageResult]) -> DocumentOutcome:
+        """The document ends as a ``failed`` record (with the pages read, if any)."""
+        stored = store_failed(runtime, ref, base_record(ref, page_count, results, status="failed", error=error))
+        return DocumentOutcome(document_id=ref.document_id, source_file=ref.source_file, status="failed",
+                               pages=page_count, error=error, stored=stored, seconds=time.perf_counter() - started)
+
     if error is not None:
-        record = base_record(ref, page_count, [], status="failed", error=error)
-        stored = store_failed(runtime, ref, record)
-        return DocumentOutcome(
-            document_id=ref.document_id,
-            source_file=ref.source_file,
-            status="failed",
-            pages=page_count,
-            error=error,
-            stored=stored,
-            seconds=time.perf_counter() - started,
-        )
+        return failed(error, [])
     assert isinstance(info, DocumentInfo)  # an ErrorItem is the error above
     try:
         outputs = [p for p in pages if isinstance(p, PageOutput)]
@@ -299,17 +296,7 @@ def finalize_document(
     except Exception as exc:  # noqa: BLE001
         error = ErrorItem.from_exception(exc, stage="pipeline")
     if error is not None:
-        record = base_record(ref, page_count, [p.result for p in pages if isinstance(p, PageOutput)], status="failed", error=error)
-        stored = store_failed(runtime, ref, record)
-        return DocumentOutcome(
-            document_id=ref.document_id,
-            source_file=ref.source_file,
-            status="failed",
-            pages=page_count,
-            error=error,
-            stored=stored,
-            seconds=time.perf_counter() - started,
-        )
+        return failed(error, [p.result for p in pages if isinstance(p, PageOutput)])
     return DocumentOutcome(
         document_id=ref.document_id,
         source_file=ref.source_file,
