@@ -90,9 +90,15 @@ def same(truth, got) -> bool:
 def _digitize(args) -> dict:
     root, path = args
     sys.path.insert(0, root)
-    from pipeline.runtime import document as doc
-    from pipeline.runtime.config import Settings
-    from pipeline.stages.models import ErrorItem, PageOutput, SourceRef
+    try:
+        from pipeline.runtime import document as doc
+        from pipeline.runtime.config import Settings
+        from pipeline.stages.models import ErrorItem, PageOutput, SourceRef
+    except ImportError:  # a tree before the layout by role (issue 21 item 7), e.g. the baseline
+        from pipeline.config import Settings
+        from pipeline.models import ErrorItem, PageOutput, SourceRef
+
+        from pipeline import document as doc
 
     data = Path(path).read_bytes()
     home = tempfile.mkdtemp(prefix="sohoa-real-")
@@ -133,7 +139,7 @@ def _digitize(args) -> dict:
         "page_text": [p["text"] for p in record["pages"]],
         "page_source": [p.get("text_source", "ocr") for p in record["pages"]],
         "seconds": time.perf_counter() - t0,
-        "code": str(Path(doc.__file__).parents[1]),
+        "code": str(Path(doc.__file__).parents[len(doc.__name__.split(".")) - 1]),  # the tree that ran
     }
 
 
