@@ -431,3 +431,166 @@ def test_a_monospace_l_read_as_t_is_respelt_where_the_dictionary_decides():
     assert _respell("các ngành tĩnh vực còn", typewriter_tee) == "các ngành lĩnh vực còn"
     for text in ("thực hiện tại Bộ", "người tiên phong", "tên gọi"):
         assert _respell(text, typewriter_tee) == text
+
+
+# --- a slash read as a fraction slash -------------------------------------------------------------
+
+URL_LINES = [
+    "Tổ chức lấy ý kiến người dân, doanh nghiệp",
+    "tại địa chỉ https://nq68.baocaochinhphu.gov.vn, phản",
+    "ánh kịp thời theo Công văn số 541/TTr-UBND và",
+    "Nghị định số 45/2020/NĐ-CP về thủ tục điện tử.",
+]
+URL = "https://nq68.baocaochinhphu.gov.vn,"
+
+
+def test_a_typewritten_slash_is_read_as_a_slash_and_a_web_address_is_kept():
+    from pipeline.stages.ocr import is_plausible_token, parse_tsv
+    from samples.degrade import rotate
+
+    grey = Image.fromarray(text_page(300, 190, 70, path=MONO, lines=URL_LINES))
+    texts = []
+    for seed in range(6):  # worn ribbons, slightly skewed sheets
+        typed = _ribbon(grey, seed)
+        typed = rotate(np.dstack([typed] * 3), 0.8 if seed % 2 else -0.6, (228,) * 3)[..., 0]
+        texts.append(read(raster(typed, 300))[1])
+    # Tesseract reads a monospace "/" as U+2044 FRACTION SLASH on some of these ("https:⁄/nq68")
+    assert not any("\u2044" in t for t in texts), texts
+    assert sum(URL in t.split() for t in texts) >= 3, texts
+    assert all("541/TTr-UBND" in t and "45/2020/NĐ-CP" in t for t in texts), texts
+    # a word read so with a low confidence is a web address, not symbol soup to drop
+    row = "5\t1\t1\t1\t1\t1\t100\t200\t900\t50\t54.3\thttps:\u2044/nq68.baocaochinhphu.gov.vn,"
+    (word,) = parse_tsv("level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n" + row)
+    assert word.text == URL and is_plausible_token(word.text)
+    assert non_text_words([word], 60.0) == []
+
+
+# --- reading order of a page whose rules and marks a capture lost ---------------------------------
+
+
+def _decree_page(dpi: int, gap: float, recipients_label: str) -> np.ndarray:
+    """The header and closing tables of a Decree 30 page, 13 pt, no rules under the issuing
+    body's name and the motto, header lines ``gap`` line heights apart."""
+    px = dpi / 25.4
+    image = Image.new("L", (round(190 * px), round(150 * px)), 255)
+    draw = ImageDraw.Draw(image)
+    size = round(13 * dpi / 72)
+    face, bold = font(SERIF, size), font(SERIF.replace("Regular", "Bold"), size)
+
+    def centred(text: str, x_mm: float, y: int, f: ImageFont.FreeTypeFont = face) -> None:
+        draw.text((round(x_mm * px - draw.textlength(text, font=f) / 2), y), text, fill=0, font=f)
+
+    step = round(size * gap)
+    top = round(8 * px)
+    for i, (left, right) in enumerate([("ỦY BAN NHÂN DÂN", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"),
+                                       ("TỈNH LÂM ĐỒNG", "Độc lập - Tự do - Hạnh phúc"),
+                                       ("Số: 541/TTr-UBND", "Lâm Đồng, ngày 01 tháng 4 năm 2025")]):  # fmt: skip
+        centred(left, 45, top + i * step)
+        centred(right, 130, top + i * step)
+    y = top + 3 * step + round(size * 1.5)
+    for line in ("Ủy ban nhân dân tỉnh Lâm Đồng đề nghị các cơ quan, đơn vị quan tâm,",
+                 "phối hợp thực hiện cải cách thủ tục hành chính theo kế hoạch./."):  # fmt: skip
+        draw.text((round(15 * px), y), line, fill=0, font=face)
+        y += round(size * 1.5)
+    y += round(size * 0.8)
+    for i, line in enumerate((recipients_label, "- UBND các xã, phường;", "- Lưu: VT, VX.")):
+        draw.text((round(15 * px), y + i * round(size * 1.3)), line, fill=0, font=bold if i == 0 else face)
+    centred("KT. CHỦ TỊCH", 135, y, bold)
+    centred("PHÓ CHỦ TỊCH", 135, y + round(size * 1.3), bold)
+    centred("Phan Hoàng Nam", 135, y + round(size * 5), bold)
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("gap", [1.15, 1.3])
+def test_number_date_and_signature_are_read_in_order_when_rules_and_marks_are_lost(gap):
+    # a fax loses the rules under the name and the motto (the number line comes close under the
+    # name, the date under the motto) and turns "Nơi" into "Nởi": Decree 30's order still holds
+    _page, text = read(raster(_decree_page(300, gap, "Nởi nhận:"), 300))
+    flat = " ".join(text.split())
+    order = ["ỦY BAN NHÂN DÂN", "CỘNG HÒA XÃ HỘI", "Hạnh phúc", "Số: 541/TTr-UBND",
+             "Lâm Đồng, ngày 01", "Ủy ban nhân dân tỉnh", "KT. CHỦ TỊCH", "PHÓ CHỦ TỊCH", "Phan Hoàng Nam",
+             "Nởi nhận:", "- UBND các xã", "- Lưu: VT, VX."]  # fmt: skip
+    at = [flat.find(part) for part in order]
+    assert -1 not in at and at == sorted(at), (at, text)
+
+
+# --- a row of marks a fax tore off its capitals ----------------------------------------------------
+
+
+def test_a_row_of_marks_on_a_fax_is_not_read_as_a_line_of_text(monkeypatch):
+    """On a fax (100 dpi vertically) Tesseract reads the marks above a line of capitals, come
+    apart from their letters, and specks as a line of their own ("my 9/2 m4 1y", "ca"): that
+    line goes (:func:`mark_rows`, :data:`LETTER_MIN_HEIGHT`), nothing else does. The page: the benchmark's first fax page of the ``train`` split
+    (Liberation Serif, rendered and faxed by benchmarks/ocr_quality.py)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import pipeline.stages.ocr as ocr_module
+    from samples import render as render_module
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ocr_quality.py"
+    spec = importlib.util.spec_from_file_location("ocr_quality_bench", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, bench)  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    job = next(j for j in bench.capture_plan(6, "train") if j.capture == "fax")
+    rendered = render_module.render(bench._spec(job.doc), font=job.font, dpi=200, body_pt=14.0)
+    data, _ = bench.degrade_fax(rendered.pages[job.page], np.random.default_rng(job.seed))
+    truth = " ".join(rendered.page_texts[job.page].split())
+    loaded = render_page(data, probe(data, LIMITS), 1, LIMITS)
+
+    def page_cer(text: str) -> float:
+        return Levenshtein.distance(" ".join(text.split()), truth) / len(truth)
+
+    page, text = read(loaded)
+    assert capture_of(page) == "fax"
+    monkeypatch.setattr(ocr_module, "MARK_ROW_MAX_HEIGHT", 0.0)  # every line kept ...
+    monkeypatch.setattr(ocr_module, "LETTER_MIN_HEIGHT", 0.0)  # ... and every speck read as letters
+    _page, kept = read(loaded)
+    assert page_cer(text) < page_cer(kept), (text, kept)
+    lines, kept_lines = text.splitlines(), kept.splitlines()
+    gone = [line for line in kept_lines if line not in lines]
+    assert gone and all(len(line.split()) <= 8 and len(line) <= 30 for line in gone), gone  # short rows only
+    assert [line for line in lines if line not in kept_lines] == [], text  # nothing else changed
+
+
+def test_a_signature_scribble_or_a_speck_read_as_letters_is_no_text():
+    from pipeline.stages.ocr import is_plausible_token
+
+    # "SỏSsS" is no abbreviation: its case flips back and forth; initials with one run of small
+    # letters are, and so is one a speck gave a mark
+    assert not is_plausible_token("——.SỏSsS")
+    for token in ("VẶX.", "TTg", "PTTg,", "TTgCP", "HĐND", "NĐ-CP", "541/TTr-UBND", "UBND"):
+        assert is_plausible_token(token), token
+
+    def word(text: str, conf: float, x: int, h: int = 45, line: int = 0) -> Word:
+        return Word(text=text, conf=conf, bbox=(x, 100 * line + 45 - h, x + 60, 100 * line + 45), line=line)
+
+    body = 3 * "Thủ tướng các Phó Thủ tướng Chính phủ Văn phòng Chính phủ các Vụ Cục".split()
+    page = [word(t, 95, 100 * (i % 8), line=i // 8) for i, t in enumerate(body)]
+    scribble = word("——.SỏSsS", 0.0, 1800, h=31, line=8)
+    specks = [word("ác", 1.4, 1183, h=3, line=9), word("SN", 17.2, 928, h=7, line=10),  # 3–7 px on a 45 px page
+              word("v42", 46.6, 1835, h=112, line=11)]  # a signature's loop
+    kept = [word("-", 20.0, 400, h=3, line=12), word(".", 19.5, 500, h=7, line=12), word("ác", 30.0, 600, line=13),
+            word("CHỈ", 40.0, 700, h=60, line=14)]  # a larger heading
+    dropped = non_text_words([*page, scribble, *specks, *kept], 60.0)
+    assert scribble in dropped and all(w in dropped for w in specks)
+    assert not any(w in dropped for w in kept) and not any(w in dropped for w in page)
+
+
+def test_a_line_of_low_unsure_marks_on_a_fax_is_a_row_of_marks_and_a_page_number_is_not():
+    from pipeline.stages.ocr import mark_rows
+
+    def word(text: str, conf: float, x: int, line: int, h: int = 45) -> Word:
+        return Word(text=text, conf=conf, bbox=(x, 100 * line + 45 - h, x + 60, 100 * line + 45), line=line)
+
+    marks = [word("1y", 0.0, 460, 0, h=12), word("my", 42.4, 586, 0, h=22), word("9/2", 23.2, 652, 0, h=35),
+             word("m4", 39.6, 990, 0, h=13)]  # fmt: skip
+    capitals = [word(t, 92.0, 460 + 150 * i, 1) for i, t in enumerate("THỦ TƯỚNG CHÍNH PHỦ".split())]
+    body = [word(t, 95.0, 100 * i, 2) for i, t in enumerate("các bộ cơ quan ngang bộ thực hiện".split())]
+    number = [word("2", 70.0, 1200, 3, h=33)]  # a page number: a digit, as tall as a capital
+    short = [word("giao./.", 55.0, 100, 4, h=40)]  # a paragraph's last word, read unsure
+    found = mark_rows([*marks, *capitals, *body, *number, *short])
+    assert found == {id(w) for w in marks}

@@ -225,6 +225,20 @@ def test_reading_order_reads_header_columns_then_signature_before_recipients():
     assert [w.line for w in ordered] == sorted(w.line for w in ordered)  # lines renumbered in order
 
 
+def test_reading_order_knows_the_labels_with_a_mark_a_capture_changed():
+    # a fax reads "Nơi nhận" as "Nởi nhận": still the recipients list, read after the signature
+    rows = [
+        [("hợp", 400, 2040), ("thực", 500, 2040), ("hiện./.", 620, 2040)],
+        [("Nởi", 400, 2160), ("nhận:", 490, 2160), ("KT.", 1670, 2150), ("CHỦ", 1770, 2150), ("TỊCH", 1910, 2150)],
+        [("-", 400, 2220), ("UBND", 430, 2220), ("các", 570, 2220), ("xã;", 640, 2220),
+         ("PHÓ", 1650, 2218), ("CHỦ", 1790, 2218), ("TỊCH", 1920, 2218)],
+        [("-", 400, 2275), ("Lưu:", 430, 2275), ("VT.", 540, 2275)],
+        [("Phan", 1655, 2625), ("Hoàng", 1790, 2625), ("Nam", 1960, 2625)],
+    ]
+    text = " ".join(words_to_text(reading_order(tesseract_lines(rows))).split())
+    assert text == "hợp thực hiện./. KT. CHỦ TỊCH PHÓ CHỦ TỊCH Phan Hoàng Nam Nởi nhận: - UBND các xã; - Lưu: VT."
+
+
 def test_reading_order_keeps_a_single_column_page_as_read():
     rows = [[("Thực", 400, 100 + 70 * i), ("hiện", 560, 100 + 70 * i), (f"dòng{i}", 700, 100 + 70 * i)] for i in range(6)]
     words = tesseract_lines(rows)

@@ -16,7 +16,7 @@ CHỦ TỊCH …". This stage recovers the layout from the word boxes alone, for
    (body text) and lines centred on the page (titles, page numbers) end a band;
 4. inside a band each side of the gutter is a column; a column is cut into *blocks* at vertical
    gaps wider than ``BLOCK_GAP`` word heights and before a "Nơi nhận" line (all below it in its
-   column is the recipients list); blocks are read top
+   column is the recipients list), a "Số:" line or a place and date line; blocks are read top
    to bottom, blocks starting at the same height (within ``TIE`` word heights) left to right —
    except that a one-line block beside a longer one is read with the longer one's first line;
 5. a block that starts with "Nơi nhận" is read after the other blocks of its band: the recipients
@@ -42,7 +42,13 @@ GUTTER_ZONE = (0.15, 0.85)  # a gutter must reach into this part of the text wid
 CENTRED_TOLERANCE = 0.06  # a single segment this close (× text width) to the centre is centred
 BLOCK_GAP = 0.9  # vertical gap, in word heights, that starts a new block inside a column
 TIE = 0.6  # blocks whose tops differ by less than this (× word height) start "at the same height"
-RECIPIENTS = re.compile(r"^n[oơ]i\s*nh[aậ]n\b", re.IGNORECASE)  # "Nơi nhận:" (recipients list)
+#: "Nơi nhận:" (recipients list), the "Số:" (số, ký hiệu) label and the "…, ngày … tháng … năm …"
+#: of the place and date line, matched on the letters without their marks (:func:`_fold`): a fax
+#: or a worn ribbon changes a tone or a vowel mark, "Nởi nhận:", "Sổ:" (benchmarks/ocr_quality.py,
+#: fax), and the line still opens its component.
+RECIPIENTS = re.compile(r"^noi\s*nhan\b")
+NUMBER_LABEL = re.compile(r"^so\s*:")
+DATE_LINE = re.compile(r"\bngay\s+\S{1,3}\s+thang\s+\S{1,3}\s+nam\b")
 
 
 @dataclass
@@ -258,18 +264,35 @@ def find_bands(rows: list[Row], page: _Page) -> list[tuple[int, int, Interval | 
     return spans
 
 
+def _fold(text: str) -> str:
+    """Lower-case letters without their marks ("Nởi nhận:" → "noi nhan:", "Đ" → "d")."""
+    base = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
+    return base.lower().replace("đ", "d")
+
+
 def _starts_recipients(seg: Segment) -> bool:
-    return bool(RECIPIENTS.match(unicodedata.normalize("NFC", seg.text)))
+    return bool(RECIPIENTS.match(_fold(seg.text)))
+
+
+def _own_component(seg: Segment) -> bool:
+    """A "Số: …" or a "…, ngày … tháng … năm …" line: a component of its own."""
+    folded = _fold(seg.text)
+    return bool(NUMBER_LABEL.match(folded) or DATE_LINE.search(folded))
 
 
 def _column_blocks(segments: list[Segment], h: float) -> list[list[Segment]]:
     """Blocks of one column, top to bottom. Everything under "Nơi nhận" in its column belongs
-    to the recipients list (a wider gap there is a line Tesseract did not read)."""
+    to the recipients list (a wider gap there is a line Tesseract did not read). A "Số:" line
+    and a place and date line start a block of their own however close they are to the line
+    above them: number and date are components of their own (Decree 30/2020/NĐ-CP, Art. 8,
+    items 3 and 4), read side by side (:func:`_order_tied`); on a fax the rules under the
+    issuing body's name and under the motto are lost, a speck makes a line taller, and the gap
+    falls under :data:`BLOCK_GAP` (the number was read with the name, the date with the motto)."""
     blocks: list[list[Segment]] = []
     recipients = False
     for seg in sorted(segments, key=lambda s: (s.top, s.x0)):
         starts = _starts_recipients(seg)
-        if blocks and not starts:
+        if blocks and not starts and (recipients or not _own_component(seg)):
             prev_bottom = max(s.bottom for s in blocks[-1])
             if recipients or seg.top - prev_bottom <= BLOCK_GAP * h:
                 blocks[-1].append(seg)

@@ -44,10 +44,18 @@ COLOURED_MAX_CONF = 90.0  # coloured words Tesseract is sure of are kept (text p
 _PUNCT = ".,;:!?()[]\"'“”‘’…-–—/*+_"
 _ALONE_OK = frozenset({"-", "–", "+", "*", "./.", "/.", "."})
 _CODE = re.compile(r"[\w/\-.,:()%]+")
+#: Tesseract's ``vie`` model reads a slash as U+2044 FRACTION SLASH where the glyph is upright or
+#: thin (monospace type, fax): "https:⁄/nq68...", "5⁄421/TTr". Administrative text sets no
+#: typographic fractions, so it is a slash; left as read, the character costs the comparison with
+#: the truth and makes a web address or a document number an implausible token that
+#: :func:`non_text_words` drops whole (benchmarks/ocr_quality.py, typewriter: the address
+#: "https://nq68.baocaochinhphu.gov.vn," lost on a Liberation Mono page).
+_SLASH_LOOKALIKES = str.maketrans({"\u2044": "/", "\u2215": "/"})
 
 
 def parse_tsv(tsv: str) -> list[Word]:
-    """Words (TSV level 5) in reading order with a running line index."""
+    """Words (TSV level 5) in reading order with a running line index; a fraction or division
+    slash read for "/" is a slash (:data:`_SLASH_LOOKALIKES`)."""
     words: list[Word] = []
     line_ids: dict[tuple[int, int, int], int] = {}
     reader = csv.reader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -58,7 +66,7 @@ def parse_tsv(tsv: str) -> list[Word]:
     for row in reader:
         if len(row) < len(header) or row[col["level"]] != "5":
             continue
-        text = unicodedata.normalize("NFC", row[col["text"]]).strip()
+        text = unicodedata.normalize("NFC", row[col["text"]]).strip().translate(_SLASH_LOOKALIKES)
         if not text:
             continue
         key = (int(row[col["block_num"]]), int(row[col["par_num"]]), int(row[col["line_num"]]))
@@ -105,8 +113,12 @@ def is_plausible_token(text: str) -> bool:
 
 
 def _is_abbreviation(part: str) -> bool:
-    """"UBND", "VT", "TTg", "PTTg", "TTgCP", "NĐ": upper-case first and at least two capitals."""
-    return len(part) >= 2 and part[0].isupper() and sum(ch.isupper() for ch in part) >= 2
+    """"UBND", "VT", "TTg", "PTTg", "TTgCP", "NĐ": upper-case first, at least two capitals, and
+    the capitals in at most two runs — initials with at most one small-letter run between them
+    ("g" of "TTgCP"); case flipping back and forth, "SỏSsS", is a signature scribble read as
+    letters (a fax's, benchmarks/ocr_quality.py)."""
+    back_to_capital = sum(a.islower() and b.isupper() for a, b in zip(part, part[1:], strict=False))
+    return len(part) >= 2 and part[0].isupper() and sum(ch.isupper() for ch in part) >= 2 and back_to_capital <= 1
 
 
 def coloured_ink(word: Word, gray: np.ndarray, color: np.ndarray | None) -> float:
@@ -133,22 +145,40 @@ def coloured_ink(word: Word, gray: np.ndarray, color: np.ndarray | None) -> floa
     return float(np.abs(ink / max(float(ink.sum()), 1.0) - paper / max(float(paper.sum()), 1.0)).sum())
 
 
+#: a word with letters or digits, read unsure, whose box is lower than this share of the median
+#: box of the page's sure words is a speck Tesseract made letters of ("ác", "SN" on a fax, 3–7 px
+#: against 45); a word of small letters without ascender or mark ("ca", "an") is about half a
+#: word box. A dash or a full stop has no letter or digit and is not concerned.
+LETTER_MIN_HEIGHT = 0.3
+#: ... and one taller than this many times that median is a stroke of a drawing read as a word:
+#: a signature's loop ("v42", 112 px against 45 on a fax; "v2" on photocopies). Ascenders,
+#: descenders, stacked marks and a heading's larger type stay well under it. Both checked on the
+#: train and test pages of benchmarks/ocr_quality.py (issue 18): no condition rose.
+WORD_MAX_HEIGHT = 2.2
+
+
 def non_text_words(
     words: list[Word], max_conf: float, gray: np.ndarray | None = None, color: np.ndarray | None = None
 ) -> list[Word]:
     """The words that are not text (see the module docstring).
 
     A word is not text when its confidence is below ``max_conf`` and it is not a plausible
-    token (:func:`is_plausible_token`), or when its confidence is below
+    token (:func:`is_plausible_token`) or is a speck read as letters (:data:`LETTER_MIN_HEIGHT`)
+    or a drawing's stroke (:data:`WORD_MAX_HEIGHT`), or when its confidence is below
     :data:`COLOURED_MAX_CONF` and it is drawn mostly in coloured ink
     (:func:`coloured_ink`, when the page images are given: Tesseract reads syllables
     into a scribble, "lồ dên", with middling confidence). None are returned when
     they would make more than :data:`NON_TEXT_MAX_DROP` of the page's characters.
     """
     in_line = words_in_text_lines(words)
+    sure = [w.bbox[3] - w.bbox[1] for w in words if w.conf >= TEXT_LINE_MIN_CONF and len(w.text) >= 2]
+    height = float(np.median(sure)) if len(sure) >= TEXT_LINE_MIN_WORDS else 0.0
+    flat, tall = LETTER_MIN_HEIGHT * height, WORD_MAX_HEIGHT * height
     found = [
         w for w in words
         if (w.conf < max_conf and not is_plausible_token(w.text) and id(w) not in in_line)
+        or (w.conf < max_conf and w.bbox[3] - w.bbox[1] < flat and any(ch.isalnum() for ch in w.text))
+        or (w.conf < max_conf and height and w.bbox[3] - w.bbox[1] > tall)
         or (w.conf < COLOURED_MAX_CONF and gray is not None
             and coloured_ink(w, gray, color) >= COLOURED_MIN_DISTANCE)
     ]
@@ -192,6 +222,32 @@ def words_in_text_lines(words: list[Word]) -> set[int]:
             if (w.conf < TEXT_LINE_MIN_CONF and core.isalpha() and gap <= TEXT_LINE_MAX_GAP * height
                     and TEXT_LINE_HEIGHT[0] * height <= h <= TEXT_LINE_HEIGHT[1] * height):
                 out.add(id(w))
+    return out
+
+
+#: on a fax a Tesseract line whose words are all read with less than :data:`TEXT_LINE_MIN_CONF`
+#: and are this much lower (median box height) than the page's sure words is no text: at 100 dpi
+#: vertically the marks above a line of capitals ("THỦ TƯỚNG CHÍNH PHỦ") come apart from their
+#: letters and Tesseract reads them as a line of their own, "my 9/2 m4 1y" (benchmarks/ocr_quality.py,
+#: fax; the letters below are read in full on their own line). A real line, a page number ("2")
+#: included, is at least as tall as a capital, well over half the median word box.
+MARK_ROW_MAX_HEIGHT = 0.5
+
+
+def mark_rows(words: list[Word]) -> set[int]:
+    """Ids of the words of the fax lines that are rows of marks (:data:`MARK_ROW_MAX_HEIGHT`)."""
+    sure = [w.bbox[3] - w.bbox[1] for w in words if w.conf >= TEXT_LINE_MIN_CONF and len(w.text) >= 2]
+    if len(sure) < TEXT_LINE_MIN_WORDS:
+        return set()
+    height = float(np.median(sure))
+    by_line: dict[int, list[Word]] = {}
+    for w in words:
+        by_line.setdefault(w.line, []).append(w)
+    out: set[int] = set()
+    for line in by_line.values():
+        if (all(w.conf < TEXT_LINE_MIN_CONF for w in line)
+                and float(np.median([w.bbox[3] - w.bbox[1] for w in line])) < MARK_ROW_MAX_HEIGHT * height):
+            out.update(id(w) for w in line)
     return out
 
 
@@ -548,6 +604,9 @@ def _read(
         engine_kind=settings.engine,
     )
     words = scale_words(parse_tsv(out.tsv), factor, image.shape)
+    if settings.drop_non_text and capture_of(page) == "fax":
+        marks = mark_rows(words)
+        words = [w for w in words if id(w) not in marks]
     words = arrange_words(words, settings, image if image.ndim == 2 else None, page.color)
     text = words_to_text(words)
     return words, text, mean_confidence(words), out.text_pdf
