@@ -569,12 +569,14 @@ def plain_is_better(cleaned: str, cleaned_conf: float, plain: str, plain_conf: f
 def needs_plain_reading(page: ProcessedPage, text: str, conf: float) -> bool:
     """Whether to read the page a second time without clean-up (Tesseract on the grey page as
     deskewed, ~2.2 s with ``OMP_THREAD_LIMIT=1``): always for the captures the clean-up changes
-    most (:data:`PLAIN_READING_CAPTURES`) and for a page whose round seal was blanked without
-    colour to tell it by (:func:`pipeline.stages.cleanup.round_seal_mask`: a letter the seal covers goes
-    with it), otherwise when the cleaned reading is doubtful by its
+    most (:data:`PLAIN_READING_CAPTURES`), otherwise when the cleaned reading is doubtful by its
     confidence or its share of Vietnamese syllables. Clean flatbed scans — all of the clean,
-    office and most heavy pages of benchmarks/ocr_quality.py — are read once."""
-    if capture_of(page) in PLAIN_READING_CAPTURES or "round_seal_blanked" in page.flags:
+    office and most heavy pages of benchmarks/ocr_quality.py — are read once, and so is a page
+    whose round seal was blanked without colour (:func:`pipeline.stages.cleanup.round_seal_mask`)
+    when its reading is not doubtful: reading every such page twice cost 35–50 % more OCR time
+    on them (benchmarks/throughput.py: grey office pages, 9 of 16 with a seal) and the plain
+    reading was kept on none of them, nor on any page of benchmarks/ocr_quality.py."""
+    if capture_of(page) in PLAIN_READING_CAPTURES:
         return True
     if not text.strip() or conf < PLAIN_READING_BELOW_CONF:  # nothing read: the clean-up may have erased it
         return True
