@@ -446,7 +446,10 @@ def _coerce(value: str, current):
 
 def apply_overrides(overrides: list[str]):
     """``section.field=value``: ``ocr.*``/``image.*``/``limits.*`` settings, or ``cleanup.CONST`` /
-    ``deskew.CONST`` module constants (monkeypatched in this process). Returns Settings."""
+    ``deskew.CONST`` / ``stages.<module>.CONST`` module constants (monkeypatched in this process).
+    Returns Settings."""
+    import importlib
+
     from pipeline.runtime.config import Settings
     from pipeline.stages import cleanup, deskew
 
@@ -454,7 +457,11 @@ def apply_overrides(overrides: list[str]):
     for item in overrides:
         name, _, value = item.partition("=")
         section, _, attr = name.partition(".")
-        if section in ("cleanup", "deskew"):
+        if section == "stages":
+            module_name, _, attr = attr.rpartition(".")
+            module = importlib.import_module(f"pipeline.stages.{module_name}")
+            setattr(module, attr, _coerce(value, getattr(module, attr)))
+        elif section in ("cleanup", "deskew"):
             module = cleanup if section == "cleanup" else deskew
             setattr(module, attr, _coerce(value, getattr(module, attr)))
         else:

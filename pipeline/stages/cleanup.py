@@ -246,43 +246,16 @@ def colon_dots(stats: np.ndarray, dropped: np.ndarray, mark: np.ndarray, big: np
     return out
 
 
-def repair_dropped_lines(ink: np.ndarray, dpi: int) -> tuple[np.ndarray, int]:
-    """Scan lines a fax lost (a row — two at squared 200 × 100 dpi — of white across the text):
-    an empty run of rows at most 0.3 mm tall between two rows that both carry ink (a row inside
-    a line of text is never empty) is filled where the rows on either side are both ink."""
-    counts = np.count_nonzero(ink, axis=1)
-    h, w = ink.shape
-    gap = max(1, round(0.3 * dpi / 25.4))
-    busy = max(4, w // 100)
-    out, fixed = ink, 0
-    y = 1
-    while y < h - 1:
-        if counts[y] == 0 and counts[y - 1] >= busy:
-            end = y
-            while end < h and counts[end] == 0 and end - y < gap:
-                end += 1
-            if end < h and counts[end] >= busy and counts[end] > 0 and end - y <= gap:
-                if out is ink:
-                    out = ink.copy()
-                out[y:end] = ink[y - 1] & ink[end]
-                fixed += 1
-            y = end
-        y += 1
-    return out, fixed
-
-
 def clean_bitonal(page: ProcessedPage, settings: ImageSettings, max_pixels: int | None, flags: list[str]) -> ProcessedPage:
     """Clean-up of a bitonal page (a fax, a bitonal TIFF): no median (it erodes thin strokes of a
     bitonal glyph), no illumination (the paper is white already): speckle removed by component
-    size (:func:`remove_speckle`), lost scan lines repaired, then the page smoothed a little
+    size (:func:`remove_speckle`; lost scan lines were restored as the page was loaded:
+    :func:`pipeline.stages.load.restore_lost_scan_lines`), then the page smoothed a little
     (:data:`BITONAL_SMOOTH_SIGMA`) and resampled to ``target_dpi`` with a cubic kernel, which
     gives the glyph edges grey levels Tesseract reads better than jagged black and white
     (benchmarks/ocr_quality.py, fax)."""
     ink = page.ocr_image < 128
     if settings.denoise:
-        ink, lines = repair_dropped_lines(ink, page.dpi)
-        if lines:
-            flags.append(f"scan_lines_repaired:{lines}")
         ink, specks = remove_speckle(ink, page.dpi)
         if specks:
             flags.append(f"despeckled:{specks}")

@@ -539,7 +539,7 @@ def deskew_page(raster: RasterPage, settings: ImageSettings) -> ProcessedPage:
     if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
         raise ImageProcessingError(f"expected a grey or RGB uint8 page, got {image.shape} {image.dtype}",
                                    page=raster.page)  # fmt: skip
-    flags: list[str] = []
+    flags: list[str] = list(raster.notes)
     dpi = raster.dpi
     quad = None
     if is_bitonal(image):

@@ -118,6 +118,9 @@ class RasterPage:
     image: np.ndarray  # HxW uint8 grey (grey or bitonal source) or HxWx3 uint8 RGB
     dpi: int
     sha256: str
+    #: what the load stage did to the pixels before anything else saw them, as page flags
+    #: (``scan_lines_restored:<n>``); carried into :attr:`ProcessedPage.flags` by the deskew stage
+    notes: tuple[str, ...] = ()
 
 
 @dataclass

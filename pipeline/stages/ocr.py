@@ -529,7 +529,9 @@ PLAIN_READING_CAPTURES = frozenset({"fax", "photo"})
 #: share of Vietnamese syllables below :data:`PLAIN_READING_BELOW_VALID`.
 PLAIN_READING_BELOW_CONF = 85.0
 PLAIN_READING_BELOW_VALID = 0.93
-#: The plain reading is kept when its score (:func:`reading_score`) is higher by more than this.
+#: The plain reading is kept when its score (:func:`reading_score`) is higher by more than this,
+#: and by more than the sampling error of the cleaned reading's share of syllables
+#: (:func:`score_noise`).
 PLAIN_MIN_GAIN = 0.01
 
 
@@ -553,17 +555,34 @@ def _text_characters(text: str) -> int:
     return sum(len(t) for t in text.split() if is_plausible_token(t))
 
 
+def score_noise(text: str) -> float:
+    """The standard error of a reading's share of Vietnamese syllables, ``sqrt(p (1 - p) / n)``
+    for ``n`` syllables of which a share ``p`` are valid: what one misread word more or less moves
+    it by chance. On a page of 30 syllables (a last page: signature block and Nơi nhận list) one
+    signature stroke read as a word moves the share by 0.03, and such a flip had the plain
+    reading kept — its blocks in another order, the signer after the recipients (benchmarks/
+    ocr_quality.py, fax --split train, page 105: 7 % → 40 % character error); on a full page of
+    400 syllables it is ~0.01."""
+    metrics = text_metrics(text)
+    n = metrics["syllables"]
+    if n < MIN_SYLLABLES_FOR_LANGUAGE:
+        return 0.0
+    p = float(metrics["valid_syllable_ratio"])
+    return float(np.sqrt(max(p * (1.0 - p), 0.0) / n))
+
+
 def plain_is_better(cleaned: str, cleaned_conf: float, plain: str, plain_conf: float) -> bool:
     """Whether the plain reading beats the cleaned one: a higher :func:`reading_score` by more
-    than :data:`PLAIN_MIN_GAIN` without losing text (:data:`PLAIN_MIN_COVERAGE` of the cleaned
+    than :data:`PLAIN_MIN_GAIN` and than chance (:func:`score_noise`) without losing text (:data:`PLAIN_MIN_COVERAGE` of the cleaned
     reading's characters), or the cleaned reading lost text the plain one has (less than
     :data:`PLAIN_MIN_COVERAGE` of its characters); characters of plausible tokens only
     (:func:`_text_characters`)."""
     n_cleaned, n_plain = _text_characters(cleaned), _text_characters(plain)
     if n_cleaned < PLAIN_MIN_COVERAGE * n_plain:
         return True
+    margin = max(PLAIN_MIN_GAIN, score_noise(cleaned))
     return (n_plain >= PLAIN_MIN_COVERAGE * n_cleaned
-            and reading_score(plain, plain_conf) > reading_score(cleaned, cleaned_conf) + PLAIN_MIN_GAIN)
+            and reading_score(plain, plain_conf) > reading_score(cleaned, cleaned_conf) + margin)
 
 
 def needs_plain_reading(page: ProcessedPage, text: str, conf: float) -> bool:
