@@ -481,6 +481,31 @@ def test_a_fax_hook_above_read_as_an_acute_is_respelt_where_the_dictionary_decid
         assert _respell(text, fax_hook_acute) == text
 
 
+def test_a_lost_bar_of_d_and_two_misread_neighbours_are_respelt_where_the_dictionary_decides():
+    from pipeline.stages.ocr import fax_misreadings
+
+    assert _respell("quy dịnh kinh doanh", fax_misreadings) == "quy định kinh doanh"
+    assert _respell("Cổng thông tin diện tứ của", fax_misreadings) == "Cổng thông tin điện tử của"  # both, together
+    for text in ("dự án đầu tư", "doanh nghiệp dân doanh", "đi du lịch"):  # words as read: untouched
+        assert _respell(text, fax_misreadings) == text
+
+
+def test_a_speck_read_as_a_full_stop_in_mid_sentence_on_a_fax_goes():
+    from pipeline.stages.ocr import stray_full_stops
+
+    def unstopped(text: str, lines: list[int] | None = None) -> str:
+        words = _words(text)
+        if lines:
+            words = [w.model_copy(update={"line": n}) for w, n in zip(words, lines, strict=True)]
+        return " ".join(w.text for w in stray_full_stops(words)[0])
+
+    assert unstopped("bảo đảm quyền. lợi của phòng. ban") == "bảo đảm quyền lợi của phòng ban"
+    # a sentence's end (a capital next), an abbreviation, a number, an ellipsis, the end of a line
+    for text in ("được giao. Các bộ", "v.v. và các", "TP. hồ", "năm 2021. các", "như sau... các"):
+        assert unstopped(text) == text
+    assert unstopped("đến nay. thực hiện", [0, 0, 1, 1]) == "đến nay. thực hiện"
+
+
 def test_a_monospace_l_read_as_t_is_respelt_where_the_dictionary_decides():
     from pipeline.stages.ocr import typewriter_tee
 

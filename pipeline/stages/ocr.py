@@ -355,7 +355,8 @@ def ocr_page(
 
     Then the misreadings a capture makes systematically are respelt where the dictionary decides
     (:func:`restore_by_compounds`): on a monospaced page "L"/"t" for "l" (:func:`typewriter_ell`,
-    :func:`typewriter_tee`), on a fax an acute for a hook above (:func:`fax_hook_acute`);
+    :func:`typewriter_tee`), on a fax an acute for a hook above (:func:`fax_hook_acute`), and on
+    a fax a speck read as a full stop in mid-sentence goes (:func:`stray_full_stops`);
     ``respelt:<n>`` in ``page.flags`` counts them.
     """
     started = time.perf_counter()
@@ -378,8 +379,10 @@ def ocr_page(
         words, changed = restore_by_compounds(words, typewriter_tee)
         restored += changed
     if capture_of(page) == "fax":
-        words, changed = restore_by_compounds(words, fax_hook_acute)
+        words, changed = restore_by_compounds(words, fax_misreadings)
         restored += changed
+        words, stops = stray_full_stops(words)
+        restored += stops
     if restored:
         text = words_to_text(words)
         flags.append(f"respelt:{restored}")
@@ -466,6 +469,39 @@ def fax_hook_acute(syllable: str) -> list[str]:
     return []
 
 
+def fax_misreadings(syllable: str) -> list[str]:
+    """The spellings a syllable read on a fax may have been misread from: a hook above read as an
+    acute and back (:func:`fax_hook_acute`), and "d" for "đ" — at 100 dpi vertically the bar of an
+    "đ" is one scan line, often lost ("diện", "dịnh", "dối" for "điện", "định", "đối":
+    benchmarks/ocr_quality.py, fax), alone or with the hook."""
+    marks = fax_hook_acute(syllable)
+    if not syllable.startswith("d"):
+        return marks
+    barred = "đ" + syllable[1:]
+    return [*marks, barred, *("đ" + x[1:] for x in marks)]
+
+
+def stray_full_stops(words: list[Word]) -> tuple[list[Word], int]:
+    """A full stop that is a speck: on a fax a speck right after a word, at its foot, is kept as a
+    full stop's dot would be (:func:`pipeline.stages.cleanup.remove_speckle`) and read as one
+    ("quyền.", "phòng." in mid-sentence). In Vietnamese a sentence begins with a capital: a "."
+    after a syllable followed on the same line by a word in small letters is no full stop, and
+    goes. Never in the texts of benchmarks/ocr_quality.py nor of the shared corpus (470 full stops
+    before a word on the same line; the 4 followed by a small letter are all in the bad OCR
+    output). Abbreviations and numbers ("v.v.", "TP.", "2021.") are not syllables and keep theirs.
+    Returns the words and how many lost a stop."""
+    out, changed = list(words), 0
+    for i in range(len(words) - 1):
+        this, that = words[i], words[i + 1]
+        if this.line != that.line or not this.text.endswith(".") or this.text.endswith(".."):
+            continue
+        core = this.text[:-1]
+        if core.isalpha() and is_vietnamese_syllable(core) and that.text[:1].islower():
+            out[i] = this.model_copy(update={"text": core})
+            changed += 1
+    return out, changed
+
+
 def restore_by_compounds(words: list[Word], alternatives: Callable[[str], list[str]]) -> tuple[list[Word], int]:
     """Words a capture systematically misreads, respelt where the dictionary decides.
 
@@ -519,6 +555,25 @@ def restore_by_compounds(words: list[Word], alternatives: Callable[[str], list[s
         keys[i] = hits[0]  # the next word pairs with the word as respelt
         out[i] = words[i].model_copy(update={"text": match_case(m.group(1), hits[0]) + m.group(2)})
         changed += 1
+    # two neighbours both misread ("diện tứ" for "điện tử"): neither forms a word with anything as
+    # read nor alone respelt; respelt together when exactly one pair of their spellings is a word
+    i = 0
+    while i + 1 < len(words):
+        a, b = parsed[i], parsed[i + 1]
+        if not (a and b and linked(i)) or forms(i, keys[i]) or forms(i + 1, keys[i + 1]):
+            i += 1
+            continue
+        firsts = [x for x in alternatives(keys[i]) if x != keys[i] and is_vietnamese_syllable(x)]
+        seconds = [y for y in alternatives(keys[i + 1]) if y != keys[i + 1] and is_vietnamese_syllable(y)]
+        combos = [(x, y) for x in [keys[i], *firsts] for y in [keys[i + 1], *seconds] if pair(x, y)]
+        if len(combos) != 1 or combos[0][0] == keys[i] or combos[0][1] == keys[i + 1]:
+            i += 1
+            continue
+        for j, (m, spelt) in enumerate(((a, combos[0][0]), (b, combos[0][1]))):
+            keys[i + j] = spelt
+            out[i + j] = words[i + j].model_copy(update={"text": match_case(m.group(1), spelt) + m.group(2)})
+        changed += 2
+        i += 2
     return out, changed
 
 
