@@ -490,6 +490,18 @@ def test_a_lost_bar_of_d_and_two_misread_neighbours_are_respelt_where_the_dictio
         assert _respell(text, fax_misreadings) == text
 
 
+def test_a_word_is_respelt_with_its_neighbour_across_a_line_wrap_not_across_blocks():
+    from pipeline.stages.ocr import fax_misreadings, restore_by_compounds
+
+    def respelt(block_of_second_line: int) -> str:
+        words = [w.model_copy(update={"line": 0 if i < 4 else 1, "block": 0 if i < 4 else block_of_second_line})
+                 for i, w in enumerate(_words("giao cho các tố chức thực hiện"))]  # fmt: skip
+        return " ".join(w.text for w in restore_by_compounds(words, fax_misreadings)[0])
+
+    assert respelt(0) == "giao cho các tổ chức thực hiện"  # "tố | chức": a paragraph's line wrapped
+    assert respelt(1) == "giao cho các tố chức thực hiện"  # another block: no phrase across it
+
+
 def test_a_speck_read_as_a_full_stop_in_mid_sentence_on_a_fax_goes():
     from pipeline.stages.ocr import stray_full_stops
 

@@ -508,7 +508,7 @@ def restore_by_compounds(words: list[Word], alternatives: Callable[[str], list[s
     ``alternatives(syllable)`` gives the spellings a lower-case syllable may have been misread
     from on this capture (:func:`typewriter_tee`, :func:`fax_hook_acute`). A word is respelt when,
     as read, it forms no two-syllable dictionary word with its neighbour on either side (within
-    the phrase: no punctuation between), and exactly one of its alternatives — a Vietnamese
+    the phrase: no punctuation between; a line of the same block wrapping to the next is no break), and exactly one of its alternatives — a Vietnamese
     syllable — does ("chất tượng" → "chất lượng": "chất lượng" is a word, "chất tượng" is not).
     The dictionary is pyvi's word list (:mod:`pipeline.stages.extract.lexicon`). Words that stand alone
     ("để", "tại") and names are never touched: they form no compound either way. Case and
@@ -521,7 +521,10 @@ def restore_by_compounds(words: list[Word], alternatives: Callable[[str], list[s
     keys = [letters_key(m.group(1)) if m else "" for m in parsed]
 
     def linked(a: int) -> bool:  # words a and a + 1 are neighbours within a phrase
-        if a < 0 or a + 1 >= len(words) or words[a].line != words[a + 1].line:
+        if a < 0 or a + 1 >= len(words):
+            return False
+        if words[a].line != words[a + 1].line and not (  # a line wrapped within its paragraph
+                words[a + 1].line == words[a].line + 1 and words[a + 1].block == words[a].block):
             return False
         this, that = parsed[a], parsed[a + 1]
         if this is None or that is None or set(this.group(2)) & _BREAK:
