@@ -733,6 +733,13 @@ def main(argv: list[str] | None = None) -> int:
             met = mean["sohoa"] <= t and all(mean["sohoa"] <= mean[m] for m in peers)
             print(f"  {c:<11s} sohoa {100 * mean['sohoa']:.2f}% (target ≤ {100 * t:.0f}%"
                   + "".join(f", {m} {100 * mean[m]:.2f}%" for m in peers) + f")  {'met' if met else 'NOT met'}")
+        peers = [m for m in methods if m != "sohoa"]
+        if peers:
+            behind = [(r["key"], r["cer"]["sohoa"] - min(r["cer"][m] for m in peers)) for r in rows
+                      if r["cer"]["sohoa"] > min(r["cer"][m] for m in peers)]  # fmt: skip
+            print(f"\npages sohoa reads worse than a peer: {len(behind)}/{len(rows)}"
+                  + (f" (by at most {100 * max(d for _k, d in behind):.2f} points: "
+                     + ", ".join(k.split("-")[0] for k, _d in behind) + ")" if behind else ""))
         worst = sorted(rows, key=lambda r: r["cer"]["sohoa"], reverse=True)[: args.worst]
         for r in worst:
             res = results[(r["key"], "sohoa")]
