@@ -17,6 +17,7 @@ from pipeline.runtime.config import ImageSettings, LimitSettings, OcrSettings
 from pipeline.stages.cleanup import cleanup_page, remove_speckle
 from pipeline.stages.deskew import capture_of, deskew_page, detect_capture, page_quadrilateral, rectify
 from pipeline.stages.load import probe, render_page
+from pipeline.stages.layout import reading_order
 from pipeline.stages.models import ProcessedPage, RasterPage, Word
 from pipeline.stages.ocr import non_text_words, ocr_page, plain_is_better, reading_score, score_noise
 
@@ -675,6 +676,28 @@ def test_a_signature_scribble_or_a_speck_read_as_letters_is_no_text():
     dropped = non_text_words([*page, scribble, *specks, *kept], 60.0)
     assert scribble in dropped and all(w in dropped for w in specks)
     assert not any(w in dropped for w in kept) and not any(w in dropped for w in page)
+
+
+def test_a_lone_unsure_letter_in_a_gutter_is_no_text_and_keeps_the_closing_table_whole():
+    # page 111 of the fax captures: "ị" (47 %, one glyph) read on a row of its own in the gutter
+    # between the recipients list and the signature block, near the page's centre like a page
+    # number, ended the closing table's band: the signer's name was read after the recipients
+    def word(text: str, conf: float, x: int, y: int, line: int, w: int = 60) -> Word:
+        return Word(text=text, conf=conf, bbox=(x, y, x + w, y + 45), line=line)
+
+    recipients = ["Nơi nhận:", "- UBND các xã;", "- Bộ Nội vụ;", "- Lưu: VT, VP."]
+    words = []
+    for n, text in enumerate(recipients):
+        words += [word(t, 95, 100 + 100 * i, 100 * n, n) for i, t in enumerate(text.split())]
+    words += [word(t, 95, 1600 + 100 * i, 0, 0) for i, t in enumerate(["KT.", "CHỦ", "TỊCH"])]
+    speck = word("ị", 47.0, 970, 250, 9, w=11)  # its own row, at the centre of the text width
+    name = [word(t, 95, 1550 + 100 * i, 600, 6) for i, t in enumerate(["Phan", "Hoàng", "Nam"])]
+    kept = [word("ở", 40.0, 100, 800, 7), word("đây", 95, 160, 800, 7)]  # a word space from its line
+    page = [*words, speck, *name, *kept]
+    assert non_text_words(page, 60.0) == [speck]
+    for dropped, right in (({id(speck)}, True), (set(), False)):
+        order = [w.text for w in reading_order(page, dropped)]
+        assert (order.index("Nam") < order.index("Nơi")) is right, order  # signature block first
 
 
 def test_a_line_of_low_unsure_marks_on_a_fax_is_a_row_of_marks_and_a_page_number_is_not():

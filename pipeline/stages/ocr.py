@@ -155,6 +155,12 @@ LETTER_MIN_HEIGHT = 0.3
 #: descenders, stacked marks and a heading's larger type stay well under it. Both checked on the
 #: train and test pages of benchmarks/ocr_quality.py (issue 18): no condition rose.
 WORD_MAX_HEIGHT = 2.2
+#: ... and a single letter read unsure with no other word of its line within this many of those
+#: median boxes is a speck or a seal's remnant, not a word: "ị" (47 %, 11 px wide) in the
+#: gutter between the recipients list and the signature block cut the closing table in two, and
+#: the signer's name was read after the recipients (benchmarks/ocr_quality.py, fax, page 111 of
+#: ``--capture-pages 12``). A one-letter word of text ("ở", "ý") sits a word space from its line.
+LONE_LETTER_GAP = 3.0
 
 
 def non_text_words(
@@ -174,9 +180,11 @@ def non_text_words(
     sure = [w.bbox[3] - w.bbox[1] for w in words if w.conf >= TEXT_LINE_MIN_CONF and len(w.text) >= 2]
     height = float(np.median(sure)) if len(sure) >= TEXT_LINE_MIN_WORDS else 0.0
     flat, tall = LETTER_MIN_HEIGHT * height, WORD_MAX_HEIGHT * height
+    lone = _lone_letters(words, LONE_LETTER_GAP * height) if height else set()
     found = [
         w for w in words
         if (w.conf < max_conf and not is_plausible_token(w.text) and id(w) not in in_line)
+        or (w.conf < max_conf and id(w) in lone)
         or (w.conf < max_conf and w.bbox[3] - w.bbox[1] < flat and any(ch.isalnum() for ch in w.text))
         or (w.conf < max_conf and height and w.bbox[3] - w.bbox[1] > tall)
         or (w.conf < COLOURED_MAX_CONF and gray is not None
@@ -186,6 +194,21 @@ def non_text_words(
     if total and sum(len(w.text) for w in found) > NON_TEXT_MAX_DROP * total:
         return []
     return found
+
+
+def _lone_letters(words: list[Word], gap: float) -> set[int]:
+    """Ids of the one-letter words with no other word of their Tesseract line within ``gap``
+    pixels (:data:`LONE_LETTER_GAP`)."""
+    out: set[int] = set()
+    for w in words:
+        core = w.text.strip(_PUNCT)
+        if len(core) != 1 or not core.isalpha():
+            continue
+        near = [o for o in words if o is not w and o.line == w.line
+                and max(o.bbox[0] - w.bbox[2], w.bbox[0] - o.bbox[2]) <= gap]  # fmt: skip
+        if not near:
+            out.add(id(w))
+    return out
 
 
 #: a line of text: at least this many other words read with this confidence or more ...
