@@ -16,8 +16,8 @@ from rapidfuzz.distance import Levenshtein
 from pipeline.runtime.config import ImageSettings, LimitSettings, OcrSettings
 from pipeline.stages.cleanup import cleanup_page, remove_speckle
 from pipeline.stages.deskew import capture_of, deskew_page, detect_capture, page_quadrilateral, rectify
-from pipeline.stages.load import probe, render_page
 from pipeline.stages.layout import reading_order
+from pipeline.stages.load import probe, render_page
 from pipeline.stages.models import ProcessedPage, RasterPage, Word
 from pipeline.stages.ocr import non_text_words, ocr_page, plain_is_better, reading_score, score_noise
 
@@ -616,9 +616,10 @@ def test_number_date_and_signature_are_read_in_order_when_rules_and_marks_are_lo
 def test_a_row_of_marks_on_a_fax_is_not_read_as_a_line_of_text(monkeypatch):
     """On a fax (100 dpi vertically) Tesseract reads the marks above a line of capitals, come
     apart from their letters, and specks as a line of their own ("my 9/2 m4 1y", "ca"): that
-    line goes (:func:`mark_rows`, :data:`LETTER_MIN_HEIGHT`), nothing else does. The page: the benchmark's third fax page of the ``train`` split
-    (Liberation Serif, rendered and faxed by benchmarks/ocr_quality.py; on the first, since lost scan
-    lines are restored as the page loads, no marks come apart any more)."""
+    line goes (:func:`mark_rows`, :data:`LETTER_MIN_HEIGHT`, :data:`LONE_LETTER_GAP`), nothing
+    else does. The page: the benchmark's third fax page of the ``train`` split (Liberation Serif,
+    rendered and faxed by benchmarks/ocr_quality.py; on the first, since lost scan lines are
+    restored as the page loads, no marks come apart any more)."""
     import importlib.util
     import sys
     from pathlib import Path
@@ -646,6 +647,7 @@ def test_a_row_of_marks_on_a_fax_is_not_read_as_a_line_of_text(monkeypatch):
     assert capture_of(page) == "fax"
     monkeypatch.setattr(ocr_module, "MARK_ROW_MAX_HEIGHT", 0.0)  # every line kept ...
     monkeypatch.setattr(ocr_module, "LETTER_MIN_HEIGHT", 0.0)  # ... and every speck read as letters
+    monkeypatch.setattr(ocr_module, "_lone_letters", lambda words, gap: set())  # ... and every lone letter
     _page, kept = read(loaded)
     assert page_cer(text) < page_cer(kept), (text, kept)
     lines, kept_lines = text.splitlines(), kept.splitlines()

@@ -199,15 +199,16 @@ def non_text_words(
 def _lone_letters(words: list[Word], gap: float) -> set[int]:
     """Ids of the one-letter words with no other word of their Tesseract line within ``gap``
     pixels (:data:`LONE_LETTER_GAP`)."""
-    out: set[int] = set()
+    by_line: dict[int, list[Word]] = {}
     for w in words:
-        core = w.text.strip(_PUNCT)
-        if len(core) != 1 or not core.isalpha():
-            continue
-        near = [o for o in words if o is not w and o.line == w.line
-                and max(o.bbox[0] - w.bbox[2], w.bbox[0] - o.bbox[2]) <= gap]  # fmt: skip
-        if not near:
-            out.add(id(w))
+        by_line.setdefault(w.line, []).append(w)
+    out: set[int] = set()
+    for line in by_line.values():
+        for w in line:
+            core = w.text.strip(_PUNCT)
+            if len(core) == 1 and core.isalpha() and not any(
+                    o is not w and max(o.bbox[0] - w.bbox[2], w.bbox[0] - o.bbox[2]) <= gap for o in line):
+                out.add(id(w))
     return out
 
 
@@ -531,8 +532,8 @@ def restore_by_compounds(words: list[Word], alternatives: Callable[[str], list[s
     ``alternatives(syllable)`` gives the spellings a lower-case syllable may have been misread
     from on this capture (:func:`typewriter_tee`, :func:`fax_hook_acute`). A word is respelt when,
     as read, it forms no two-syllable dictionary word with its neighbour on either side (within
-    the phrase: no punctuation between; a line of the same block wrapping to the next is no break), and exactly one of its alternatives — a Vietnamese
-    syllable — does ("chất tượng" → "chất lượng": "chất lượng" is a word, "chất tượng" is not).
+    the phrase: no punctuation between; a line of the same block wrapping to the next is no
+    break), and exactly one of its alternatives — a Vietnamese syllable — does ("chất tượng" → "chất lượng": "chất lượng" is a word, "chất tượng" is not).
     The dictionary is pyvi's word list (:mod:`pipeline.stages.extract.lexicon`). Words that stand alone
     ("để", "tại") and names are never touched: they form no compound either way. Case and
     trailing punctuation are kept. Returns the words and how many were respelt."""
@@ -568,36 +569,40 @@ def restore_by_compounds(words: list[Word], alternatives: Callable[[str], list[s
         return left or right
 
     out = list(words)
+
+    def options(i: int) -> list[str]:
+        return [a for a in alternatives(keys[i]) if a != keys[i] and is_vietnamese_syllable(a)]
+
+    def respell(i: int, spelt: str) -> None:
+        m = parsed[i]
+        assert m is not None
+        keys[i] = spelt  # the next word pairs with the word as respelt
+        out[i] = words[i].model_copy(update={"text": match_case(m.group(1), spelt) + m.group(2)})
+
     changed = 0
     for i, m in enumerate(parsed):
         if not m:
             continue
-        options = [a for a in alternatives(keys[i]) if a != keys[i] and is_vietnamese_syllable(a)]
-        if not options or forms(i, keys[i]):
+        alone = options(i)
+        if not alone or forms(i, keys[i]):
             continue
-        hits = [a for a in options if forms(i, a)]
-        if len(hits) != 1:
-            continue
-        keys[i] = hits[0]  # the next word pairs with the word as respelt
-        out[i] = words[i].model_copy(update={"text": match_case(m.group(1), hits[0]) + m.group(2)})
-        changed += 1
+        hits = [a for a in alone if forms(i, a)]
+        if len(hits) == 1:
+            respell(i, hits[0])
+            changed += 1
     # two neighbours both misread ("diện tứ" for "điện tử"): neither forms a word with anything as
     # read nor alone respelt; respelt together when exactly one pair of their spellings is a word
     i = 0
     while i + 1 < len(words):
-        a, b = parsed[i], parsed[i + 1]
-        if not (a and b and linked(i)) or forms(i, keys[i]) or forms(i + 1, keys[i + 1]):
+        if not linked(i) or forms(i, keys[i]) or forms(i + 1, keys[i + 1]):
             i += 1
             continue
-        firsts = [x for x in alternatives(keys[i]) if x != keys[i] and is_vietnamese_syllable(x)]
-        seconds = [y for y in alternatives(keys[i + 1]) if y != keys[i + 1] and is_vietnamese_syllable(y)]
-        combos = [(x, y) for x in [keys[i], *firsts] for y in [keys[i + 1], *seconds] if pair(x, y)]
+        combos = [(x, y) for x in [keys[i], *options(i)] for y in [keys[i + 1], *options(i + 1)] if pair(x, y)]
         if len(combos) != 1 or combos[0][0] == keys[i] or combos[0][1] == keys[i + 1]:
             i += 1
             continue
-        for j, (m, spelt) in enumerate(((a, combos[0][0]), (b, combos[0][1]))):
-            keys[i + j] = spelt
-            out[i + j] = words[i + j].model_copy(update={"text": match_case(m.group(1), spelt) + m.group(2)})
+        respell(i, combos[0][0])
+        respell(i + 1, combos[0][1])
         changed += 2
         i += 2
     return out, changed
