@@ -530,13 +530,16 @@ def restore_by_compounds(words: list[Word], alternatives: Callable[[str], list[s
     """Words a capture systematically misreads, respelt where the dictionary decides.
 
     ``alternatives(syllable)`` gives the spellings a lower-case syllable may have been misread
-    from on this capture (:func:`typewriter_tee`, :func:`fax_hook_acute`). A word is respelt when,
-    as read, it forms no two-syllable dictionary word with its neighbour on either side (within
-    the phrase: no punctuation between; a line of the same block wrapping to the next is no
-    break), and exactly one of its alternatives — a Vietnamese syllable — does ("chất tượng" → "chất lượng": "chất lượng" is a word, "chất tượng" is not).
-    The dictionary is pyvi's word list (:mod:`pipeline.stages.extract.lexicon`). Words that stand alone
-    ("để", "tại") and names are never touched: they form no compound either way. Case and
-    trailing punctuation are kept. Returns the words and how many were respelt."""
+    from on this capture (:func:`typewriter_tee`, :func:`fax_misreadings`). A word is respelt
+    when, as read, it forms no two-syllable dictionary word with its neighbour on either side
+    (within the phrase: no punctuation between; a line of the same block wrapping to the next is
+    no break), and exactly one of its alternatives — a Vietnamese syllable — does ("chất tượng" →
+    "chất lượng": "chất lượng" is a word, "chất tượng" is not). Two neighbours of which neither
+    forms a word, alone or respelt alone, are respelt together when exactly one pair of their
+    spellings is a word ("diện tứ" → "điện tử"). The dictionary is pyvi's word list
+    (:mod:`pipeline.stages.extract.lexicon`). Words that stand alone ("để", "tại") and names are
+    never touched: they form no compound either way. Case and trailing punctuation are kept.
+    Returns the words and how many were respelt."""
 
     compounds = dictionary().compounds
     if not compounds:
@@ -659,10 +662,10 @@ def score_noise(text: str) -> float:
 
 def plain_is_better(cleaned: str, cleaned_conf: float, plain: str, plain_conf: float) -> bool:
     """Whether the plain reading beats the cleaned one: a higher :func:`reading_score` by more
-    than :data:`PLAIN_MIN_GAIN` and than chance (:func:`score_noise`) without losing text (:data:`PLAIN_MIN_COVERAGE` of the cleaned
-    reading's characters), or the cleaned reading lost text the plain one has (less than
-    :data:`PLAIN_MIN_COVERAGE` of its characters); characters of plausible tokens only
-    (:func:`_text_characters`)."""
+    than :data:`PLAIN_MIN_GAIN` and than chance (:func:`score_noise`) without losing text
+    (:data:`PLAIN_MIN_COVERAGE` of the cleaned reading's characters), or the cleaned reading
+    lost text the plain one has (less than :data:`PLAIN_MIN_COVERAGE` of its characters);
+    characters of plausible tokens only (:func:`_text_characters`)."""
     n_cleaned, n_plain = _text_characters(cleaned), _text_characters(plain)
     if n_cleaned < PLAIN_MIN_COVERAGE * n_plain:
         return True
