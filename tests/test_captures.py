@@ -487,7 +487,8 @@ def test_a_lost_bar_of_d_and_two_misread_neighbours_are_respelt_where_the_dictio
 
     assert _respell("quy dịnh kinh doanh", fax_misreadings) == "quy định kinh doanh"
     assert _respell("Cổng thông tin diện tứ của", fax_misreadings) == "Cổng thông tin điện tử của"  # both, together
-    for text in ("dự án đầu tư", "doanh nghiệp dân doanh", "đi du lịch"):  # words as read: untouched
+    assert _respell("xây đựng cơ sở đữ liệu về đân cư", fax_misreadings) == "xây dựng cơ sở dữ liệu về dân cư"  # a speck on a d
+    for text in ("dự án đầu tư", "doanh nghiệp dân doanh", "đi du lịch", "để thực hiện"):  # words as read: untouched
         assert _respell(text, fax_misreadings) == text
 
 

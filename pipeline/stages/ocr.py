@@ -495,14 +495,15 @@ def fax_hook_acute(syllable: str) -> list[str]:
 
 def fax_misreadings(syllable: str) -> list[str]:
     """The spellings a syllable read on a fax may have been misread from: a hook above read as an
-    acute and back (:func:`fax_hook_acute`), and "d" for "đ" — at 100 dpi vertically the bar of an
-    "đ" is one scan line, often lost ("diện", "dịnh", "dối" for "điện", "định", "đối":
-    benchmarks/ocr_quality.py, fax), alone or with the hook."""
+    acute and back (:func:`fax_hook_acute`), and "d" and "đ" for each other — at 100 dpi
+    vertically the bar of an "đ" is one scan line, often lost ("diện", "dịnh", "dối" for "điện",
+    "định", "đối"), and a speck on the stem of a "d" reads as one ("xây đựng", "đân cư" for "xây
+    dựng", "dân cư": benchmarks/ocr_quality.py, fax) — alone or with the hook."""
     marks = fax_hook_acute(syllable)
-    if not syllable.startswith("d"):
+    swap = {"d": "đ", "đ": "d"}.get(syllable[:1])
+    if swap is None:
         return marks
-    barred = "đ" + syllable[1:]
-    return [*marks, barred, *("đ" + x[1:] for x in marks)]
+    return [*marks, swap + syllable[1:], *(swap + x[1:] for x in marks)]
 
 
 def stray_full_stops(words: list[Word]) -> tuple[list[Word], int]:
