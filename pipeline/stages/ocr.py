@@ -196,14 +196,19 @@ def non_text_words(
     return found
 
 
-def _lone_letters(words: list[Word], gap: float) -> set[int]:
-    """Ids of the one-letter words with no other word of their Tesseract line within ``gap``
-    pixels (:data:`LONE_LETTER_GAP`)."""
+def lines_of(words: list[Word]) -> list[list[Word]]:
+    """``words`` grouped by their Tesseract line, in order of first appearance."""
     by_line: dict[int, list[Word]] = {}
     for w in words:
         by_line.setdefault(w.line, []).append(w)
+    return list(by_line.values())
+
+
+def _lone_letters(words: list[Word], gap: float) -> set[int]:
+    """Ids of the one-letter words with no other word of their Tesseract line within ``gap``
+    pixels (:data:`LONE_LETTER_GAP`)."""
     out: set[int] = set()
-    for line in by_line.values():
+    for line in lines_of(words):
         for w in line:
             core = w.text.strip(_PUNCT)
             if len(core) == 1 and core.isalpha() and not any(
@@ -230,11 +235,8 @@ def words_in_text_lines(words: list[Word]) -> set[int]:
     a scribble or a speck, however low its confidence: a typewriter's glyphs (stacked
     diacritics read as "thôíág", "kêtft") cost a letter or two when kept, the whole word when
     dropped (benchmarks/ocr_quality.py, typewriter)."""
-    by_line: dict[int, list[Word]] = {}
-    for w in words:
-        by_line.setdefault(w.line, []).append(w)
     out: set[int] = set()
-    for line in by_line.values():
+    for line in lines_of(words):
         sure = [w for w in line if w.conf >= TEXT_LINE_MIN_CONF]
         if len(sure) < TEXT_LINE_MIN_WORDS:
             continue
@@ -264,11 +266,8 @@ def mark_rows(words: list[Word]) -> set[int]:
     if len(sure) < TEXT_LINE_MIN_WORDS:
         return set()
     height = float(np.median(sure))
-    by_line: dict[int, list[Word]] = {}
-    for w in words:
-        by_line.setdefault(w.line, []).append(w)
     out: set[int] = set()
-    for line in by_line.values():
+    for line in lines_of(words):
         if (all(w.conf < TEXT_LINE_MIN_CONF for w in line)
                 and float(np.median([w.bbox[3] - w.bbox[1] for w in line])) < MARK_ROW_MAX_HEIGHT * height):
             out.update(id(w) for w in line)
